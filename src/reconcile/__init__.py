@@ -1,0 +1,41 @@
+"""Identity reconciliation service: exact linking rules, a Splink model for near misses,
+a review queue. :func:`create_app` builds the HTTP service; the engine below it
+(``normalize``, ``linking``, ``store``, ``service``) does not depend on Flask."""
+from __future__ import annotations
+
+import logging
+import secrets
+
+from flask import Flask
+
+from .config import Settings
+from .service import Reconciler
+from .store import Store
+
+__all__ = ["create_app", "Settings"]
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Application factory: configuration, the store, then each area's blueprint."""
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config.update(
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        JSON_SORT_KEYS=False,
+        RECONCILE=settings,
+    )
+    app.json.sort_keys = False
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    store = Store(settings.database_url, pool_size=settings.db_pool_size)
+    app.extensions["reconcile"] = Reconciler(store, settings)
+
+    from .web import errors, health, identify
+
+    errors.register_error_handlers(app)
+    app.register_blueprint(identify.bp)
+    app.register_blueprint(health.bp)
+    return app

@@ -1,0 +1,77 @@
+"""The ``reconcile`` command: operations on the service (migrate, serve, check, ...)."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .config import Settings
+
+
+@click.group()
+def main() -> None:
+    """Identity reconciliation service. Configuration comes from RECONCILE_* variables."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the schema of RECONCILE_DATABASE_URL."""
+    from .store.engine import make_engine
+    from .store.migrate import upgrade
+
+    settings = Settings.from_env()
+    make_engine(settings.database_url).dispose()  # creates the SQLite file's folder
+    upgrade(settings.database_url, revision)
+    click.echo(f"database at revision {revision}: {_redact(settings.database_url)}")
+
+
+@main.command()
+def check() -> None:
+    """Check the invariants of the contact graph; exit 1 when any is broken."""
+    from .store import Store
+    from .store.invariants import check as run_checks
+
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        violations = run_checks(store)
+        counts = store.counts()
+    finally:
+        store.dispose()
+    for violation in violations:
+        click.echo(str(violation))
+    click.echo(f"{counts['contacts']} contacts, {len(violations)} invariant(s) broken")
+    sys.exit(1 if violations else 0)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="1: development server; more: gunicorn")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
+def serve(host: str, port: int, workers: int, threads: int) -> None:
+    """Serve the HTTP API."""
+    if workers <= 1:
+        from . import create_app
+
+        create_app().run(host=host, port=port, threaded=True)
+        return
+    from .web.server import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The store layer: one interface over SQLite and PostgreSQL that owns every connection,
+statement and transaction. The two engines differ only in how a writer excludes
+other writers (see :meth:`Store.write` and docs/ARCHITECTURE.md)."""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
+from .engine import make_engine
+from .schema import audit_log, contact, metadata
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 8
+
+# SQLSTATEs after which PostgreSQL asks the client to retry the whole transaction.
+_RETRYABLE_PG = {"40001", "40P01", "55P03"}
+
+
+class Store:
+    """Owns the engine; hands out transactions to the engine layer."""
+
+    def __init__(self, url: str, pool_size: int = 8):
+        self.url = url
+        self.engine: Engine = make_engine(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect.name
+
+    # --- transactions --------------------------------------------------------------
+
+    @contextmanager
+    def read(self) -> Iterator[ContactTx]:
+        """A read-only transaction (a consistent snapshot on SQLite WAL)."""
+        with self.engine.connect() as conn:
+            with conn.begin():
+                yield ContactTx(conn, self.dialect)
+
+    @contextmanager
+    def _write_once(self, lock_keys: Iterable[str]) -> Iterator[ContactTx]:
+        if self.dialect == "sqlite":
+            with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+                with conn.begin():
+                    yield ContactTx(conn, self.dialect)
+            return
+        with self.engine.connect() as conn:
+            with conn.begin():
+                for key in sorted({_lock_id(k) for k in lock_keys}):
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+                yield ContactTx(conn, self.dialect)
+
+    def write(self, work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()) -> T:
+        """Run ``work`` in one write transaction, retrying it whole on a lost race.
+
+        SQLite: ``BEGIN IMMEDIATE`` takes the single database write lock up front.
+        PostgreSQL: transaction-scoped advisory locks on ``lock_keys`` (the request's
+        normalised identifiers), taken in a fixed order, serialise every writer that
+        could create or move a contact with one of those identifiers; ``work`` then
+        locks the primaries it touches (:meth:`ContactTx.lock_primaries`). A group that
+        changed in between, a deadlock or a serialisation failure rolls everything
+        back and runs ``work`` again on fresh data, so a lost race changes nothing.
+        """
+        keys = list(lock_keys)
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with self._write_once(keys) as tx:
+                    return work(tx)
+            except StaleGroup:
+                if attempt == MAX_ATTEMPTS:
+                    raise
+            except (OperationalError, DBAPIError) as exc:
+                if attempt == MAX_ATTEMPTS or not self._retryable(exc):
+                    raise
+                log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__, attempt)
+            time.sleep(random.uniform(0, 0.002 * attempt))
+        raise AssertionError("unreachable")
+
+    def _retryable(self, exc: DBAPIError) -> bool:
+        if self.dialect == "sqlite":
+            return "locked" in str(exc.orig) or "busy" in str(exc.orig)
+        return getattr(exc.orig, "sqlstate", None) in _RETRYABLE_PG
+
+    # --- operations ----------------------------------------------------------------
+
+    def ping(self) -> None:
+        """Raise unless the database answers a trivial query."""
+        with self.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    def counts(self) -> dict[str, int]:
+        with self.engine.connect() as conn:
+            contacts = conn.execute(select(func.count()).select_from(contact)).scalar_one()
+            audits = conn.execute(select(func.count()).select_from(audit_log)).scalar_one()
+        return {"contacts": contacts, "audit_log": audits}
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _lock_id(key: str) -> int:
+    """A stable signed 64-bit advisory-lock id for an identifier."""
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+__all__ = ["Store", "ContactTx", "ContactRow", "StaleGroup", "metadata", "utcnow"]

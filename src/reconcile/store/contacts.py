@@ -1,0 +1,216 @@
+"""Every SQL statement that reads or changes the contact graph, inside one transaction.
+
+A :class:`ContactTx` is handed out by :meth:`reconcile.store.Store.write` or
+:meth:`~reconcile.store.Store.read`; the linking engine calls its methods and never
+sees SQL. Every change of ``linkedId``/``linkPrecedence`` goes through here, so every
+change is written to the audit log with its cause.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import Connection, Row, insert, or_, select, update
+
+from ..normalize import Identity
+from .schema import audit_log, contact
+
+ContactRow = Row[Any]
+
+_LIVE = contact.c.deletedAt.is_(None)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class StaleGroup(Exception):
+    """A group changed between reading and locking it; the transaction is retried."""
+
+
+class ContactTx:
+    """One open transaction on the contact graph."""
+
+    def __init__(self, conn: Connection, dialect: str):
+        self.conn = conn
+        self.dialect = dialect
+
+    # --- reads ---------------------------------------------------------------------
+
+    def find_matching(self, email: str | None, phone: str | None) -> list[ContactRow]:
+        """Live contacts sharing the normalised email or phone (NULL never matches)."""
+        clauses = []
+        if email is not None:
+            clauses.append(contact.c.email == email)
+        if phone is not None:
+            clauses.append(contact.c.phoneNumber == phone)
+        if not clauses:
+            return []
+        stmt = select(contact).where(_LIVE, or_(*clauses))
+        return list(self.conn.execute(stmt))
+
+    def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
+        stmt = select(contact).where(contact.c.id.in_(sorted(set(ids)))).order_by(contact.c.id)
+        return list(self.conn.execute(stmt))
+
+    def lock_primaries(self, ids: Iterable[int]) -> list[ContactRow]:
+        """Lock the primaries' rows in id order and check they are still live primaries.
+
+        On PostgreSQL this is ``SELECT ... FOR UPDATE``: any other writer that would
+        add to, merge or demote one of these groups waits for us. SQLite already holds
+        the database write lock. Raises :class:`StaleGroup` when a primary was demoted
+        (or erased) since it was read, so the caller retries on fresh data.
+        """
+        wanted = sorted(set(ids))
+        stmt = select(contact).where(contact.c.id.in_(wanted)).order_by(contact.c.id)
+        if self.dialect == "postgresql":
+            stmt = stmt.with_for_update()
+        rows = list(self.conn.execute(stmt))
+        if len(rows) != len(wanted) or any(
+            r.linkPrecedence != "primary" or r.deletedAt is not None for r in rows
+        ):
+            raise StaleGroup(f"groups {wanted} changed while being read")
+        return rows
+
+    def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
+        """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
+        ids = sorted(set(primary_ids))
+        stmt = (
+            select(contact)
+            .where(_LIVE, or_(contact.c.id.in_(ids), contact.c.linkedId.in_(ids)))
+            .order_by(contact.c.createdAt, contact.c.id)
+        )
+        return list(self.conn.execute(stmt))
+
+    # --- writes --------------------------------------------------------------------
+
+    def insert_contact(
+        self,
+        identity: Identity,
+        *,
+        linked_id: int | None,
+        method: str,
+        cause: str,
+        score: float | None = None,
+        model: str | None = None,
+        detail: dict | None = None,
+    ) -> ContactRow:
+        """Insert a contact (primary when ``linked_id`` is None) and audit its creation."""
+        now = utcnow()
+        values = {
+            "email": identity.email,
+            "phoneNumber": identity.phone,
+            "name": identity.name,
+            "linkedId": linked_id,
+            "linkPrecedence": "primary" if linked_id is None else "secondary",
+            "createdAt": now,
+            "updatedAt": now,
+            "linkMethod": method,
+            "linkScore": score,
+            "linkModel": model,
+            **identity.keys,
+        }
+        row = self.conn.execute(insert(contact).values(**values).returning(*contact.c)).one()
+        self._audit(
+            now,
+            row.id,
+            "created",
+            cause,
+            new_linked=linked_id,
+            new_precedence=row.linkPrecedence,
+            detail=detail,
+        )
+        return row
+
+    def merge_groups(
+        self,
+        winner: ContactRow,
+        losers: Sequence[ContactRow],
+        *,
+        method: str,
+        cause: str,
+        score: float | None = None,
+        model: str | None = None,
+        detail: dict | None = None,
+    ) -> list[int]:
+        """Re-point each loser primary and all its secondaries straight at ``winner``.
+
+        Callers hold the locks of every primary involved (see :meth:`lock_primaries`).
+        Returns the ids whose link changed, every one of them audited.
+        """
+        now = utcnow()
+        changed: list[int] = []
+        loser_ids = sorted(r.id for r in losers)
+        if not loser_ids:
+            return changed
+        moved = self.conn.execute(
+            select(contact.c.id, contact.c.linkedId, contact.c.linkPrecedence).where(
+                or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids))
+            )
+        ).all()
+        self.conn.execute(
+            update(contact)
+            .where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
+            .values(
+                linkedId=winner.id,
+                linkPrecedence="secondary",
+                updatedAt=now,
+                linkMethod=method,
+                linkScore=score,
+                linkModel=model,
+            )
+        )
+        self._audit_many(
+            [
+                self._audit_values(
+                    now,
+                    row.id,
+                    "demoted" if row.linkPrecedence == "primary" else "relinked",
+                    cause,
+                    old_linked=row.linkedId,
+                    new_linked=winner.id,
+                    old_precedence=row.linkPrecedence,
+                    new_precedence="secondary",
+                    detail=detail,
+                )
+                for row in moved
+            ]
+        )
+        changed.extend(row.id for row in moved)
+        return changed
+
+    def _audit(self, at: datetime, contact_id: int, action: str, cause: str, **fields: Any) -> None:
+        self._audit_many([self._audit_values(at, contact_id, action, cause, **fields)])
+
+    def _audit_many(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.conn.execute(insert(audit_log), rows)
+
+    @staticmethod
+    def _audit_values(
+        at: datetime,
+        contact_id: int,
+        action: str,
+        cause: str,
+        *,
+        old_linked: int | None = None,
+        new_linked: int | None = None,
+        old_precedence: str | None = None,
+        new_precedence: str | None = None,
+        detail: dict | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "at": at,
+            "contactId": contact_id,
+            "action": action,
+            "oldLinkedId": old_linked,
+            "newLinkedId": new_linked,
+            "oldPrecedence": old_precedence,
+            "newPrecedence": new_precedence,
+            "cause": cause,
+            "detail": detail,
+        }
+
+
+__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow"]

@@ -1,0 +1,63 @@
+"""One JSON error shape for every failure: ``{"error": {"code": ..., "message": ...}}``."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from ..normalize import InvalidInput
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error with an HTTP status and a stable machine-readable code."""
+
+    def __init__(self, status: int, code: str, message: str, **extra):
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+
+def error_response(status: int, code: str, message: str, **extra):
+    body = {"error": {"code": code, "message": message, **extra}}
+    return jsonify(body), status
+
+
+def _slug(name: str) -> str:
+    return name.lower().replace(" ", "_").replace("'", "")
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(ApiError)
+    def _api_error(exc: ApiError):
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.errorhandler(InvalidInput)
+    def _invalid(exc: InvalidInput):
+        return error_response(400, "invalid_input", exc.message, field=exc.field)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
+
+    @app.errorhandler(OperationalError)
+    def _db_down(exc: OperationalError):
+        log.warning("database unavailable: %s", exc.orig)
+        return error_response(503, "database_unavailable", "the database is not reachable; retry shortly")
+
+    @app.errorhandler(DBAPIError)
+    def _db_error(exc: DBAPIError):
+        if exc.connection_invalidated:
+            return error_response(503, "database_unavailable", "the database connection was lost; retry shortly")
+        log.exception("database error")
+        return error_response(500, "internal_error", "the request failed and changed nothing")
+
+    @app.errorhandler(Exception)
+    def _crash(exc: Exception):
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the request failed and changed nothing")

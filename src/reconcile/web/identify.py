@@ -1,0 +1,32 @@
+"""``POST /identify``: the contract's endpoint. Thin: decode, delegate, encode."""
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .errors import ApiError
+
+bp = Blueprint("identify", __name__)
+
+
+def decode_json_object() -> dict:
+    """The request body as a JSON object, or a 400 that says what is wrong with it."""
+    raw = request.get_data(cache=False)
+    if not raw.strip():
+        raise ApiError(400, "invalid_json", "request body is empty; send a JSON object")
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "request body must be a JSON object")
+    return payload
+
+
+@bp.post("/identify")
+def identify():
+    reconciler = current_app.extensions["reconcile"]
+    identity = reconciler.parse(decode_json_object())
+    result = reconciler.identify(identity)
+    return jsonify(result.as_json())
