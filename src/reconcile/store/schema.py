@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -15,6 +16,8 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
+    UniqueConstraint,
     text,
 )
 
@@ -81,4 +84,98 @@ audit_log = Table(
 Index("ix_audit_contact", audit_log.c.contactId)
 Index("ix_audit_cause", audit_log.c.cause)
 
-__all__ = ["metadata", "contact", "audit_log", "LIVE"]
+pending_merge = Table(
+    "pending_merge",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # the two groups, by their primaries when the merge was proposed (left < right)
+    Column("leftPrimaryId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("rightPrimaryId", Integer, ForeignKey("Contact.id"), nullable=False),
+    # the pair of contacts that was scored (or that a guard stopped)
+    Column("contactId", Integer, ForeignKey("Contact.id")),
+    Column("candidateId", Integer, ForeignKey("Contact.id")),
+    Column("reason", String(16), nullable=False),  # score | guard | conflict
+    Column("guard", String(32)),
+    Column("score", Float),
+    Column("matchWeight", Float),
+    Column("modelVersion", String(64)),
+    Column("evidence", JSON),
+    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded
+    Column("openedAt", DateTime(timezone=True), nullable=False),
+    Column("decidedAt", DateTime(timezone=True)),
+    Column("decidedBy", String(64)),
+    Column("note", Text),
+    CheckConstraint("\"leftPrimaryId\" < \"rightPrimaryId\"", name="ck_pending_order"),
+    CheckConstraint(
+        "status IN ('pending', 'confirmed', 'rejected', 'superseded')", name="ck_pending_status"
+    ),
+    UniqueConstraint("leftPrimaryId", "rightPrimaryId", name="uq_pending_pair"),
+    sqlite_autoincrement=True,
+)
+
+Index("ix_pending_status_opened", pending_merge.c.status, pending_merge.c.openedAt)
+Index("ix_pending_status_score", pending_merge.c.status, pending_merge.c.score)
+
+cannot_link = Table(
+    "cannot_link",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("leftContactId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("rightContactId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("pendingMergeId", Integer, ForeignKey("pending_merge.id")),
+    Column("createdAt", DateTime(timezone=True), nullable=False),
+    Column("createdBy", String(64)),
+    UniqueConstraint("leftContactId", "rightContactId", name="uq_cannot_link_pair"),
+    sqlite_autoincrement=True,
+)
+
+Index("ix_cannot_link_right", cannot_link.c.rightContactId)
+
+link_guard = Table(
+    "link_guard",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("contactId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("field", String(16), nullable=False),  # email | phoneNumber | group
+    Column("value", String(320)),
+    Column("guard", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("pendingMergeId", Integer, ForeignKey("pending_merge.id")),
+    Column("createdAt", DateTime(timezone=True), nullable=False),
+    sqlite_autoincrement=True,
+)
+
+Index("ix_link_guard_value", link_guard.c.field, link_guard.c.value)
+Index("ix_link_guard_contact", link_guard.c.contactId)
+
+label = Table(
+    "label",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pendingMergeId", Integer, ForeignKey("pending_merge.id")),
+    Column("leftContactId", Integer),
+    Column("rightContactId", Integer),
+    Column("outcome", String(16), nullable=False),  # match | non-match
+    Column("leftRecords", JSON, nullable=False),
+    Column("rightRecords", JSON, nullable=False),
+    Column("source", String(16), nullable=False),  # review | import
+    Column("decidedBy", String(64)),
+    Column("decidedAt", DateTime(timezone=True), nullable=False),
+    CheckConstraint("outcome IN ('match', 'non-match')", name="ck_label_outcome"),
+    sqlite_autoincrement=True,
+)
+
+reviewer = Table(
+    "reviewer",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("passwordHash", String(256), nullable=False),
+    Column("apiTokenHash", String(128), unique=True),
+    Column("isAdmin", Boolean, nullable=False, default=False),
+    Column("createdAt", DateTime(timezone=True), nullable=False),
+    Column("disabledAt", DateTime(timezone=True)),
+    sqlite_autoincrement=True,
+)
+
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "label", "reviewer", "LIVE"]
