@@ -11,6 +11,7 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = PROJECT_ROOT / "data" / "reconcile.db"
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.json"
 
 
 def _env(name: str, default: str) -> str:
@@ -25,6 +26,11 @@ class Settings:
     db_pool_size: int = 8
     api_keys: tuple[str, ...] = field(default_factory=tuple)
     secret_key: str | None = None
+    #: False runs the exact rules only (the baseline ``reconcile evaluate`` compares with)
+    probabilistic: bool = True
+    model_path: str = str(DEFAULT_MODEL)
+    upper_threshold: float = 0.99
+    lower_threshold: float = 0.80
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -34,6 +40,10 @@ class Settings:
             db_pool_size=int(_env("RECONCILE_DB_POOL_SIZE", str(cls.db_pool_size))),
             api_keys=tuple(k.strip() for k in os.environ.get("RECONCILE_API_KEYS", "").split(",") if k.strip()),
             secret_key=os.environ.get("RECONCILE_SECRET_KEY") or None,
+            probabilistic=_env("RECONCILE_PROBABILISTIC", "1").lower() not in ("0", "false", "no", "off"),
+            model_path=_env("RECONCILE_MODEL", cls.model_path),
+            upper_threshold=float(_env("RECONCILE_UPPER_THRESHOLD", str(cls.upper_threshold))),
+            lower_threshold=float(_env("RECONCILE_LOWER_THRESHOLD", str(cls.lower_threshold))),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
