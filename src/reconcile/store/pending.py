@@ -1,0 +1,115 @@
+"""Opening pending merges, recording link guards, and looking up cannot-link pairs.
+
+These are the writes the identify pipeline makes when it keeps two groups apart; the
+reviewer's side of the queue (listing, deciding, labels) lives in
+:mod:`reconcile.store.review`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from .contacts import ContactTx, utcnow
+from .schema import cannot_link, contact, link_guard, pending_merge
+
+
+def open_pending_merge(
+    tx: ContactTx,
+    primary_a: int,
+    primary_b: int,
+    *,
+    reason: str,
+    contact_id: int | None = None,
+    candidate_id: int | None = None,
+    guard: str | None = None,
+    score: float | None = None,
+    match_weight: float | None = None,
+    model_version: str | None = None,
+    evidence: Any = None,
+) -> int | None:
+    """Propose merging the groups of two primaries; ``None`` if that pair was proposed before.
+
+    The same pair of groups is never proposed twice, whatever became of the first
+    proposal (a rejected pair is also a cannot-link; a confirmed one is one group).
+    """
+    left, right = sorted((primary_a, primary_b))
+    exists = tx.conn.execute(
+        select(pending_merge.c.id).where(
+            pending_merge.c.leftPrimaryId == left, pending_merge.c.rightPrimaryId == right
+        )
+    ).first()
+    if exists is not None:
+        return None
+    return tx.conn.execute(
+        insert(pending_merge)
+        .values(
+            leftPrimaryId=left,
+            rightPrimaryId=right,
+            contactId=contact_id,
+            candidateId=candidate_id,
+            reason=reason,
+            guard=guard,
+            score=score,
+            matchWeight=match_weight,
+            modelVersion=model_version,
+            evidence=evidence,
+            status="pending",
+            openedAt=utcnow(),
+        )
+        .returning(pending_merge.c.id)
+    ).scalar_one()
+
+
+def record_guard(
+    tx: ContactTx,
+    contact_id: int,
+    *,
+    field: str,
+    value: str | None,
+    guard: str,
+    reason: str,
+    pending_merge_id: int | None = None,
+) -> None:
+    """Record that a guard kept ``contact_id`` apart from the group(s) holding ``value``.
+
+    ``reconcile check`` accepts two groups sharing an identifier only with such a record.
+    """
+    tx.conn.execute(
+        insert(link_guard).values(
+            contactId=contact_id,
+            field=field,
+            value=value,
+            guard=guard,
+            reason=reason,
+            pendingMergeId=pending_merge_id,
+            createdAt=utcnow(),
+        )
+    )
+
+
+def cannot_link_pairs(tx: ContactTx, primary_ids: Iterable[int]) -> set[tuple[int, int]]:
+    """Pairs of the given groups (by current primary) that a reviewer has rejected."""
+    ids = sorted(set(primary_ids))
+    if len(ids) < 2:
+        return set()
+    left_c = contact.alias("l")
+    right_c = contact.alias("r")
+    left_primary = _primary_expr(left_c)
+    right_primary = _primary_expr(right_c)
+    rows = tx.conn.execute(
+        select(left_primary, right_primary)
+        .select_from(cannot_link)
+        .join(left_c, left_c.c.id == cannot_link.c.leftContactId)
+        .join(right_c, right_c.c.id == cannot_link.c.rightContactId)
+        .where(left_primary.in_(ids), right_primary.in_(ids), left_primary != right_primary)
+    ).all()
+    return {tuple(sorted((a, b))) for a, b in rows}
+
+
+def _primary_expr(alias):
+    return func.coalesce(alias.c.linkedId, alias.c.id)
+
+
+__all__ = ["open_pending_merge", "record_guard", "cannot_link_pairs"]
