@@ -69,9 +69,11 @@ def normalize_email(raw: object) -> str | None:
         raise InvalidInput("email", "email domain is not a valid domain name")
     if not domain.isascii():
         try:
-            domain = idna.encode(domain, uts46=True).decode("ascii")
+            domain = idna.encode(domain, uts46=True).decode("ascii").rstrip(".")
         except idna.IDNAError as exc:
             raise InvalidInput("email", f"email domain is not a valid domain name: {exc}") from None
+        if not domain:  # UTS 46 maps a full-width dot to "." (idempotence: "x@a." is "x@a")
+            raise InvalidInput("email", "email domain is not a valid domain name")
     return f"{local.lower()}@{domain}"
 
 
@@ -106,12 +108,15 @@ def normalize_phone(raw: object, default_region: str = "US") -> str | None:
         raise InvalidInput("phoneNumber", "phoneNumber has no digits")
     if len(digits) > 20:
         raise InvalidInput("phoneNumber", "phoneNumber has more than 20 digits")
-    try:
-        parsed = phonenumbers.parse(value, default_region)
-    except phonenumbers.NumberParseException:
-        return digits
-    if phonenumbers.is_valid_number(parsed):
-        return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    for candidate in (value, digits):
+        # The digits are tried too so that normalising is idempotent: "+4155552671" is not
+        # valid as +41, and its digits "4155552671" would read as the valid +14155552671.
+        try:
+            parsed = phonenumbers.parse(candidate, default_region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed):
+            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     return digits
 
 
