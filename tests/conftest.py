@@ -76,7 +76,7 @@ def sqlite_db(tmp_path) -> str:
 
 @pytest.fixture
 def settings(sqlite_db) -> Settings:
-    return Settings(database_url=sqlite_db)
+    return Settings(database_url=sqlite_db, probabilistic=False)
 
 
 @pytest.fixture

@@ -19,6 +19,10 @@ def _env(name: str, default: str) -> str:
     return value or default
 
 
+def _csv(name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = f"sqlite:///{DEFAULT_DB}"
@@ -31,6 +35,17 @@ class Settings:
     model_path: str = str(DEFAULT_MODEL)
     upper_threshold: float = 0.99
     lower_threshold: float = 0.80
+    #: extra placeholder values never linked on (added to the built-in list in guards.py)
+    blocked_emails: tuple[str, ...] = field(default_factory=tuple)
+    blocked_phones: tuple[str, ...] = field(default_factory=tuple)
+    #: an identifier carrying more than this many clearly different names is shared
+    max_names_per_identifier: int = 1
+    #: a link that would make a group larger than this is held for review
+    max_group_size: int = 25
+    #: a merge of two groups that both have at least this many contacts is held for review
+    large_group_size: int = 6
+    #: candidates fetched per blocking key for the probabilistic stage
+    candidates_per_key: int = 20
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -38,12 +53,20 @@ class Settings:
             database_url=_env("RECONCILE_DATABASE_URL", cls.database_url),
             default_region=_env("RECONCILE_DEFAULT_REGION", cls.default_region).upper(),
             db_pool_size=int(_env("RECONCILE_DB_POOL_SIZE", str(cls.db_pool_size))),
-            api_keys=tuple(k.strip() for k in os.environ.get("RECONCILE_API_KEYS", "").split(",") if k.strip()),
+            api_keys=_csv("RECONCILE_API_KEYS"),
             secret_key=os.environ.get("RECONCILE_SECRET_KEY") or None,
             probabilistic=_env("RECONCILE_PROBABILISTIC", "1").lower() not in ("0", "false", "no", "off"),
             model_path=_env("RECONCILE_MODEL", cls.model_path),
             upper_threshold=float(_env("RECONCILE_UPPER_THRESHOLD", str(cls.upper_threshold))),
             lower_threshold=float(_env("RECONCILE_LOWER_THRESHOLD", str(cls.lower_threshold))),
+            blocked_emails=_csv("RECONCILE_BLOCKED_EMAILS"),
+            blocked_phones=_csv("RECONCILE_BLOCKED_PHONES"),
+            max_names_per_identifier=int(
+                _env("RECONCILE_MAX_NAMES_PER_IDENTIFIER", str(cls.max_names_per_identifier))
+            ),
+            max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
+            large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
+            candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

@@ -1,15 +1,27 @@
-"""The exact stage: the original contract's linking rules over one transaction.
+"""The exact stage: the original contract's linking rules, with over-merge guards.
 
 Same normalised email or same normalised phone => same person; the oldest contact
 (``createdAt``, then ``id``) is the primary and every other contact points straight at
-it. This module decides; :class:`reconcile.store.ContactTx` reads and writes.
+it. Guards (see :mod:`reconcile.guards`) may refuse a link on one identifier or hold a
+merge of two groups for review; every refusal is recorded (a ``link_guard`` row for
+each created contact that shares a value with a group it was kept from, and a pending
+merge unless the value is a mere placeholder). Without names, placeholders, rejected
+pairs or huge groups, this is exactly the contract.
+
+This module decides; :class:`reconcile.store.ContactTx` reads and writes.
 """
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass, field
 
+from .guards import Guards
 from .normalize import Identity
 from .store import ContactRow, ContactTx
+from .store.pending import cannot_link_pairs, open_pending_merge, record_guard
+
+FIELDS = ("email", "phoneNumber")
+MAX_REVIEWS_PER_GUARD = 3
 
 
 def age_key(row: ContactRow) -> tuple:
@@ -19,6 +31,24 @@ def age_key(row: ContactRow) -> tuple:
 
 def primary_of(row: ContactRow) -> int:
     return row.id if row.linkedId is None else row.linkedId
+
+
+def request_values(identity: Identity) -> dict[str, str | None]:
+    return {"email": identity.email, "phoneNumber": identity.phone}
+
+
+@dataclass
+class Hold:
+    """A group the request touched but may not join: why, and what records it."""
+
+    primary_id: int
+    guard: str
+    reason: str
+    review: bool
+    values: list[tuple[str, str]] = field(default_factory=list)
+
+    def as_json(self) -> dict:
+        return {"primaryContactId": self.primary_id, "guard": self.guard, "reason": self.reason}
 
 
 @dataclass
@@ -31,28 +61,35 @@ class ExactOutcome:
     demoted: list[int] = field(default_factory=list)
     relinked: list[int] = field(default_factory=list)
     matched: bool = False
+    holds: list[Hold] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
 
     @property
     def method(self) -> str:
         return "exact" if self.matched else "new"
 
 
-def fast_lookup(tx: ContactTx, identity: Identity) -> ExactOutcome | None:
+def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutcome | None:
     """Answer a request that brings nothing new without taking a write lock.
 
-    Returns ``None`` whenever the request might need a write: an identifier nobody
-    has, identifiers spread over several groups, or a group that moved under us.
+    Returns ``None`` whenever the request might need a write or a guard's judgement:
+    an identifier nobody has, identifiers spread over several groups, a placeholder,
+    a name that clashes with the identifier's holders, or a group that moved under us.
     """
     matches = tx.find_matching(identity.email, identity.phone)
     if not matches:
         return None
-    if identity.email is not None and not any(m.email == identity.email for m in matches):
-        return None
-    if identity.phone is not None and not any(m.phoneNumber == identity.phone for m in matches):
-        return None
     primaries = {primary_of(m) for m in matches}
     if len(primaries) != 1:
         return None
+    for name, value in request_values(identity).items():
+        if value is None:
+            continue
+        holders = [m.name for m in matches if getattr(m, name) == value]
+        if not holders or guards.placeholder(name, value):
+            return None
+        if guards.shared_identifier(identity.name, holders, holders):
+            return None
     (primary_id,) = primaries
     members = tx.group_members([primary_id])
     if not members or members[0].id != primary_id or members[0].linkPrecedence != "primary":
@@ -60,29 +97,177 @@ def fast_lookup(tx: ContactTx, identity: Identity) -> ExactOutcome | None:
     return ExactOutcome(primary_id=primary_id, members=members, matched=True)
 
 
-def link_exact(tx: ContactTx, identity: Identity, cause: str) -> ExactOutcome:
+def _judge_links(
+    tx: ContactTx, identity: Identity, matches: list[ContactRow], guards: Guards
+) -> tuple[set[int], dict[int, Hold], bool]:
+    """Split the matched groups into those the request may join and those held apart.
+
+    The flag is true when only values already known to be shared connect the request
+    to the joinable groups: then it joins the oldest of them and holds the others.
+    """
+    values = request_values(identity)
+    by_group: dict[int, dict[str, list[ContactRow]]] = defaultdict(lambda: defaultdict(list))
+    for m in matches:
+        for name, value in values.items():
+            if value is not None and getattr(m, name) == value:
+                by_group[primary_of(m)][name].append(m)
+
+    known_shared = tx.guarded_values((n, v) for n, v in values.items() if v is not None)
+    strong: set[int] = set()
+    weak: set[int] = set()
+    holds: dict[int, Hold] = {}
+    for group, fields in by_group.items():
+        usable_via: list[str] = []
+        for name, rows in fields.items():
+            value = values[name]
+            if guards.placeholder(name, value):
+                holds.setdefault(group, Hold(group, "placeholder", f"{name} {value!r} is a placeholder", False))
+                holds[group].values.append((name, value))
+                continue
+            value_names = [r.name for r in matches if getattr(r, name) == value]
+            reason = guards.shared_identifier(identity.name, [r.name for r in rows], value_names)
+            if reason:
+                holds.setdefault(group, Hold(group, "shared-identifier", f"{name} {value!r} {reason}", True))
+                holds[group].values.append((name, value))
+                continue
+            usable_via.append(name)
+        if usable_via:
+            holds.pop(group, None)
+            if all((n, values[n]) in known_shared for n in usable_via):
+                weak.add(group)
+            else:
+                strong.add(group)
+    if not strong and weak:
+        return weak, holds, True
+    for group in weak:
+        holds[group] = Hold(
+            group,
+            "shared-identifier",
+            "reached only through values already known to be shared by different people",
+            True,
+            [(n, values[n]) for n in by_group[group] if values[n] is not None],
+        )
+    return strong, holds, False
+
+
+def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) -> ExactOutcome:
     """Apply the contract inside a write transaction and return the resulting group."""
     matches = tx.find_matching(identity.email, identity.phone)
     if not matches:
         row = tx.insert_contact(identity, linked_id=None, method="new", cause=cause)
         return ExactOutcome(primary_id=row.id, members=[row], created=[row])
 
-    primaries = sorted(tx.lock_primaries({primary_of(m) for m in matches}), key=age_key)
-    winner, losers = primaries[0], primaries[1:]
+    joinable, holds, weak_only = _judge_links(tx, identity, matches, guards)
+    if not joinable:
+        return _new_primary_beside(tx, identity, matches, holds, cause)
+
+    primaries = sorted(tx.lock_primaries(joinable), key=age_key)
+    sizes = tx.group_sizes(joinable)
+    rejected = cannot_link_pairs(tx, joinable)
+    winner, merged = primaries[0], [primaries[0]]
+    for candidate in primaries[1:]:
+        if weak_only:
+            holds[candidate.id] = Hold(
+                candidate.id, "shared-identifier", "reached only through values known to be shared", True
+            )
+            continue
+        if any(tuple(sorted((candidate.id, m.id))) in rejected for m in merged):
+            holds[candidate.id] = Hold(candidate.id, "cannot-link", "a reviewer rejected merging these groups", True)
+            continue
+        block = guards.merge_block([sum(sizes.get(m.id, 1) for m in merged), sizes.get(candidate.id, 1)])
+        if block:
+            holds[candidate.id] = Hold(candidate.id, block[0], block[1], True)
+            continue
+        merged.append(candidate)
+    for hold in holds.values():
+        if not hold.values:
+            hold.values = [
+                (n, v) for n, v in request_values(identity).items()
+                if v is not None and any(primary_of(m) == hold.primary_id and getattr(m, n) == v for m in matches)
+            ]
+
+    losers = merged[1:]
     changed = tx.merge_groups(winner, losers, method="exact", cause=cause) if losers else []
     demoted = sorted(r.id for r in losers)
-    relinked = sorted(set(changed) - set(demoted))
-
-    created: list[ContactRow] = []
-    new_email = identity.email is not None and not any(m.email == identity.email for m in matches)
-    new_phone = identity.phone is not None and not any(m.phoneNumber == identity.phone for m in matches)
-    if new_email or new_phone:
-        created.append(tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause))
-
-    members = tx.group_members([winner.id])
-    return ExactOutcome(
-        primary_id=winner.id, members=members, created=created, demoted=demoted, relinked=relinked, matched=True
+    outcome = ExactOutcome(
+        primary_id=winner.id,
+        members=[],
+        demoted=demoted,
+        relinked=sorted(set(changed) - set(demoted)),
+        matched=True,
     )
+
+    merged_ids = {m.id for m in merged}
+    in_group = [m for m in matches if primary_of(m) in merged_ids]
+    brings_new = any(
+        value is not None and not any(getattr(m, name) == value for m in in_group)
+        for name, value in request_values(identity).items()
+    )
+    if brings_new:
+        group_size = sum(sizes.get(i, 1) for i in merged_ids)
+        if group_size >= guards.max_group_size:
+            holds[winner.id] = Hold(
+                winner.id, "group-size", f"the group already holds {group_size} contacts", True,
+                [(n, v) for n, v in request_values(identity).items() if v is not None],
+            )
+            return _new_primary_beside(tx, identity, matches, holds, cause)
+        row = tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause)
+        outcome.created.append(row)
+        _record_holds(tx, row, winner.id, holds, outcome)
+    elif holds:
+        _open_reviews(tx, winner.id, None, holds, outcome)
+    outcome.members = tx.group_members([winner.id])
+    return outcome
+
+
+def _new_primary_beside(
+    tx: ContactTx, identity: Identity, matches: list[ContactRow], holds: dict[int, Hold], cause: str
+) -> ExactOutcome:
+    """Every matched group is held apart: the request starts a group of its own."""
+    row = tx.insert_contact(
+        identity, linked_id=None, method="new", cause=cause, detail={"guards": [h.as_json() for h in holds.values()]}
+    )
+    outcome = ExactOutcome(primary_id=row.id, members=[row], created=[row], matched=False)
+    _record_holds(tx, row, row.id, holds, outcome)
+    return outcome
+
+
+def _record_holds(tx: ContactTx, row: ContactRow, primary_id: int, holds: dict[int, Hold], outcome: ExactOutcome) -> None:
+    """A created contact shares values with held groups: record each guard, open reviews."""
+    pending_by_group = _open_reviews(tx, primary_id, row.id, holds, outcome)
+    recorded: set[tuple[str, str, str]] = set()
+    for hold in holds.values():
+        for name, value in hold.values:
+            key = (name, value, hold.guard)
+            if key in recorded:
+                continue
+            recorded.add(key)
+            record_guard(
+                tx, row.id, field=name, value=value, guard=hold.guard, reason=hold.reason,
+                pending_merge_id=pending_by_group.get(hold.primary_id),
+            )
+
+
+def _open_reviews(
+    tx: ContactTx, primary_id: int, contact_id: int | None, holds: dict[int, Hold], outcome: ExactOutcome
+) -> dict[int, int]:
+    outcome.holds = list(holds.values())
+    opened: dict[int, int] = {}
+    reviewable = sorted((h for h in holds.values() if h.review and h.primary_id != primary_id), key=lambda h: h.primary_id)
+    for hold in reviewable[:MAX_REVIEWS_PER_GUARD]:
+        pending_id = open_pending_merge(
+            tx,
+            primary_id,
+            hold.primary_id,
+            reason="conflict" if hold.guard == "cannot-link" else "guard",
+            guard=hold.guard,
+            contact_id=contact_id,
+            evidence={"guard": hold.guard, "reason": hold.reason, "values": [list(v) for v in hold.values]},
+        )
+        if pending_id is not None:
+            opened[hold.primary_id] = pending_id
+            outcome.pending.append(pending_id)
+    return opened
 
 
 def contact_payload(primary_id: int, members: list[ContactRow]) -> dict:

@@ -1,14 +1,21 @@
-"""The identify pipeline, independent of HTTP: normalise, then the exact stage in one
-transaction. The web layer and ``reconcile evaluate`` both call :meth:`Reconciler.identify`."""
+"""The identify pipeline, independent of HTTP: normalise, the exact stage, then the
+probabilistic stage for every contact the exact stage created, all in one transaction.
+The web layer and ``reconcile evaluate`` both call :meth:`Reconciler.identify`."""
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 from .config import Settings
+from .guards import Guards
 from .linking import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .normalize import Identity, parse_identity
+from .probabilistic import Scorer, Thresholds, link_probabilistic
 from .store import ContactTx, Store
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -20,12 +27,32 @@ class IdentifyResult:
         return {"contact": self.contact, "match": self.match}
 
 
+class ModelUnavailable(RuntimeError):
+    """The configured model cannot be loaded; the message says which file and why."""
+
+
+def load_scorer(path: str) -> Scorer:
+    from .scoring.scorer import Scorer as SplinkScorer
+
+    if not Path(path).is_file():
+        raise ModelUnavailable(
+            f"model file {path} does not exist: set RECONCILE_MODEL to a model JSON in models/, "
+            "or RECONCILE_PROBABILISTIC=0 to run the exact rules only"
+        )
+    return SplinkScorer.load(path)
+
+
 class Reconciler:
     """Answers "which customer is this?" against one store."""
 
-    def __init__(self, store: Store, settings: Settings):
+    def __init__(self, store: Store, settings: Settings, scorer: Scorer | None = None):
         self.store = store
         self.settings = settings
+        self.guards = Guards.from_settings(settings)
+        self.thresholds = Thresholds(upper=settings.upper_threshold, lower=settings.lower_threshold)
+        if scorer is None and settings.probabilistic:
+            scorer = load_scorer(settings.model_path)
+        self.scorer = scorer if settings.probabilistic else None
 
     def parse(self, payload: object) -> Identity:
         """Validate a decoded request body (raises :class:`reconcile.normalize.InvalidInput`)."""
@@ -34,24 +61,56 @@ class Reconciler:
     def identify(self, identity: Identity, request_id: str | None = None) -> IdentifyResult:
         request_id = request_id or uuid.uuid4().hex
         with self.store.read() as tx:
-            outcome = fast_lookup(tx, identity)
-        if outcome is None:
-            cause = f"identify:{request_id}"
+            fast = fast_lookup(tx, identity, self.guards)
+        if fast is not None:
+            return self._result(fast, request_id, fast.method, {})
+        cause = f"identify:{request_id}"
+        scorer = self.scorer
 
-            def work(tx: ContactTx) -> ExactOutcome:
-                return link_exact(tx, identity, cause)
+        def work(tx: ContactTx) -> tuple[ExactOutcome, str, dict]:
+            exact = link_exact(tx, identity, cause, self.guards)
+            method, extra = exact.method, {}
+            if scorer is None or not exact.created:
+                return exact, method, extra
+            stage = link_probabilistic(
+                tx,
+                exact.created[0],
+                exact.primary_id,
+                scorer=scorer,
+                guards=self.guards,
+                thresholds=self.thresholds,
+                per_key=self.settings.candidates_per_key,
+                cause=cause,
+            )
+            exact.pending.extend(stage.pending)
+            exact.demoted.extend(stage.demoted)
+            exact.relinked.extend(stage.relinked)
+            extra["modelVersion"] = scorer.version
+            if stage.best is not None:
+                extra["score"] = stage.best["matchProbability"]
+                extra["candidateId"] = stage.best["candidateId"]
+            if stage.linked_to is not None:
+                method = "probabilistic"
+                exact.primary_id = stage.primary_id
+                exact.members = tx.group_members([stage.primary_id])
+            return exact, method, extra
 
-            outcome = self.store.write(work, lock_keys=_lock_keys(identity))
-        return IdentifyResult(
-            contact=contact_payload(outcome.primary_id, outcome.members),
-            match={
-                "method": outcome.method,
-                "requestId": request_id,
-                "createdContactIds": [r.id for r in outcome.created],
-                "demotedContactIds": outcome.demoted,
-                "relinkedContactIds": outcome.relinked,
-            },
-        )
+        outcome, method, extra = self.store.write(work, lock_keys=_lock_keys(identity))
+        return self._result(outcome, request_id, method, extra)
+
+    @staticmethod
+    def _result(outcome: ExactOutcome, request_id: str, method: str, extra: dict) -> IdentifyResult:
+        match = {
+            "method": method,
+            "requestId": request_id,
+            "createdContactIds": [r.id for r in outcome.created],
+            "demotedContactIds": sorted(outcome.demoted),
+            "relinkedContactIds": sorted(outcome.relinked),
+            "pendingMergeIds": outcome.pending,
+            "guards": [h.as_json() for h in outcome.holds],
+            **extra,
+        }
+        return IdentifyResult(contact=contact_payload(outcome.primary_id, outcome.members), match=match)
 
 
 def _lock_keys(identity: Identity) -> list[str]:

@@ -11,10 +11,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, or_, select, update
+from sqlalchemy import Connection, Row, func, insert, or_, select, update
 
 from ..normalize import Identity
-from .schema import audit_log, contact
+from .schema import audit_log, contact, link_guard
 
 ContactRow = Row[Any]
 
@@ -82,6 +82,27 @@ class ContactTx:
             .order_by(contact.c.createdAt, contact.c.id)
         )
         return list(self.conn.execute(stmt))
+
+    def group_sizes(self, primary_ids: Iterable[int]) -> dict[int, int]:
+        """Live contacts per group, keyed by primary id."""
+        ids = sorted(set(primary_ids))
+        group = func.coalesce(contact.c.linkedId, contact.c.id)
+        stmt = (
+            select(group, func.count())
+            .where(_LIVE, or_(contact.c.id.in_(ids), contact.c.linkedId.in_(ids)))
+            .group_by(group)
+        )
+        return {primary: count for primary, count in self.conn.execute(stmt)}
+
+    def guarded_values(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which (field, value) pairs a guard has already kept from linking groups."""
+        wanted = [(f, v) for f, v in pairs if v is not None]
+        if not wanted:
+            return set()
+        stmt = select(link_guard.c.field, link_guard.c.value).where(
+            or_(*[(link_guard.c.field == f) & (link_guard.c.value == v) for f, v in wanted])
+        )
+        return {(f, v) for f, v in self.conn.execute(stmt)}
 
     # --- writes --------------------------------------------------------------------
 

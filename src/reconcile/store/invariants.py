@@ -36,19 +36,21 @@ _CHECKS: list[tuple[str, str, str]] = [
     ),
     (
         "email-split",
-        "live contacts with the same email must share a group",
+        "live contacts with the same email must share a group (unless a recorded guard kept them apart)",
         """
         SELECT email, COUNT(DISTINCT COALESCE("linkedId", id)) FROM "Contact"
-        WHERE "deletedAt" IS NULL AND email IS NOT NULL
+        WHERE "deletedAt" IS NULL AND email IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM link_guard g WHERE g.field = 'email' AND g.value = "Contact".email)
         GROUP BY email HAVING COUNT(DISTINCT COALESCE("linkedId", id)) > 1
         """,
     ),
     (
         "phone-split",
-        "live contacts with the same phone must share a group",
+        "live contacts with the same phone must share a group (unless a recorded guard kept them apart)",
         """
         SELECT "phoneNumber", COUNT(DISTINCT COALESCE("linkedId", id)) FROM "Contact"
-        WHERE "deletedAt" IS NULL AND "phoneNumber" IS NOT NULL
+        WHERE "deletedAt" IS NULL AND "phoneNumber" IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM link_guard g WHERE g.field = 'phoneNumber' AND g.value = "Contact"."phoneNumber")
         GROUP BY "phoneNumber" HAVING COUNT(DISTINCT COALESCE("linkedId", id)) > 1
         """,
     ),

@@ -1,0 +1,105 @@
+"""Over-merge guards: reasons not to link on an identifier, or not to join two groups.
+
+Pure functions over values and counts; the linking stages ask them and record what
+they say (a ``link_guard`` row, a pending merge), so a guarded link is never silent.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .config import Settings
+from .names import distinct_names, names_compatible
+from .normalize import email_parts, normalize_email, normalize_phone
+
+#: local parts that mean "the customer gave no email" at any domain
+PLACEHOLDER_LOCAL_PARTS = frozenset(
+    "noemail no-email no.email no_email nomail none null nil na n.a n/a unknown test "
+    "noreply no-reply donotreply do-not-reply dontemail refused declined notprovided "
+    "not-provided notgiven customer email".split()
+)
+#: domains that exist only to fill a required field
+PLACEHOLDER_DOMAINS = frozenset(
+    "noemail.com nomail.com none.com na.com test.com example.com example.org example.net "
+    "invalid.com email.invalid unknown.com noreply.com".split()
+)
+_DIGITS = re.compile(r"\D")
+MIN_PATTERN_DIGITS = 7
+
+
+def _digit_pattern(digits: str) -> bool:
+    """One repeated digit, or a straight run up or down (0000000, 1234567890, 9876543)."""
+    if len(digits) < MIN_PATTERN_DIGITS:
+        return False
+    if len(set(digits)) == 1:
+        return True
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(digits, digits[1:])}
+    return steps in ({1}, {9})
+
+
+@dataclass(frozen=True)
+class Guards:
+    """The guard configuration of one service instance."""
+
+    blocked_emails: frozenset[str]
+    blocked_phones: frozenset[str]
+    max_names_per_identifier: int
+    max_group_size: int
+    large_group_size: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Guards":
+        emails = {e for e in (normalize_email(v) for v in settings.blocked_emails) if e}
+        phones = {p for p in (normalize_phone(v, settings.default_region) for v in settings.blocked_phones) if p}
+        return cls(
+            blocked_emails=frozenset(emails),
+            blocked_phones=frozenset(phones),
+            max_names_per_identifier=settings.max_names_per_identifier,
+            max_group_size=settings.max_group_size,
+            large_group_size=settings.large_group_size,
+        )
+
+    def placeholder(self, field: str, value: str | None) -> bool:
+        """Is this a known placeholder, never to be linked on?"""
+        if value is None:
+            return False
+        if field == "email":
+            if value in self.blocked_emails:
+                return True
+            local, domain = email_parts(value)
+            return local in PLACEHOLDER_LOCAL_PARTS or domain in PLACEHOLDER_DOMAINS
+        if value in self.blocked_phones:
+            return True
+        digits = _DIGITS.sub("", value)
+        national = digits[-10:] if value.startswith("+") else digits
+        return _digit_pattern(digits) or _digit_pattern(national)
+
+    def shared_identifier(
+        self, request_name: str | None, holder_names: list[str | None], value_names: list[str | None]
+    ) -> str | None:
+        """A reason not to link on an identifier to a group whose holders' names clash.
+
+        ``holder_names`` are the names on the value within one group, ``value_names``
+        those across every group holding it: the value counts as shared once it has
+        been used with more than ``max_names_per_identifier`` clearly different names.
+        """
+        if not request_name:
+            return None
+        holders = distinct_names(holder_names)
+        if not holders or any(names_compatible(request_name, other) for other in holders):
+            return None
+        people = distinct_names([request_name, *value_names])
+        if len(people) > self.max_names_per_identifier:
+            shown = ", ".join(holders[:3])
+            return f"is held by {shown}, not compatible with {request_name!r} ({len(people)} names in all)"
+        return None
+
+    def merge_block(self, sizes: list[int]) -> tuple[str, str] | None:
+        """(guard, reason) when joining groups of these sizes must wait for a reviewer."""
+        total = sum(sizes)
+        if total > self.max_group_size:
+            return "group-size", f"the merged group would hold {total} contacts (limit {self.max_group_size})"
+        big = [s for s in sizes if s >= self.large_group_size]
+        if len(big) >= 2:
+            return "large-merge", f"joins groups of {' and '.join(map(str, sorted(big)))} contacts"
+        return None

@@ -1,0 +1,133 @@
+"""Whether two personal names could belong to the same person.
+
+Used by the shared-identifier guard: an email or phone that already carries a name
+*clearly different* from the request's is probably shared (a family phone, a role
+mailbox, a till placeholder), so linking on it alone is not safe. "Clearly different"
+is deliberately conservative: order swaps, initials, nicknames, dropped diacritics and
+small typos all count as compatible.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import jellyfish
+
+from .normalize import name_key
+
+TOKEN_SIMILARITY = 0.88
+
+# Common English given-name diminutives; each row is one family of equivalent forms.
+_NICKNAME_FAMILIES = [
+    "william bill will billy liam willy",
+    "robert bob rob bobby robbie bert",
+    "richard rick dick rich ricky richie",
+    "elizabeth liz beth betty lizzie eliza libby betsy",
+    "katherine catherine kate katie kathy cathy kat kit",
+    "margaret maggie meg peggy marge madge greta",
+    "james jim jimmy jamie",
+    "john jack johnny jon",
+    "jonathan jon jonny nathan",
+    "michael mike mick mikey",
+    "christopher chris kit topher",
+    "christine chris chrissy tina kristine",
+    "thomas tom tommy",
+    "joseph joe joey",
+    "charles charlie chuck chas",
+    "daniel dan danny",
+    "matthew matt matty",
+    "anthony tony ant",
+    "andrew andy drew",
+    "edward ed eddie ted ned",
+    "benjamin ben benny",
+    "samuel sam sammy",
+    "samantha sam sammy",
+    "alexander alex alec sandy xander",
+    "alexandra alex sandra sandy lexi",
+    "nicholas nick nicky",
+    "patrick pat paddy",
+    "patricia pat patty trish tricia",
+    "stephen steven steve stevie",
+    "timothy tim timmy",
+    "jennifer jen jenny",
+    "jessica jess jessie",
+    "rebecca becky becca",
+    "susan sue susie suzanne",
+    "deborah debbie deb debra",
+    "barbara barb babs",
+    "victoria vicky tori",
+    "theodore ted teddy theo",
+    "gregory greg",
+    "peter pete",
+    "david dave davey",
+    "donald don donnie",
+    "ronald ron ronnie",
+    "kenneth ken kenny",
+    "lawrence larry",
+    "frederick fred freddie",
+    "henry harry hank",
+    "francis frank frankie fran",
+    "gerald gerry jerry",
+    "raymond ray",
+    "abigail abby gail",
+    "amanda mandy",
+    "dorothy dot dottie",
+    "eleanor ellie nell nora",
+    "josephine jo josie",
+    "judith judy",
+    "kimberly kim",
+    "pamela pam",
+    "sandra sandy",
+    "valerie val",
+    "zachary zach zack",
+    "mohammed muhammad mohamed mohammad",
+    "aleksandr alexander sasha",
+    "ivan vanya",
+    "giuseppe joseph pino",
+    "jose pepe",
+    "francisco paco pancho",
+    "guillermo memo",
+]
+
+
+@lru_cache(maxsize=1)
+def _nickname_groups() -> dict[str, frozenset[int]]:
+    groups: dict[str, set[int]] = {}
+    for index, family in enumerate(_NICKNAME_FAMILIES):
+        for token in family.split():
+            groups.setdefault(token, set()).add(index)
+    return {token: frozenset(ids) for token, ids in groups.items()}
+
+
+def _tokens_compatible(a: str, b: str) -> bool:
+    if a == b:
+        return True
+    if len(a) == 1 or len(b) == 1:  # an initial
+        return a[0] == b[0]
+    groups = _nickname_groups()
+    if groups.get(a, frozenset()) & groups.get(b, frozenset()):
+        return True
+    return jellyfish.jaro_winkler_similarity(a, b) >= TOKEN_SIMILARITY
+
+
+def names_compatible(a: str | None, b: str | None) -> bool:
+    """True unless both names are present and clearly belong to different people.
+
+    Every token of the shorter name must find a compatible token in the longer one
+    (equal, initial, nickname, or Jaro-Winkler >= 0.88), in any order.
+    """
+    ka, kb = name_key(a), name_key(b)
+    if not ka or not kb:
+        return True
+    ta, tb = ka.split(), kb.split()
+    if len(ta) > len(tb):
+        ta, tb = tb, ta
+    return all(any(_tokens_compatible(x, y) for y in tb) for x in ta)
+
+
+def distinct_names(names: list[str | None]) -> list[str]:
+    """Greedy clusters of mutually compatible names: one representative per person."""
+    representatives: list[str] = []
+    for name in names:
+        if name and not any(names_compatible(name, rep) for rep in representatives):
+            representatives.append(name)
+    return representatives

@@ -1,0 +1,173 @@
+"""The probabilistic stage: score a new contact against near-miss candidates from other
+groups with the active Splink model, then link, propose a review, or do nothing.
+
+Runs inside the same write transaction as the exact stage, right after it created a
+contact, so the answer the client gets already reflects the decision.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .guards import Guards
+from .linking import age_key, primary_of
+from .store import ContactRow, ContactTx
+from .store.candidates import fetch_candidates
+from .store.pending import cannot_link_pairs, open_pending_merge
+
+MAX_REVIEWS_PER_CONTACT = 3
+
+_KEY_SOURCES = {
+    "emailMailbox": "email",
+    "emailLocal": "email",
+    "phoneNational": "phoneNumber",
+    "phoneTail": "phoneNumber",
+    "nameKey": "name",
+}
+
+
+class ScoredPair(Protocol):
+    match_weight: float
+    match_probability: float
+    evidence: list[dict[str, Any]]
+
+
+class Scorer(Protocol):
+    version: str
+
+    def score_many(self, record: dict, candidates: list[dict]) -> list[ScoredPair]: ...
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    upper: float
+    lower: float
+
+
+@dataclass
+class ProbabilisticOutcome:
+    primary_id: int
+    linked_to: int | None = None
+    score: float | None = None
+    demoted: list[int] = field(default_factory=list)
+    relinked: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    best: dict | None = None
+
+
+def _blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
+    """The row's blocking keys, minus those derived from placeholder values."""
+    keys = {}
+    for column, source in _KEY_SOURCES.items():
+        value = getattr(row, column)
+        if value and not (source != "name" and guards.placeholder(source, getattr(row, source))):
+            keys[column] = value
+    return keys
+
+
+def _evidence(row: ContactRow, candidate: ContactRow, scored: ScoredPair, version: str) -> dict:
+    return {
+        "contactId": row.id,
+        "candidateId": candidate.id,
+        "modelVersion": version,
+        "matchWeight": scored.match_weight,
+        "matchProbability": scored.match_probability,
+        "comparisons": scored.evidence,
+    }
+
+
+def link_probabilistic(
+    tx: ContactTx,
+    row: ContactRow,
+    primary_id: int,
+    *,
+    scorer: Scorer,
+    guards: Guards,
+    thresholds: Thresholds,
+    per_key: int,
+    cause: str,
+) -> ProbabilisticOutcome:
+    """Score ``row`` (now in group ``primary_id``) against candidates and act on the scores."""
+    outcome = ProbabilisticOutcome(primary_id=primary_id)
+    candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
+    if not candidates:
+        return outcome
+    from .scoring.features import features
+
+    record = features(row.email, row.phoneNumber, row.name)
+    scores = scorer.score_many(record, [features(c.email, c.phoneNumber, c.name) for c in candidates])
+
+    best: dict[int, tuple[ScoredPair, ContactRow]] = {}
+    for candidate, scored in zip(candidates, scores):
+        group = primary_of(candidate)
+        if group not in best or scored.match_probability > best[group][0].match_probability:
+            best[group] = (scored, candidate)
+    ranked = sorted(best.items(), key=lambda item: -item[1][0].match_probability)
+    top_scored, top_candidate = ranked[0][1]
+    outcome.best = _evidence(row, top_candidate, top_scored, scorer.version)
+
+    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None]] = []
+    for rank, (group, (scored, candidate)) in enumerate(ranked):
+        if scored.match_probability < thresholds.lower:
+            break
+        if rank == 0 and scored.match_probability >= thresholds.upper:
+            block = _auto_link_block(tx, outcome.primary_id, group, guards)
+            if block is None:
+                _merge(tx, outcome, group, scored, scorer.version, cause)
+                continue
+            reviews.append((group, scored, candidate, *block))
+            continue
+        reviews.append((group, scored, candidate, "score", None))
+
+    for group, scored, candidate, reason, guard in reviews[:MAX_REVIEWS_PER_CONTACT]:
+        if group == outcome.primary_id:
+            continue
+        evidence = _evidence(row, candidate, scored, scorer.version)
+        if guard:
+            evidence["guard"] = guard
+        pending_id = open_pending_merge(
+            tx,
+            outcome.primary_id,
+            group,
+            reason=reason,
+            guard=guard,
+            contact_id=row.id,
+            candidate_id=candidate.id,
+            score=scored.match_probability,
+            match_weight=scored.match_weight,
+            model_version=scorer.version,
+            evidence=evidence,
+        )
+        if pending_id is not None:
+            outcome.pending.append(pending_id)
+    return outcome
+
+
+def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str] | None:
+    """(reason, guard) when an automatic link must become a review instead."""
+    if cannot_link_pairs(tx, [primary_id, group]):
+        return "conflict", "cannot-link"
+    sizes = tx.group_sizes([primary_id, group])
+    block = guards.merge_block([sizes.get(primary_id, 1), sizes.get(group, 1)])
+    return ("guard", block[0]) if block else None
+
+
+def _merge(
+    tx: ContactTx, outcome: ProbabilisticOutcome, group: int, scored: ScoredPair, version: str, cause: str
+) -> None:
+    primaries = sorted(tx.lock_primaries([outcome.primary_id, group]), key=age_key)
+    winner, loser = primaries
+    changed = tx.merge_groups(
+        winner,
+        [loser],
+        method="probabilistic",
+        cause=cause,
+        score=scored.match_probability,
+        model=version,
+        detail={"matchWeight": scored.match_weight, "comparisons": scored.evidence},
+    )
+    outcome.primary_id = winner.id
+    outcome.linked_to = group
+    outcome.score = scored.match_probability
+    outcome.demoted.append(loser.id)
+    outcome.relinked.extend(i for i in changed if i != loser.id)

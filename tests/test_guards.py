@@ -1,0 +1,122 @@
+"""Over-merge guards in the exact stage: placeholders, shared identifiers, rejected
+pairs, group size. A guarded link is recorded, never silent; the invariants hold."""
+import pytest
+from conftest import assert_sound
+from sqlalchemy import insert, select
+
+from reconcile import Settings, create_app
+from reconcile.guards import Guards
+from reconcile.store.contacts import utcnow
+from reconcile.store.schema import cannot_link, link_guard, pending_merge
+
+
+def identify(client, **body):
+    response = client.post("/identify", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def rows(store, table):
+    with store.read() as tx:
+        return tx.conn.execute(select(table)).all()
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("email", "noemail@noemail.com"),
+        ("email", "none@gmail.com"),
+        ("email", "n/a@example.com"),
+        ("phoneNumber", "000-000-0000"),
+        ("phoneNumber", "1234567890"),
+        ("phoneNumber", "9999999999"),
+    ],
+)
+def test_placeholder_values_never_link_strangers(client, store, field, value):
+    other = "phoneNumber" if field == "email" else "email"
+    first = identify(client, **{field: value, other: "4155552671" if other == "phoneNumber" else "ann@a.com"})
+    second = identify(client, **{field: value, other: "4155550199" if other == "phoneNumber" else "bob@b.com"})
+    assert first["contact"]["primaryContactId"] != second["contact"]["primaryContactId"]
+    assert second["match"]["guards"][0]["guard"] == "placeholder"
+    guards = rows(store, link_guard)
+    assert [(g.field, g.guard) for g in guards] == [(field, "placeholder")]
+    assert rows(store, pending_merge) == []  # a placeholder is no evidence worth a reviewer's time
+    assert_sound(store)
+
+
+def test_short_values_from_the_contract_are_not_placeholders():
+    guards = Guards.from_settings(Settings())
+    for phone in ("1", "555", "123456", "717171", "919191"):
+        assert not guards.placeholder("phoneNumber", phone)
+    assert not guards.placeholder("email", "lorraine@hillvalley.edu")
+
+
+def test_configured_blocklist_adds_to_the_defaults(tmp_path):
+    guards = Guards.from_settings(Settings(blocked_emails=(" Till@Shop.com",), blocked_phones=("(415) 555-2671",)))
+    assert guards.placeholder("email", "till@shop.com")
+    assert guards.placeholder("phoneNumber", "+14155552671")
+
+
+def test_family_phone_with_clearly_different_names_is_held_for_review(client, store):
+    alice = identify(client, email="alice@smith.org", phoneNumber="4155552671", name="Alice Smith")
+    bob = identify(client, email="bob@smith.org", phoneNumber="4155552671", name="Bob Smith")
+    assert bob["contact"]["primaryContactId"] != alice["contact"]["primaryContactId"]
+    assert bob["match"]["guards"][0]["guard"] == "shared-identifier"
+    (pending,) = rows(store, pending_merge)
+    assert (pending.reason, pending.guard, pending.status) == ("guard", "shared-identifier", "pending")
+    assert bob["match"]["pendingMergeIds"] == [pending.id]
+    # the phone alone, without a name, now reaches only the oldest group holding it
+    again = identify(client, phoneNumber="4155552671")
+    assert again["contact"]["primaryContactId"] == alice["contact"]["primaryContactId"]
+    assert_sound(store)
+
+
+def test_compatible_names_on_a_phone_link_as_the_contract_says(client, store):
+    first = identify(client, email="william@x.com", phoneNumber="4155552671", name="William Turner")
+    second = identify(client, email="bill@y.com", phoneNumber="(415) 555-2671", name="Turner Bill")
+    assert second["contact"]["primaryContactId"] == first["contact"]["primaryContactId"]
+    assert second["match"]["guards"] == []
+    assert_sound(store)
+
+
+def test_rejected_pair_is_never_joined_by_a_later_exact_link(client, store):
+    a = identify(client, email="a@x.com", phoneNumber="111111")["contact"]["primaryContactId"]
+    b = identify(client, email="b@x.com", phoneNumber="222222")["contact"]["primaryContactId"]
+    with store.engine.begin() as conn:
+        conn.execute(insert(cannot_link).values(leftContactId=a, rightContactId=b, createdAt=utcnow()))
+    bridged = identify(client, email="a@x.com", phoneNumber="222222")
+    assert bridged["contact"]["primaryContactId"] == a
+    assert b not in bridged["contact"]["secondaryContactIds"]
+    assert bridged["match"]["guards"][0]["guard"] == "cannot-link"
+    (pending,) = rows(store, pending_merge)
+    assert pending.reason == "conflict"
+    # the new pairing is kept (nothing lost) with the guard that kept the phone's groups apart
+    (guard,) = rows(store, link_guard)
+    assert (guard.field, guard.value, guard.guard) == ("phoneNumber", "222222", "cannot-link")
+    assert_sound(store)
+
+
+def test_group_size_cap_holds_the_link_for_review(tmp_path, sqlite_db):
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, max_group_size=3))
+    client = app.test_client()
+    store = app.extensions["reconcile"].store
+    for n in range(3):
+        identify(client, email="same@x.com", phoneNumber=f"55500{n}")
+    fourth = identify(client, email="same@x.com", phoneNumber="555009")
+    assert fourth["match"]["guards"][0]["guard"] == "group-size"
+    assert len(fourth["contact"]["secondaryContactIds"]) == 0
+    assert_sound(store)
+
+
+def test_merging_two_large_groups_waits_for_a_reviewer(sqlite_db):
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, large_group_size=2))
+    client = app.test_client()
+    store = app.extensions["reconcile"].store
+    for phone in ("1001", "1002"):
+        identify(client, email="left@x.com", phoneNumber=phone)
+    for phone in ("2001", "2002"):
+        identify(client, email="right@x.com", phoneNumber=phone)
+    bridge = identify(client, email="left@x.com", phoneNumber="2001")
+    assert bridge["match"]["guards"][0]["guard"] == "large-merge"
+    assert bridge["contact"]["emails"] == ["left@x.com"]  # the right-hand group stayed apart
+    assert_sound(store)
