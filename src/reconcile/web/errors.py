@@ -43,7 +43,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        return error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
+        body, status = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
+        if getattr(exc, "valid_methods", None):  # a 405 must say what is allowed
+            body.headers["Allow"] = ", ".join(exc.valid_methods)
+        return body, status
 
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError):

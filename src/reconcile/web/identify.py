@@ -17,7 +17,7 @@ def decode_json_object() -> dict:
         raise ApiError(400, "invalid_json", "request body is empty; send a JSON object")
     try:
         payload = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: deep nesting
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "invalid_json", "request body must be a JSON object")
