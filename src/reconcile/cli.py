@@ -73,5 +73,25 @@ def _redact(url: str) -> str:
     return make_url(url).render_as_string(hide_password=True)
 
 
+@main.command()
+@click.option("--size", type=click.Choice(["sample", "small", "medium", "large"]), default="small", show_default=True)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--out", type=click.Path(dir_okay=False), help="default: data/synth/stream-SIZE-seedN.jsonl[.gz]; sample: data/sample_stream.jsonl")
+def synth(size: str, seed: int, out: str | None) -> None:
+    """Write a seeded, labelled stream of checkout events (JSON Lines) for training and evaluation."""
+    import time
+    from pathlib import Path
+
+    from .synth import SIZES, default_path, write_stream
+
+    path = Path(out) if out else default_path(size, seed)
+    started = time.perf_counter()
+    stats = write_stream(path, SIZES[size], seed)
+    click.echo(f"{stats.events} events of {stats.persons} persons in {time.perf_counter() - started:.1f}s: {path}")
+    for kind, rate in stats.rates().items():
+        click.echo(f"  {kind:<28} {rate:7.2%} of events" if not kind.startswith("persons_") else
+                   f"  {kind:<28} {stats.counts[kind] / stats.persons:7.2%} of persons")
+
+
 if __name__ == "__main__":
     main()
