@@ -93,5 +93,24 @@ def synth(size: str, seed: int, out: str | None) -> None:
                    f"  {kind:<28} {stats.counts[kind] / stats.persons:7.2%} of persons")
 
 
+@main.command()
+@click.argument("stream", type=click.Path(exists=True, dir_okay=False))
+@click.option("--limit", type=int, help="replay only the first N events")
+@click.option("--db-url", help="an EMPTY scratch database, re-created per run (default: temporary SQLite files)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the metrics here")
+def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str | None) -> None:
+    """Replay a labelled STREAM through /identify's code path; score the exact baseline and the full pipeline."""
+    from .replay import evaluate_stream, print_report, write_json
+
+    def progress(run: str, n: int) -> None:
+        if n % 10_000 == 0:
+            click.echo(f"  {run}: {n} events", err=True)
+
+    report = evaluate_stream(stream, Settings.from_env(), database_url=db_url, limit=limit, progress=progress)
+    print_report(report)
+    if json_path:
+        write_json(report, json_path)
+
+
 if __name__ == "__main__":
     main()

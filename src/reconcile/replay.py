@@ -1,0 +1,197 @@
+"""Replay a labelled stream through the engine and score the grouping it ends with.
+
+The replay goes through exactly what ``POST /identify`` runs (``Reconciler.parse`` then
+``Reconciler.identify``) on a fresh database, so the numbers describe the service, not a
+model of it. Each event is scored by the group its contact belongs to at the END of the
+replay: the contact the event created (or, when it created nothing, the primary it was
+answered with) is mapped to its final primary with one query, since later merges move
+whole groups under older primaries.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import MetaData, func, inspect, select, text
+
+from .config import Settings
+from .evaluation import cluster_metrics
+from .normalize import InvalidInput
+from .service import ModelUnavailable, Reconciler
+from .store import Store
+from .store.engine import make_engine
+from .store.migrate import upgrade
+from .store.schema import contact
+from .synth import read_stream
+
+#: The runs ``reconcile evaluate`` compares: the exact rules alone, then the full pipeline.
+RUNS: tuple[tuple[str, dict], ...] = (("exact baseline", {"probabilistic": False}), ("probabilistic", {}))
+
+PROGRESS_EVERY = 1000
+
+
+def reset_database(url: str) -> None:
+    """Give ``url`` a fresh schema: drop every table it has, then migrate to head.
+
+    Destructive: :func:`evaluate_stream` calls it only after checking that the database
+    held no contacts, so a mistyped URL cannot wipe real data.
+    """
+    engine = make_engine(url)
+    try:
+        meta = MetaData()
+        meta.reflect(engine)
+        meta.drop_all(engine)
+    finally:
+        engine.dispose()
+    upgrade(url)
+
+
+def _contact_rows(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        if not inspect(engine).has_table(contact.name):
+            return 0
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(contact)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def replay(
+    path: str | Path,
+    settings: Settings,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict:
+    """Replay ``path`` into the (already migrated, empty) database of ``settings`` and score it."""
+    store = Store(settings.database_url, pool_size=2)
+    reconciler = Reconciler(store, settings)
+    persons: list = []
+    contact_ids: list[int] = []
+    rejected = 0
+    try:
+        started = time.perf_counter()
+        for n, event in enumerate(read_stream(path, limit), 1):
+            payload = {"email": event.get("email"), "phoneNumber": event.get("phoneNumber"), "name": event.get("name")}
+            try:
+                identity = reconciler.parse(payload)
+            except InvalidInput:
+                rejected += 1
+                continue
+            result = reconciler.identify(identity)
+            created = result.match.get("createdContactIds") or []
+            contact_ids.append(created[0] if created else result.contact["primaryContactId"])
+            persons.append(event["person"])
+            if progress is not None and n % PROGRESS_EVERY == 0:
+                progress(n)
+        seconds = time.perf_counter() - started
+
+        with store.engine.connect() as conn:
+            final = dict(conn.execute(select(contact.c.id, func.coalesce(contact.c.linkedId, contact.c.id))).all())
+            pending = (
+                conn.execute(text("SELECT COUNT(*) FROM pending_merge")).scalar_one()
+                if inspect(conn).has_table("pending_merge")
+                else None
+            )
+    finally:
+        store.dispose()
+
+    metrics = cluster_metrics((person, final[cid]) for person, cid in zip(persons, contact_ids))
+    events = len(persons) + rejected
+    return {
+        "events": events,
+        "rejected": rejected,
+        "seconds": seconds,
+        "events_per_second": events / seconds if seconds else 0.0,
+        "pending_merges": pending,
+        "contacts": len(final),
+        "probabilistic": settings.probabilistic,
+        **metrics.as_dict(),
+    }
+
+
+def evaluate_stream(
+    path: str | Path,
+    settings: Settings | None = None,
+    *,
+    database_url: str | None = None,
+    limit: int | None = None,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict:
+    """Score the exact-rules baseline and the full pipeline on ``path``, each on a fresh database.
+
+    ``settings`` supplies the model and thresholds (default: ``Settings()``); each run
+    overrides ``probabilistic`` (see :data:`RUNS`). Without ``database_url`` every run gets
+    a temporary SQLite file; with one, that database must hold no contacts, and its
+    tables are dropped and re-created before each run. A run whose model cannot be
+    loaded is reported as ``{"error": ...}`` so the baseline still comes out.
+    """
+    base = settings or Settings()
+    if database_url is not None and _contact_rows(database_url):
+        raise ValueError("the evaluation database already holds contacts: give an empty scratch database")
+    runs: dict[str, dict] = {}
+    for name, overrides in RUNS:
+        step = (lambda n, run=name: progress(run, n)) if progress else None
+        try:
+            if database_url is None:
+                with tempfile.TemporaryDirectory(prefix="reconcile-eval-") as tmp:
+                    url = f"sqlite:///{Path(tmp) / 'replay.db'}"
+                    upgrade(url)
+                    runs[name] = replay(path, replace(base, database_url=url, **overrides), limit, step)
+            else:
+                reset_database(database_url)
+                runs[name] = replay(path, replace(base, database_url=database_url, **overrides), limit, step)
+        except ModelUnavailable as exc:
+            runs[name] = {"error": str(exc)}
+    return {"stream": str(path), "limit": limit, "runs": runs}
+
+
+def print_report(report: dict) -> None:
+    """The runs side by side, one row each, as a rich table on stdout."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['stream']}: events scored by their final group")
+    columns = (
+        ("run", None), ("pairwise P", "pairwise_precision"), ("pairwise R", "pairwise_recall"),
+        ("pairwise F1", "pairwise_f1"), ("B³ P", "bcubed_precision"), ("B³ R", "bcubed_recall"),
+        ("B³ F1", "bcubed_f1"), ("over-merged", "overmerged_clusters"), ("split persons", "split_persons"),
+        ("largest (persons)", None), ("pending merges", "pending_merges"), ("rejected", "rejected"),
+        ("events/s", "events_per_second"),
+    )
+    for header, _ in columns:
+        table.add_column(header, justify="left" if header == "run" else "right", no_wrap=header == "run")
+    errors = []
+    for name, run in report["runs"].items():
+        if "error" in run:
+            table.add_row(name, *(["n/a"] * (len(columns) - 1)))
+            errors.append(f"{name}: {run['error']}")
+            continue
+        cells = []
+        for header, key in columns:
+            if header == "run":
+                cells.append(name)
+            elif header == "largest (persons)":
+                cells.append(f"{run['largest_cluster']} ({run['largest_cluster_persons']})")
+            elif isinstance(run[key], float):
+                cells.append(f"{run[key]:.0f}" if key == "events_per_second" else f"{run[key]:.4f}")
+            else:
+                cells.append("-" if run[key] is None else str(run[key]))
+        table.add_row(*cells)
+    console = Console(width=max(Console().width, 160))
+    console.print(table)
+    for error in errors:
+        console.print(error)
+    first = next(iter(report["runs"].values()))
+    if "error" not in first:
+        console.print(f"{first['events']} events of {first['persons']} persons; {first['clusters']} groups in {RUNS[0][0]}")
+
+
+def write_json(report: dict, path: str | Path) -> None:
+    import json
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
