@@ -142,17 +142,25 @@ def _db_rows(store) -> list[tuple[int, str | None, str | None, int]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(st.lists(request_strategy, min_size=1, max_size=14))
+@given(st.lists(request_strategy, min_size=1, max_size=16))
 def test_identify_sequences_agree_with_a_union_find_reference(migrated_template, requests):
     workdir = Path(tempfile.mkdtemp(prefix="reconcile-prop-"))
     try:
         db = workdir / "reconcile.db"
         shutil.copyfile(migrated_template, db)
-        app = create_app(Settings(database_url=f"sqlite:///{db}", probabilistic=False))
+        app = create_app(
+            Settings(
+                database_url=f"sqlite:///{db}",
+                probabilistic=False,  # the exact rules only: the reference knows nothing of a model
+                # the over-merge guards on group size are out of reach: the contract, unguarded
+                max_group_size=10_000,
+                large_group_size=10_000,
+            )
+        )
         app.config.update(TESTING=True)
         store = app.extensions["reconcile"].store
         client = app.test_client()
