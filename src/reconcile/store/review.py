@@ -1,0 +1,766 @@
+"""The reviewer's side of the queue: list pending merges, show one, decide it, undo it.
+
+Independent of Flask: the JSON API, the review UI and the CLI call these functions with
+a :class:`~reconcile.store.Store`. The identify pipeline *opens* pending merges (see
+:mod:`reconcile.store.pending`); here a person closes them.
+
+A decision changes the live contact graph, so every decision runs in one write
+transaction that locks both groups' current primaries (the same locks ``/identify``
+takes), re-checks the item under those locks, and either applies the decision with
+its audit rows and its label, or changes nothing but the item's status. An outcome
+that must be refused *after* a write (an item found superseded is marked so) is
+returned from the transaction and raised once it has committed.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from sqlalchemy import Row, Select, and_, delete, func, insert, or_, select, update
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..linking import age_key
+from . import Store
+from .contacts import ContactRow, ContactTx, utcnow
+from .schema import audit_log, cannot_link, contact, label, link_guard, pending_merge, reviewer
+
+STATUSES = ("pending", "confirmed", "rejected", "superseded")
+Order = Literal["score", "age"]
+Decision = Literal["confirm", "reject"]
+
+MAX_PER_PAGE = 200
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ReviewError(Exception):
+    """A decision that was refused; ``code`` is stable for the API, nothing was changed."""
+
+    code = "review_error"
+
+    def __init__(self, item_id: int, message: str):
+        super().__init__(message)
+        self.item_id = item_id
+        self.message = message
+
+
+class NotFound(ReviewError):
+    code = "not_found"
+
+
+class AlreadyDecided(ReviewError):
+    code = "already_decided"
+
+
+class Superseded(ReviewError):
+    """The groups were merged by other means, or a contact in the item was erased."""
+
+    code = "superseded"
+
+
+class CannotUndo(ReviewError):
+    """The decision cannot be reverted safely (the groups changed since), or is not there."""
+
+    code = "cannot_undo"
+
+
+class NotYours(ReviewError):
+    """Only the reviewer who decided (or an admin) may undo a decision."""
+
+    code = "not_your_decision"
+
+
+# --- reading ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[dict[str, Any]]
+    total: int
+    page: int
+    per_page: int
+    counts: dict[str, int]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def counts(store: Store) -> dict[str, int]:
+    """Items per status (one indexed ``GROUP BY``), every status present."""
+    with store.read() as tx:
+        rows = tx.conn.execute(
+            select(pending_merge.c.status, func.count()).group_by(pending_merge.c.status)
+        ).all()
+    found = dict(rows)
+    return {status: found.get(status, 0) for status in STATUSES}
+
+
+def pending_count(store: Store) -> int:
+    """The queue's size, for the ``/metrics`` gauge computed at scrape time."""
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(func.count()).select_from(pending_merge).where(pending_merge.c.status == "pending")
+        ).scalar_one()
+
+
+def _ordering(order: Order) -> list:
+    if order == "score":
+        # most likely matches first; guard items (no score) after every scored one
+        return [pending_merge.c.score.desc().nulls_last(), pending_merge.c.id]
+    if order == "age":
+        return [pending_merge.c.openedAt, pending_merge.c.id]
+    raise ValueError(f"unknown order {order!r}: use 'score' or 'age'")
+
+
+def list_items(
+    store: Store, status: str | None = "pending", order: Order = "score", page: int = 1, per_page: int = 50
+) -> Page:
+    """One page of the queue: offset pagination over the (status, score|openedAt) indexes.
+
+    Each item carries the scored pair's contacts (two primary-key lookups), enough to
+    recognise it in a list; :func:`get_item` gives both groups in full.
+    """
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
+    page = max(1, page)
+    per_page = min(max(1, per_page), MAX_PER_PAGE)
+    stmt = (
+        _select_items()
+        .order_by(*_ordering(order))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    if status is not None:
+        stmt = stmt.where(pending_merge.c.status == status)
+    with store.read() as tx:
+        rows = tx.conn.execute(stmt).all()
+    all_counts = counts(store)
+    total = all_counts[status] if status is not None else sum(all_counts.values())
+    now = utcnow()
+    return Page([_summary(r, now) for r in rows], total, page, per_page, all_counts)
+
+
+def _select_items() -> Select:
+    """Items with the scored pair's contacts joined in (``c_*`` and ``k_*`` columns)."""
+    contact_c, candidate_c = contact.alias("pair_contact"), contact.alias("pair_candidate")
+    columns = []
+    for alias, prefix in ((contact_c, "c_"), (candidate_c, "k_")):
+        columns += [
+            alias.c.email.label(prefix + "email"),
+            alias.c.phoneNumber.label(prefix + "phone"),
+            alias.c.name.label(prefix + "name"),
+        ]
+    return (
+        select(pending_merge, *columns)
+        .outerjoin(contact_c, contact_c.c.id == pending_merge.c.contactId)
+        .outerjoin(candidate_c, candidate_c.c.id == pending_merge.c.candidateId)
+    )
+
+
+def _summary(row, now: datetime) -> dict[str, Any]:
+    opened = as_utc(row.openedAt)
+    return {
+        "id": row.id,
+        "status": row.status,
+        "reason": row.reason,
+        "guard": row.guard,
+        "score": row.score,
+        "matchWeight": row.matchWeight,
+        "modelVersion": row.modelVersion,
+        "openedAt": opened.isoformat(),
+        "ageSeconds": int((now - opened).total_seconds()),
+        "decidedAt": iso(row.decidedAt),
+        "decidedBy": row.decidedBy,
+        "note": row.note,
+        "leftPrimaryId": row.leftPrimaryId,
+        "rightPrimaryId": row.rightPrimaryId,
+        "contactId": row.contactId,
+        "candidateId": row.candidateId,
+        "contact": _pair_summary(row, "c_", row.contactId),
+        "candidate": _pair_summary(row, "k_", row.candidateId),
+    }
+
+
+def _pair_summary(row, prefix: str, contact_id: int | None) -> dict[str, Any] | None:
+    if contact_id is None:
+        return None
+    mapping = row._mapping
+    return {
+        "id": contact_id,
+        "email": mapping[prefix + "email"],
+        "phoneNumber": mapping[prefix + "phone"],
+        "name": mapping[prefix + "name"],
+    }
+
+
+def get_item(store: Store, item_id: int) -> dict[str, Any]:
+    """One item with both groups in full (resolved to their *current* primaries) and its evidence.
+
+    ``stale`` says the item can no longer be confirmed or rejected as proposed: the
+    groups are one already, or a contact in it was erased; deciding it marks it
+    superseded.
+    """
+    with store.read() as tx:
+        row = tx.conn.execute(_select_items().where(pending_merge.c.id == item_id)).first()
+        if row is None:
+            raise NotFound(item_id, f"review {item_id} does not exist")
+        sides = _current_sides(tx, row)
+        groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
+        guards = tx.conn.execute(
+            select(link_guard.c.field, link_guard.c.value, link_guard.c.guard, link_guard.c.reason)
+            .where(link_guard.c.pendingMergeId == item_id)
+            .order_by(link_guard.c.id)
+        ).all()
+    item = _summary(row, utcnow())
+    item.update(
+        evidence=row.evidence,
+        guards=[dict(g._mapping) for g in guards],
+        stale=sides.stale_reason is not None,
+        staleReason=sides.stale_reason,
+        left={"primaryId": sides.primaries["left"], "contacts": [record(c) for c in groups["left"]]},
+        right={"primaryId": sides.primaries["right"], "contacts": [record(c) for c in groups["right"]]},
+    )
+    return item
+
+
+def neighbour(store: Store, item_id: int, order: Order, direction: Literal["next", "prev"]) -> int | None:
+    """The pending item after (or before) ``item_id`` in the queue's order, for next/previous.
+
+    Keyset navigation on the same keys as :func:`list_items`, so it stays one index
+    probe at any queue size; ``item_id`` need not be pending any more.
+    """
+    with store.read() as tx:
+        row = _item(tx, item_id)
+        pm = pending_merge.c
+        forward = direction == "next"
+        if order == "age":
+            if forward:
+                cond = or_(pm.openedAt > row.openedAt, and_(pm.openedAt == row.openedAt, pm.id > row.id))
+                ordering = [pm.openedAt, pm.id]
+            else:
+                cond = or_(pm.openedAt < row.openedAt, and_(pm.openedAt == row.openedAt, pm.id < row.id))
+                ordering = [pm.openedAt.desc(), pm.id.desc()]
+        elif row.score is None:  # among the unscored tail, ordered by id
+            if forward:
+                cond = and_(pm.score.is_(None), pm.id > row.id)
+                ordering = [pm.id]
+            else:
+                cond = or_(pm.score.is_not(None), pm.id < row.id)
+                ordering = [pm.score.is_(None), pm.score, pm.id.desc()]
+        elif forward:
+            cond = or_(pm.score < row.score, and_(pm.score == row.score, pm.id > row.id), pm.score.is_(None))
+            ordering = [pm.score.desc().nulls_last(), pm.id]
+        else:
+            cond = or_(pm.score > row.score, and_(pm.score == row.score, pm.id < row.id))
+            ordering = [pm.score, pm.id.desc()]
+        found = tx.conn.execute(
+            select(pm.id).where(pm.status == "pending", cond).order_by(*ordering).limit(1)
+        ).scalar()
+    return found
+
+
+def first_pending(store: Store, order: Order) -> int | None:
+    """The head of the queue in the given order."""
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(pending_merge.c.id)
+            .where(pending_merge.c.status == "pending")
+            .order_by(*_ordering(order))
+            .limit(1)
+        ).scalar()
+
+
+def last_decision(store: Store, decided_by: str) -> int | None:
+    """The reviewer's most recent decision that is still in force (for "undo last")."""
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(pending_merge.c.id)
+            .where(
+                pending_merge.c.decidedBy == decided_by,
+                pending_merge.c.status.in_(("confirmed", "rejected")),
+            )
+            .order_by(pending_merge.c.decidedAt.desc(), pending_merge.c.id.desc())
+            .limit(1)
+        ).scalar()
+
+
+# --- deciding -----------------------------------------------------------------------
+
+
+@dataclass
+class DecisionResult:
+    id: int
+    status: str
+    decided_by: str
+    decided_at: datetime
+    primary_id: int | None = None
+    merged_primary_id: int | None = None
+    cannot_link: tuple[int, int] | None = None
+    changed_ids: list[int] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "decidedBy": self.decided_by,
+            "decidedAt": iso(self.decided_at),
+        }
+        if self.primary_id is not None:
+            body["primaryContactId"] = self.primary_id
+        if self.merged_primary_id is not None:
+            body["mergedPrimaryId"] = self.merged_primary_id
+        if self.cannot_link is not None:
+            body["cannotLink"] = list(self.cannot_link)
+        if self.changed_ids:
+            body["changedContactIds"] = self.changed_ids
+        return body
+
+
+def confirm(store: Store, item_id: int, decided_by: str, note: str | None = None) -> DecisionResult:
+    """Merge the two groups as the contract does: the older primary stays primary, no chains.
+
+    Raises :class:`AlreadyDecided`, :class:`Superseded` (after marking the item so) or
+    :class:`NotFound`; in each case the contact graph is unchanged.
+    """
+    return _decide(store, item_id, decided_by, "confirm", note)
+
+
+def reject(store: Store, item_id: int, decided_by: str, note: str | None = None) -> DecisionResult:
+    """Keep the groups apart for good: a cannot-link between their primaries, and a label."""
+    return _decide(store, item_id, decided_by, "reject", note)
+
+
+def decide(store: Store, item_id: int, decided_by: str, decision: Decision, note: str | None = None) -> DecisionResult:
+    if decision not in ("confirm", "reject"):
+        raise ValueError(f"unknown decision {decision!r}: use 'confirm' or 'reject'")
+    return _decide(store, item_id, decided_by, decision, note)
+
+
+def decide_many(
+    store: Store, item_ids: Sequence[int], decided_by: str, decision: Decision, note: str | None = None
+) -> list[DecisionResult | ReviewError]:
+    """Decide each item in its own transaction: one refusal does not undo the others."""
+    results: list[DecisionResult | ReviewError] = []
+    for item_id in dict.fromkeys(item_ids):
+        try:
+            results.append(decide(store, item_id, decided_by, decision, note))
+        except ReviewError as exc:
+            results.append(exc)
+    return results
+
+
+def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, note: str | None) -> DecisionResult:
+    def work(tx: ContactTx) -> DecisionResult | ReviewError:
+        row = _item(tx, item_id, for_update=True)
+        _require_pending(row)
+        sides = _current_sides(tx, row)
+        if sides.stale_reason is not None:
+            _mark_superseded(tx, row, decided_by, sides.stale_reason)
+            return Superseded(item_id, f"review {item_id} is superseded: {sides.stale_reason}")
+        left_id, right_id = sides.primaries["left"], sides.primaries["right"]
+        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
+        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
+        now = utcnow()
+        cause = f"review:{item_id}:{decided_by}"
+        if decision == "confirm":
+            result = _apply_confirm(tx, row, primaries, cause, decided_by, now)
+        else:
+            result = _apply_reject(tx, row, left_id, right_id, cause, decided_by, now)
+        tx.conn.execute(
+            update(pending_merge)
+            .where(pending_merge.c.id == item_id)
+            .values(status=result.status, decidedAt=now, decidedBy=decided_by, note=note)
+        )
+        _write_label(tx, row, sides.primaries, snapshot, "match" if decision == "confirm" else "non-match", decided_by, now)
+        return result
+
+    outcome = store.write(work, lock_keys=[f"review:{item_id}"])
+    if isinstance(outcome, ReviewError):
+        raise outcome
+    return outcome
+
+
+def _apply_confirm(
+    tx: ContactTx, row, primaries: list[ContactRow], cause: str, decided_by: str, now: datetime
+) -> DecisionResult:
+    winner, loser = primaries
+    # what undo needs to put each moved contact back exactly as it was
+    before = tx.conn.execute(
+        select(contact.c.id, contact.c.linkMethod, contact.c.linkScore, contact.c.linkModel).where(
+            or_(contact.c.id == loser.id, contact.c.linkedId == loser.id)
+        )
+    ).all()
+    detail = {
+        "pendingMergeId": row.id,
+        "decision": "confirm",
+        "previous": {str(r.id): [r.linkMethod, r.linkScore, r.linkModel] for r in before},
+    }
+    changed = tx.merge_groups(
+        winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail
+    )
+    return DecisionResult(
+        row.id, "confirmed", decided_by, now, primary_id=winner.id, merged_primary_id=loser.id, changed_ids=changed
+    )
+
+
+def _apply_reject(
+    tx: ContactTx, row, left_id: int, right_id: int, cause: str, decided_by: str, now: datetime
+) -> DecisionResult:
+    low, high = sorted((left_id, right_id))
+    exists = tx.conn.execute(
+        select(cannot_link.c.id).where(cannot_link.c.leftContactId == low, cannot_link.c.rightContactId == high)
+    ).first()
+    if exists is None:
+        tx.conn.execute(
+            insert(cannot_link).values(
+                leftContactId=low, rightContactId=high, pendingMergeId=row.id, createdAt=now, createdBy=decided_by
+            )
+        )
+    _audit_note(tx, now, (low, high), "cannot_link", cause, {"pendingMergeId": row.id, "pair": [low, high]})
+    return DecisionResult(row.id, "rejected", decided_by, now, cannot_link=(low, high))
+
+
+# --- undo ---------------------------------------------------------------------------
+
+
+def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> DecisionResult:
+    """Revert a decision, audited, only when that is safe; the item becomes pending again.
+
+    A rejection: its cannot-link is removed. A confirmation: the contacts it moved are
+    re-pointed at their previous primaries (the demoted primary is primary again), but
+    only while the merged group is exactly as the confirmation left it; any later
+    change to it (a new contact, another merge, an erasure) refuses with
+    :class:`CannotUndo`, because splitting it could break the contract. The decision's
+    label is deleted, so retraining never learns from an undone decision.
+    """
+
+    def work(tx: ContactTx) -> DecisionResult | ReviewError:
+        row = _item(tx, item_id, for_update=True)
+        if row.status not in ("confirmed", "rejected"):
+            return CannotUndo(item_id, f"review {item_id} is {row.status}: there is no decision to undo")
+        if row.decidedBy != undone_by and not admin:
+            return NotYours(item_id, f"review {item_id} was decided by {row.decidedBy}; only they or an admin may undo it")
+        now = utcnow()
+        cause = f"review-undo:{item_id}:{undone_by}"
+        if row.status == "confirmed":
+            refused = _revert_confirm(tx, row, cause, now)
+            if refused is not None:
+                return CannotUndo(item_id, f"review {item_id} cannot be undone: {refused}")
+        else:
+            removed = tx.conn.execute(
+                delete(cannot_link).where(cannot_link.c.pendingMergeId == item_id).returning(
+                    cannot_link.c.leftContactId, cannot_link.c.rightContactId
+                )
+            ).all()
+            pair = tuple(removed[0]) if removed else _stored_pair(row)
+            _audit_note(tx, now, pair, "cannot_link_removed", cause, {"pendingMergeId": item_id, "pair": list(pair)})
+        labels = tx.conn.execute(
+            delete(label)
+            .where(label.c.pendingMergeId == item_id, label.c.source == "review")
+            .returning(label.c.id, label.c.outcome)
+        ).all()
+        _audit_note(
+            tx,
+            now,
+            _stored_pair(row),
+            "decision_undone",
+            cause,
+            {"pendingMergeId": item_id, "undid": row.status, "decidedBy": row.decidedBy, "labels": [list(l) for l in labels]},
+        )
+        tx.conn.execute(
+            update(pending_merge)
+            .where(pending_merge.c.id == item_id)
+            .values(status="pending", decidedAt=None, decidedBy=None, note=None)
+        )
+        return DecisionResult(item_id, "pending", undone_by, now)
+
+    outcome = store.write(work, lock_keys=[f"review:{item_id}"])
+    if isinstance(outcome, ReviewError):
+        raise outcome
+    return outcome
+
+
+def _revert_confirm(tx: ContactTx, row, cause: str, now: datetime) -> str | None:
+    """Split a confirmed merge back; returns why it is refused, or ``None`` once done."""
+    moves = tx.conn.execute(
+        select(audit_log)
+        .where(audit_log.c.cause == f"review:{row.id}:{row.decidedBy}", audit_log.c.newPrecedence.is_not(None))
+        .order_by(audit_log.c.id)
+    ).all()
+    # one merge writes all its rows at one instant; earlier ones belong to an undone confirmation
+    moves = [m for m in moves if moves and m.at == moves[-1].at]
+    if len([m for m in moves if m.oldPrecedence == "primary"]) != 1:
+        return "its merge is not in the audit log"
+    winner_id = moves[0].newLinkedId
+    winner = tx.contacts([winner_id])
+    if not winner or winner[0].linkPrecedence != "primary" or winner[0].deletedAt is not None:
+        return "the merged group has since been merged into another group or erased"
+    tx.lock_primaries([winner_id])  # StaleGroup (retried) if it is demoted between these two reads
+    members = tx.conn.execute(
+        select(contact.c.id, contact.c.deletedAt).where(
+            or_(contact.c.id == winner_id, contact.c.linkedId == winner_id)
+        )
+    ).all()
+    member_ids = [m.id for m in members]
+    if any(m.deletedAt is not None for m in members):
+        return "a contact of the merged group has been erased"
+    moved_ids = {m.contactId for m in moves}
+    if not moved_ids <= set(member_ids):
+        return "contacts it merged have moved to another group since"
+    last_change = tx.conn.execute(
+        select(func.max(audit_log.c.id)).where(
+            audit_log.c.newPrecedence.is_not(None),
+            or_(
+                audit_log.c.contactId.in_(member_ids),
+                audit_log.c.newLinkedId == winner_id,
+                audit_log.c.oldLinkedId == winner_id,
+            ),
+        )
+    ).scalar_one()
+    if last_change != moves[-1].id:
+        return "the merged group has changed since (new contacts or another merge)"
+    previous = moves[0].detail.get("previous", {}) if moves[0].detail else {}
+    for move in moves:
+        method, score, model = previous.get(str(move.contactId), ["review", None, None])
+        tx.conn.execute(
+            update(contact)
+            .where(contact.c.id == move.contactId)
+            .values(
+                linkedId=move.oldLinkedId,
+                linkPrecedence=move.oldPrecedence,
+                updatedAt=now,
+                linkMethod=method,
+                linkScore=score,
+                linkModel=model,
+            )
+        )
+    tx.conn.execute(
+        insert(audit_log),
+        [
+            {
+                "at": now,
+                "contactId": m.contactId,
+                "action": "promoted" if m.oldPrecedence == "primary" else "relinked",
+                "oldLinkedId": m.newLinkedId,
+                "newLinkedId": m.oldLinkedId,
+                "oldPrecedence": m.newPrecedence,
+                "newPrecedence": m.oldPrecedence,
+                "cause": cause,
+                "detail": {"pendingMergeId": row.id, "undoes": m.id},
+            }
+            for m in moves
+        ],
+    )
+    return None
+
+
+# --- shared steps -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Sides:
+    primaries: dict[str, int]
+    stale_reason: str | None
+
+
+def _item(tx: ContactTx, item_id: int, for_update: bool = False):
+    stmt = select(pending_merge).where(pending_merge.c.id == item_id)
+    if for_update and tx.dialect == "postgresql":
+        stmt = stmt.with_for_update()
+    row = tx.conn.execute(stmt).first()
+    if row is None:
+        raise NotFound(item_id, f"review {item_id} does not exist")
+    return row
+
+
+def _require_pending(row) -> None:
+    if row.status == "superseded":
+        raise Superseded(row.id, f"review {row.id} is superseded: the groups were merged by other means or a contact was erased")
+    if row.status != "pending":
+        raise AlreadyDecided(row.id, f"review {row.id} was already {row.status} by {row.decidedBy}")
+
+
+def _current_sides(tx: ContactTx, row) -> _Sides:
+    """Each side's current primary (``coalesce(linkedId, id)`` of the stored one; no chains),
+    and why the item is stale, if it is."""
+    ids = [i for i in (row.leftPrimaryId, row.rightPrimaryId, row.contactId, row.candidateId) if i is not None]
+    found = {c.id: c for c in tx.contacts(ids)}
+    primaries = {
+        "left": _primary_of(found[row.leftPrimaryId]),
+        "right": _primary_of(found[row.rightPrimaryId]),
+    }
+    current = {c.id: c for c in tx.contacts(primaries.values())}
+    if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
+        return _Sides(primaries, "a contact in it was erased")
+    if primaries["left"] == primaries["right"]:
+        return _Sides(primaries, "the two groups were merged by other means")
+    return _Sides(primaries, None)
+
+
+def _primary_of(row: ContactRow) -> int:
+    return row.id if row.linkedId is None else row.linkedId
+
+
+def _mark_superseded(tx: ContactTx, row, decided_by: str, reason: str) -> None:
+    tx.conn.execute(
+        update(pending_merge)
+        .where(pending_merge.c.id == row.id)
+        .values(status="superseded", decidedAt=utcnow(), decidedBy=decided_by, note=reason)
+    )
+
+
+def _stored_pair(row) -> tuple[int, int]:
+    return (row.leftPrimaryId, row.rightPrimaryId)
+
+
+def _audit_note(tx: ContactTx, at: datetime, contact_ids: Iterable[int], action: str, cause: str, detail: dict) -> None:
+    """Audit a decision that changes no link (no precedence columns, so the link history
+    the invariant checks read is untouched)."""
+    tx.conn.execute(
+        insert(audit_log),
+        [{"at": at, "contactId": cid, "action": action, "cause": cause, "detail": detail} for cid in dict.fromkeys(contact_ids)],
+    )
+
+
+def _write_label(
+    tx: ContactTx,
+    row,
+    primaries: dict[str, int],
+    snapshot: dict[str, list[ContactRow]],
+    outcome: str,
+    decided_by: str,
+    at: datetime,
+) -> None:
+    """The decision as a training label: both sides' records as they were when decided."""
+    left_ids = {c.id for c in snapshot["left"]}
+    pair = [row.contactId, row.candidateId]
+    if row.contactId is not None and row.contactId not in left_ids:
+        pair.reverse()  # the left contact id names the left side's member of the pair
+    tx.conn.execute(
+        insert(label).values(
+            pendingMergeId=row.id,
+            leftContactId=pair[0] if pair[0] is not None else primaries["left"],
+            rightContactId=pair[1] if pair[1] is not None else primaries["right"],
+            outcome=outcome,
+            leftRecords=[record(c, precedence=False) for c in snapshot["left"]],
+            rightRecords=[record(c, precedence=False) for c in snapshot["right"]],
+            source="review",
+            decidedBy=decided_by,
+            decidedAt=at,
+        )
+    )
+
+
+def record(row: ContactRow, precedence: bool = True) -> dict[str, Any]:
+    """A contact as reviewers and labels see it."""
+    out: dict[str, Any] = {
+        "id": row.id,
+        "email": row.email,
+        "phoneNumber": row.phoneNumber,
+        "name": row.name,
+        "createdAt": iso(row.createdAt),
+    }
+    if precedence:
+        out["linkPrecedence"] = row.linkPrecedence
+    return out
+
+
+def as_utc(value: datetime) -> datetime:
+    """SQLite hands timestamps back naive; every stored timestamp is UTC."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else as_utc(value).isoformat()
+
+
+# --- reviewers ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Reviewer:
+    id: int
+    username: str
+    is_admin: bool
+
+
+_DUMMY_HASH = generate_password_hash("timing-equaliser")
+
+
+def hash_token(token: str) -> str:
+    """API tokens are stored as SHA-256: they are long random strings, so no salt or stretching is needed."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_reviewer(store: Store, username: str, password: str, *, admin: bool = False) -> str:
+    """Create an account; returns its API token, which is shown once and stored only hashed."""
+    username = username.strip()
+    if not username or len(username) > 64:
+        raise ValueError("a username is 1 to 64 characters")
+    if len(password) < 8:
+        raise ValueError("a password is at least 8 characters")
+    token = "rvw_" + secrets.token_urlsafe(32)
+
+    def work(tx: ContactTx) -> None:
+        if tx.conn.execute(select(reviewer.c.id).where(reviewer.c.username == username)).first():
+            raise ValueError(f"reviewer {username!r} exists already")
+        tx.conn.execute(
+            insert(reviewer).values(
+                username=username,
+                passwordHash=generate_password_hash(password),
+                apiTokenHash=hash_token(token),
+                isAdmin=admin,
+                createdAt=utcnow(),
+            )
+        )
+
+    store.write(work, lock_keys=[f"reviewer:{username}"])
+    return token
+
+
+def new_token(store: Store, username: str) -> str:
+    """Replace a reviewer's API token (the old one stops working at once)."""
+    token = "rvw_" + secrets.token_urlsafe(32)
+
+    def work(tx: ContactTx) -> int:
+        return tx.conn.execute(
+            update(reviewer).where(reviewer.c.username == username).values(apiTokenHash=hash_token(token))
+        ).rowcount
+
+    if store.write(work, lock_keys=[f"reviewer:{username}"]) != 1:
+        raise ValueError(f"no reviewer {username!r}")
+    return token
+
+
+def check_password(store: Store, username: str, password: str) -> Reviewer | None:
+    """The active reviewer with these credentials; as slow for an unknown name as for a wrong password."""
+    with store.read() as tx:
+        row = tx.conn.execute(select(reviewer).where(reviewer.c.username == username)).first()
+    if row is None or row.disabledAt is not None:
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(row.passwordHash, password):
+        return None
+    return Reviewer(row.id, row.username, bool(row.isAdmin))
+
+
+def check_token(store: Store, token: str) -> Reviewer | None:
+    with store.read() as tx:
+        row = tx.conn.execute(
+            select(reviewer).where(reviewer.c.apiTokenHash == hash_token(token), reviewer.c.disabledAt.is_(None))
+        ).first()
+    return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))
+
+
+def get_reviewer(store: Store, username: str) -> Reviewer | None:
+    with store.read() as tx:
+        row = tx.conn.execute(
+            select(reviewer).where(reviewer.c.username == username, reviewer.c.disabledAt.is_(None))
+        ).first()
+    return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))
