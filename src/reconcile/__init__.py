@@ -4,13 +4,13 @@ a review queue. :func:`create_app` builds the HTTP service; the engine below it
 from __future__ import annotations
 
 import logging
-import secrets
 
 from flask import Flask
 
 from .config import Settings
 from .service import Reconciler
 from .store import Store
+from .web.auth import persistent_secret_key
 
 __all__ = ["create_app", "Settings"]
 
@@ -23,7 +23,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        SECRET_KEY=settings.secret_key or secrets.token_hex(32),
+        SECRET_KEY=settings.secret_key or persistent_secret_key(settings.database_url, app.instance_path),
         JSON_SORT_KEYS=False,
         RECONCILE=settings,
     )
@@ -33,9 +33,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     store = Store(settings.database_url, pool_size=settings.db_pool_size)
     app.extensions["reconcile"] = Reconciler(store, settings)
 
-    from .web import errors, health, identify
+    from .web import auth, errors, health, identify, metrics, review_ui, reviews
 
     errors.register_error_handlers(app)
+    auth.init_app(app)
+    metrics.init_app(app)
     app.register_blueprint(identify.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(reviews.bp)
+    app.register_blueprint(review_ui.bp)
     return app

@@ -67,6 +67,48 @@ def serve(host: str, port: int, workers: int, threads: int) -> None:
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
 
+@main.group()
+def reviewer() -> None:
+    """Reviewer accounts for the review UI and the /reviews API."""
+
+
+@reviewer.command("add")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="may undo other reviewers' decisions")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="prompted for when omitted")
+def reviewer_add(username: str, admin: bool, password: str) -> None:
+    """Create a reviewer; prints their API token, which is shown only this once."""
+    from .store import Store
+    from .store.review import add_reviewer
+
+    store = Store(Settings.from_env().database_url)
+    try:
+        token = add_reviewer(store, username, password, admin=admin)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo(f"reviewer {username} created{' (admin)' if admin else ''}")
+    click.echo(f"API token (shown once; send as 'Authorization: Bearer <token>'): {token}")
+
+
+@reviewer.command("token")
+@click.argument("username")
+def reviewer_token(username: str) -> None:
+    """Replace a reviewer's API token (the old one stops working) and print the new one."""
+    from .store import Store
+    from .store.review import new_token
+
+    store = Store(Settings.from_env().database_url)
+    try:
+        token = new_token(store, username)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    click.echo(f"API token for {username} (shown once): {token}")
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -30,6 +30,8 @@ class Settings:
     db_pool_size: int = 8
     api_keys: tuple[str, ...] = field(default_factory=tuple)
     secret_key: str | None = None
+    #: mark the review UI's session cookie Secure (serve it over HTTPS only)
+    session_cookie_secure: bool = False
     #: False runs the exact rules only (the baseline ``reconcile evaluate`` compares with)
     probabilistic: bool = True
     model_path: str = str(DEFAULT_MODEL)
@@ -55,6 +57,7 @@ class Settings:
             db_pool_size=int(_env("RECONCILE_DB_POOL_SIZE", str(cls.db_pool_size))),
             api_keys=_csv("RECONCILE_API_KEYS"),
             secret_key=os.environ.get("RECONCILE_SECRET_KEY") or None,
+            session_cookie_secure=_env("RECONCILE_SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes", "on"),
             probabilistic=_env("RECONCILE_PROBABILISTIC", "1").lower() not in ("0", "false", "no", "off"),
             model_path=_env("RECONCILE_MODEL", cls.model_path),
             upper_threshold=float(_env("RECONCILE_UPPER_THRESHOLD", str(cls.upper_threshold))),

@@ -5,9 +5,11 @@ import json
 
 from flask import Blueprint, current_app, jsonify, request
 
+from .auth import require_api_key
 from .errors import ApiError
 
 bp = Blueprint("identify", __name__)
+bp.before_request(require_api_key)  # only when RECONCILE_API_KEYS is set
 
 
 def decode_json_object() -> dict:

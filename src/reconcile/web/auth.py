@@ -1,0 +1,152 @@
+"""Who is asking: reviewer sessions (the review UI), reviewer API tokens (the ``/reviews``
+JSON API), API keys (``/identify``), and CSRF protection for everything a session can change.
+
+A session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when configured)
+holding the reviewer's name and a per-session CSRF token. A call that authenticates
+with a bearer token carries no ambient credential, so it needs no CSRF token; a call
+that rides on the session cookie does, in the ``X-CSRF-Token`` header or a form field.
+"""
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from flask import Flask, current_app, g, request, session
+from sqlalchemy.engine import make_url
+
+from ..store import review
+from ..store.review import Reviewer
+from .errors import ApiError
+
+SESSION_USER = "reviewer"
+SESSION_CSRF = "csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SECRET_KEY_FILE = "secret_key"
+
+
+def init_app(app: Flask) -> None:
+    """Session cookie flags, and ``csrf_token()`` for every template."""
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=app.config["RECONCILE"].session_cookie_secure,
+    )
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+
+def persistent_secret_key(database_url: str, instance_path: str) -> str:
+    """A random key created once and shared through a file, so every worker process (and
+    every restart) signs sessions with the same key.
+
+    The file sits beside a SQLite database, else in the Flask instance folder. Workers
+    starting together race to create it: each writes a complete temporary file and
+    hard-links it into place, which only one can win; the others read the winner's.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        folder = Path(url.database).resolve().parent
+    else:
+        folder = Path(instance_path)
+    path = folder / SECRET_KEY_FILE
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        temp = folder / f".{SECRET_KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        try:
+            os.link(temp, path)
+        except FileExistsError:
+            pass
+        finally:
+            temp.unlink()
+    return path.read_text().strip()
+
+
+# --- CSRF ---------------------------------------------------------------------------
+
+
+def csrf_token() -> str:
+    """This session's CSRF token, created on first use."""
+    token = session.get(SESSION_CSRF)
+    if not token:
+        token = session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return token
+
+
+def csrf_ok() -> bool:
+    """Whether the request carries this session's CSRF token (header or form field)."""
+    expected = session.get(SESSION_CSRF)
+    supplied = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
+    return bool(expected) and hmac.compare_digest(expected, supplied)
+
+
+# --- reviewers ----------------------------------------------------------------------
+
+
+def _store():
+    return current_app.extensions["reconcile"].store
+
+
+def login(user: Reviewer) -> None:
+    """Start a fresh session (a new CSRF token too: nothing from before login survives)."""
+    session.clear()
+    session[SESSION_USER] = user.username
+    csrf_token()
+
+
+def logout() -> None:
+    session.clear()
+
+
+def session_reviewer() -> Reviewer | None:
+    """The logged-in reviewer, re-read so a disabled account stops working at once."""
+    username = session.get(SESSION_USER)
+    if not username:
+        return None
+    user = review.get_reviewer(_store(), username)
+    if user is None:
+        session.clear()
+    return user
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None
+
+
+def authenticate_api() -> None:
+    """``before_request`` of the JSON API: a bearer token, or a session plus its CSRF token."""
+    token = _bearer()
+    if token is not None:
+        user = review.check_token(_store(), token)
+        if user is None:
+            raise ApiError(401, "unauthorized", "the API token is not valid")
+        g.reviewer = user
+        return
+    user = session_reviewer()
+    if user is None:
+        raise ApiError(401, "unauthorized", "log in, or send 'Authorization: Bearer <reviewer API token>'")
+    if request.method not in SAFE_METHODS and not csrf_ok():
+        raise ApiError(403, "csrf_failed", f"a session-authenticated call must send the {CSRF_HEADER} header")
+    g.reviewer = user
+
+
+def require_api_key() -> None:
+    """``before_request`` of ``/identify``: when RECONCILE_API_KEYS is set, one of them must
+    come in ``X-API-Key`` or ``Authorization: Bearer``."""
+    keys = current_app.config["RECONCILE"].api_keys
+    if not keys:
+        return
+    supplied = request.headers.get("X-API-Key") or _bearer() or ""
+    # compare with every key, so the time taken does not say which one came close
+    matched = [hmac.compare_digest(key.encode(), supplied.encode()) for key in keys]
+    if not any(matched):
+        raise ApiError(401, "unauthorized", "send a valid API key in the X-API-Key header")

@@ -1,0 +1,113 @@
+"""``GET /metrics`` in the Prometheus text format, with the official ``prometheus_client``.
+
+- ``reconcile_identify_requests_total{method,outcome}``: ``/identify`` calls by how the
+  answer was reached (``new``/``exact``/``probabilistic``, from the response's
+  ``match.method``; ``none`` when there is no answer) and ``ok``/``invalid``/``error``.
+- ``reconcile_identify_duration_seconds{method}``: their latency.
+- ``reconcile_review_queue_pending``: pending review items, counted in the database at
+  scrape time, so every worker reports the same true value.
+- ``reconcile_review_decisions_total{outcome}``: reviewers' decisions (``confirmed``,
+  ``rejected``, ``undone``) and refusals (``already_decided``, ``superseded``, ...).
+
+Several gunicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
+the server starts; every worker then writes its counters there and a scrape of any
+worker adds them all up (prometheus_client's multiprocess mode). Without it the
+process's default registry is served.
+"""
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+
+from ..store import review
+
+bp = Blueprint("metrics", __name__)
+
+IDENTIFY_REQUESTS = Counter(
+    "reconcile_identify_requests",
+    "POST /identify requests by match method and outcome",
+    ["method", "outcome"],
+)
+IDENTIFY_LATENCY = Histogram(
+    "reconcile_identify_duration_seconds",
+    "POST /identify latency by match method",
+    ["method"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+DECISIONS = Counter(
+    "reconcile_review_decisions",
+    "Review decisions (confirmed, rejected, undone) and refusals (already_decided, superseded, ...)",
+    ["outcome"],
+)
+
+IDENTIFY_ENDPOINT = "identify.identify"
+METHODS = frozenset({"new", "exact", "probabilistic"})
+
+
+def count_decision(outcome: str) -> None:
+    DECISIONS.labels(outcome=outcome).inc()
+
+
+class _QueueCollector:
+    """The pending-queue gauge, read from the database when scraped."""
+
+    def __init__(self, store) -> None:
+        self.store = store
+
+    def collect(self):
+        gauge = GaugeMetricFamily("reconcile_review_queue_pending", "Review items waiting for a decision")
+        gauge.add_metric([], review.pending_count(self.store))
+        yield gauge
+
+
+def init_app(app: Flask) -> None:
+    """Time ``/identify`` around the whole request, error handlers included, and serve ``/metrics``."""
+    app.before_request(_start_timer)
+    app.after_request(_observe)
+    app.register_blueprint(bp)
+
+
+def _start_timer() -> None:
+    if request.endpoint == IDENTIFY_ENDPOINT:
+        g.identify_started = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    started = g.pop("identify_started", None)
+    if started is None:
+        return response
+    method = "none"
+    if response.status_code < 400:
+        outcome = "ok"
+        body = response.get_json(silent=True) or {}
+        reported = (body.get("match") or {}).get("method")
+        method = reported if reported in METHODS else "other"
+    else:
+        outcome = "invalid" if response.status_code < 500 else "error"
+    IDENTIFY_REQUESTS.labels(method=method, outcome=outcome).inc()
+    IDENTIFY_LATENCY.labels(method=method).observe(time.perf_counter() - started)
+    return response
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    queue = CollectorRegistry(auto_describe=False)
+    queue.register(_QueueCollector(current_app.extensions["reconcile"].store))
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        counters = CollectorRegistry()
+        multiprocess.MultiProcessCollector(counters)
+    else:
+        counters = REGISTRY
+    return Response(generate_latest(counters) + generate_latest(queue), mimetype=CONTENT_TYPE_LATEST)

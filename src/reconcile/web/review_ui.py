@@ -1,0 +1,432 @@
+"""The reviewer's web UI at ``/review/``: log in, work through the queue from the keyboard.
+
+Server-rendered (Jinja, autoescaped) from the top-level ``review_ui/`` folder; the
+only script is ``review_ui/static/review.js`` (keyboard shortcuts, select-all), which
+never writes data into the page. Every state change is a POST form carrying the
+session's CSRF token; a Content-Security-Policy forbids anything not served from here.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from math import isfinite
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+
+from ..config import PROJECT_ROOT
+from ..store import review
+from . import auth, metrics
+
+UI_ROOT = PROJECT_ROOT / "review_ui"
+
+bp = Blueprint(
+    "review_ui",
+    __name__,
+    url_prefix="/review",
+    template_folder=str(UI_ROOT / "templates"),
+    static_folder=str(UI_ROOT / "static"),
+    static_url_path="/static",
+)
+
+PUBLIC_ENDPOINTS = frozenset({"review_ui.login", "review_ui.static"})
+PER_PAGE_CHOICES = (25, 50, 100, 200)
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
+
+
+def _store():
+    return current_app.extensions["reconcile"].store
+
+
+def _order() -> review.Order:
+    return "age" if request.values.get("order") == "age" else "score"
+
+
+def _safe_next(target: str | None, default: str) -> str:
+    """Only redirect within the review UI (no open redirects)."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/review/"):
+        return default
+    return target
+
+
+# --- authentication -----------------------------------------------------------------
+
+
+@bp.before_request
+def _require_login():
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    user = auth.session_reviewer()
+    if user is None:
+        return redirect(url_for("review_ui.login", next=request.full_path.rstrip("?")))
+    if request.method not in auth.SAFE_METHODS and not auth.csrf_ok():
+        return _error_page(403, "This form has expired or did not come from this site. Reload the page and try again.")
+    g.reviewer = user
+    return None
+
+
+@bp.after_request
+def _headers(response: Response) -> Response:
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if request.endpoint != "review_ui.static":
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    target = _safe_next(request.values.get("next"), url_for("review_ui.queue"))
+    error = None
+    if request.method == "POST":
+        if not auth.csrf_ok():
+            error = "The login form expired; please try again."
+        else:
+            user = review.check_password(
+                _store(), request.form.get("username", "").strip(), request.form.get("password", "")
+            )
+            if user is not None:
+                auth.login(user)
+                return redirect(target)
+            error = "Unknown username or wrong password."
+    status = 401 if error else 200
+    return render_template("review/login.html", error=error, next=target), status
+
+
+@bp.post("/logout")
+def logout():
+    auth.logout()
+    return redirect(url_for("review_ui.login"))
+
+
+@bp.post("/blind")
+def toggle_blind():
+    """Blind mode hides scores and weights, so the evidence is judged on its own."""
+    session["blind"] = not session.get("blind", False)
+    return redirect(_safe_next(request.form.get("back"), url_for("review_ui.queue")))
+
+
+# --- the queue ----------------------------------------------------------------------
+
+
+@bp.get("/")
+def queue():
+    status = request.args.get("status", "pending")
+    if status not in review.STATUSES and status != "all":
+        status = "pending"
+    order = _order()
+    per_page = request.args.get("per_page", type=int) or 50
+    if per_page not in PER_PAGE_CHOICES:
+        per_page = 50
+    page = review.list_items(
+        _store(),
+        status=None if status == "all" else status,
+        order=order,
+        page=request.args.get("page", type=int) or 1,
+        per_page=per_page,
+    )
+    return render_template(
+        "review/queue.html",
+        page=page,
+        status=status,
+        order=order,
+        per_page=per_page,
+        per_page_choices=PER_PAGE_CHOICES,
+        page_links=_page_links(page.page, page.pages),
+        first_pending=review.first_pending(_store(), order),
+    )
+
+
+def _page_links(current: int, last: int) -> list[int | None]:
+    """First, last, and two either side of the current page; ``None`` marks a gap."""
+    wanted = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
+    links: list[int | None] = []
+    for number in wanted:
+        if links and links[-1] is not None and number - links[-1] > 1:
+            links.append(None)
+        links.append(number)
+    return links
+
+
+@bp.post("/bulk")
+def bulk():
+    decision = request.form.get("decision")
+    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    back = _safe_next(request.form.get("back"), url_for("review_ui.queue"))
+    if decision not in ("confirm", "reject") or not ids:
+        flash("Select at least one item, then confirm or reject.", "error")
+        return redirect(back)
+    note = (request.form.get("note") or "").strip()[:2000] or None
+    outcomes = review.decide_many(_store(), ids, g.reviewer.username, decision, note)
+    done = [o for o in outcomes if isinstance(o, review.DecisionResult)]
+    refused = [o for o in outcomes if isinstance(o, review.ReviewError)]
+    for outcome in done:
+        metrics.count_decision(outcome.status)
+    for exc in refused:
+        metrics.count_decision(exc.code)
+    verb = "Confirmed" if decision == "confirm" else "Rejected"
+    flash(f"{verb} {len(done)} item(s).", "ok")
+    for exc in refused:
+        flash(exc.message, "error")
+    return redirect(back)
+
+
+# --- one item -----------------------------------------------------------------------
+
+
+@bp.get("/items/<int:item_id>")
+def item(item_id: int):
+    order = _order()
+    try:
+        data = review.get_item(_store(), item_id)
+    except review.NotFound:
+        return _error_page(404, f"Review {item_id} does not exist.")
+    blind = session.get("blind", False)
+    return render_template(
+        "review/item.html",
+        item=data,
+        order=order,
+        blind=blind,
+        agreement=agreement(data["left"]["contacts"], data["right"]["contacts"]),
+        waterfall=None if blind else waterfall(data.get("evidence"), data.get("matchWeight")),
+        levels=evidence_levels(data.get("evidence")),
+        next_id=review.neighbour(_store(), item_id, order, "next"),
+        prev_id=review.neighbour(_store(), item_id, order, "prev"),
+        last_decision=review.last_decision(_store(), g.reviewer.username),
+        age=humanise_age(data["ageSeconds"]),
+    )
+
+
+@bp.post("/items/<int:item_id>/<any(confirm, reject):decision>")
+def decide(item_id: int, decision: str):
+    order = _order()
+    note = (request.form.get("note") or "").strip()[:2000] or None
+    try:
+        result = review.decide(_store(), item_id, g.reviewer.username, decision, note)
+    except review.ReviewError as exc:
+        metrics.count_decision(exc.code)
+        flash(exc.message, "error")
+        return redirect(url_for("review_ui.item", item_id=item_id, order=order))
+    metrics.count_decision(result.status)
+    if result.status == "confirmed":
+        flash(
+            f"Confirmed #{item_id}: group {result.merged_primary_id} merged into group {result.primary_id}. Press u to undo.",
+            "ok",
+        )
+    else:
+        flash(f"Rejected #{item_id}: groups {result.cannot_link[0]} and {result.cannot_link[1]} stay apart. Press u to undo.", "ok")
+    return _to_next_pending(item_id, order)
+
+
+def _to_next_pending(item_id: int, order: review.Order):
+    """After a decision: the next pending item in the queue's order, wrapping round once."""
+    store = _store()
+    target = review.neighbour(store, item_id, order, "next") or review.first_pending(store, order)
+    if target is None:
+        flash("The queue is empty.", "ok")
+        return redirect(url_for("review_ui.queue", order=order))
+    return redirect(url_for("review_ui.item", item_id=target, order=order))
+
+
+@bp.post("/undo")
+def undo_last():
+    """Undo this reviewer's most recent decision that is still in force."""
+    item_id = review.last_decision(_store(), g.reviewer.username)
+    if item_id is None:
+        flash("You have no decision to undo.", "error")
+        return redirect(_safe_next(request.form.get("back"), url_for("review_ui.queue")))
+    return _undo(item_id)
+
+
+@bp.post("/items/<int:item_id>/undo")
+def undo_item(item_id: int):
+    return _undo(item_id)
+
+
+def _undo(item_id: int):
+    try:
+        review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
+    except review.ReviewError as exc:
+        flash(exc.message, "error")
+    else:
+        metrics.count_decision("undone")
+        flash(f"Undid the decision on #{item_id}; it is pending again.", "ok")
+    return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
+
+
+def _error_page(status: int, message: str):
+    return render_template("review/error.html", status=status, message=message), status
+
+
+# --- presentation helpers -----------------------------------------------------------
+
+
+FIELDS = (("email", "email"), ("phoneNumber", "phone"), ("name", "name"))
+
+
+def agreement(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """Per field, the values both sides have (names compared case-insensitively)."""
+    shared: dict[str, set[str]] = {}
+    for key, _ in FIELDS:
+        lvals = {_comparable(key, c[key]) for c in left if c[key]}
+        rvals = {_comparable(key, c[key]) for c in right if c[key]}
+        shared[key] = lvals & rvals
+    return shared
+
+
+def _comparable(key: str, value: str) -> str:
+    return " ".join(value.casefold().split()) if key == "name" else value
+
+
+def value_class(key: str, value: str | None, shared: dict[str, set[str]]) -> str:
+    """``agree`` when the other side has the value too, ``differ`` otherwise."""
+    if not value:
+        return "empty"
+    return "agree" if _comparable(key, value) in shared[key] else "differ"
+
+
+def evidence_levels(evidence: Any) -> list[dict[str, Any]]:
+    """The comparisons without their weights (what blind mode still shows)."""
+    if not isinstance(evidence, list):
+        return []
+    return [
+        {"comparison": str(e.get("comparison", "?")), "level": str(e.get("level", ""))}
+        for e in evidence
+        if isinstance(e, dict) and not _is_prior(e)
+    ]
+
+
+def _is_prior(entry: dict[str, Any]) -> bool:
+    return str(entry.get("comparison", "")).lower() in ("prior", "lambda", "prior (lambda)")
+
+
+def _weight(entry: dict[str, Any]) -> float | None:
+    value = entry.get("weight", entry.get("match_weight"))
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not isfinite(value):
+        return None
+    return float(value)
+
+
+WATERFALL_WIDTH = 720
+LABEL_WIDTH = 230
+VALUE_WIDTH = 70
+ROW_HEIGHT = 30
+BAR_HEIGHT = 18
+
+
+def waterfall(evidence: Any, match_weight: float | None) -> dict[str, Any] | None:
+    """SVG geometry of the match-weight waterfall: start at the prior, each comparison's
+    weight pushes the running total up or down, end at the final match weight.
+
+    The prior is the ``prior`` entry when the evidence has one; else whatever makes the
+    steps add up to the recorded match weight (0 when there is none).
+    """
+    if not isinstance(evidence, list):
+        return None
+    steps = [(e, _weight(e)) for e in evidence if isinstance(e, dict)]
+    steps = [(e, w) for e, w in steps if w is not None]
+    if not steps:
+        return None
+    priors = [w for e, w in steps if _is_prior(e)]
+    comparisons = [(e, w) for e, w in steps if not _is_prior(e)]
+    total = sum(w for _, w in comparisons)
+    if priors:
+        prior = priors[0]
+    elif match_weight is not None:
+        prior = match_weight - total
+    else:
+        prior = 0.0
+    final = prior + total
+
+    rows: list[dict[str, Any]] = [{"label": "prior", "start": 0.0, "end": prior, "kind": "prior", "weight": prior}]
+    running = prior
+    for entry, weight in comparisons:
+        text = str(entry.get("comparison", "?"))
+        if entry.get("level"):
+            text += f" · {entry['level']}"
+        kind = "up" if weight > 0 else "down" if weight < 0 else "flat"
+        rows.append({"label": text, "start": running, "end": running + weight, "kind": kind, "weight": weight})
+        running += weight
+    rows.append({"label": "final match weight", "start": 0.0, "end": final, "kind": "final", "weight": final})
+
+    low = min(0.0, *(min(r["start"], r["end"]) for r in rows))
+    high = max(0.0, *(max(r["start"], r["end"]) for r in rows))
+    span = (high - low) or 1.0
+    plot = WATERFALL_WIDTH - LABEL_WIDTH - VALUE_WIDTH
+
+    def x(value: float) -> float:
+        return round(LABEL_WIDTH + (value - low) / span * plot, 1)
+
+    for i, row in enumerate(rows):
+        left, right = sorted((x(row["start"]), x(row["end"])))
+        row.update(
+            x=left,
+            width=max(right - left, 1.5),
+            y=i * ROW_HEIGHT + (ROW_HEIGHT - BAR_HEIGHT) / 2,
+            text_y=i * ROW_HEIGHT + ROW_HEIGHT / 2 + 4,
+            link_x=x(row["end"]),
+            signed=f"{row['weight']:+.2f}",
+        )
+    return {
+        "rows": rows,
+        "width": WATERFALL_WIDTH,
+        "height": len(rows) * ROW_HEIGHT,
+        "zero_x": x(0.0),
+        "bar_height": BAR_HEIGHT,
+        "value_x": WATERFALL_WIDTH - 4,
+        "final": final,
+        "probability": _probability(final),
+    }
+
+
+def _probability(weight: float) -> float:
+    """Match probability of a match weight (log2 Bayes factor incl. the prior), overflow-safe."""
+    if weight >= 0:
+        return 1 / (1 + 2 ** -weight)
+    odds = 2**weight
+    return odds / (1 + odds)
+
+
+def humanise_age(seconds: int) -> str:
+    if seconds < 60:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit}"
+    return "just now"
+
+
+@bp.app_template_filter("age")
+def _age_filter(seconds: int) -> str:
+    return humanise_age(seconds)
+
+
+@bp.app_template_filter("when")
+def _when_filter(value: str | None) -> str:
+    """An ISO timestamp as 'YYYY-MM-DD HH:MM UTC'."""
+    if not value:
+        return ""
+    return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_context_processor
+def _helpers() -> dict[str, Any]:
+    return {"value_class": value_class}

@@ -1,0 +1,154 @@
+"""``/reviews``: the review queue as a JSON API (list, show, confirm, reject, undo, bulk).
+
+Thin: authenticate (:func:`reconcile.web.auth.authenticate_api`), decode, delegate to
+:mod:`reconcile.store.review`, encode. A refused decision is a 409 with a stable code.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from ..store import review
+from . import metrics
+from .auth import authenticate_api
+from .errors import ApiError
+
+bp = Blueprint("reviews", __name__, url_prefix="/reviews")
+bp.before_request(authenticate_api)
+
+MAX_BULK = 500
+MAX_NOTE = 2000
+
+_STATUS_OF_ERROR = {
+    review.NotFound: 404,
+    review.AlreadyDecided: 409,
+    review.Superseded: 409,
+    review.CannotUndo: 409,
+    review.NotYours: 403,
+}
+
+
+def api_error(exc: review.ReviewError) -> ApiError:
+    return ApiError(_STATUS_OF_ERROR.get(type(exc), 409), exc.code, exc.message, id=exc.item_id)
+
+
+def _store():
+    return current_app.extensions["reconcile"].store
+
+
+def _int_arg(name: str, default: int) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number", field=name) from None
+    if value < 1:
+        raise ApiError(400, "invalid_parameter", f"{name} must be at least 1", field=name)
+    return value
+
+
+def _body() -> dict:
+    payload = request.get_json(force=True, silent=True) if request.get_data(cache=True).strip() else {}
+    if not isinstance(payload, dict):
+        raise ApiError(400, "invalid_json", "request body must be a JSON object")
+    return payload
+
+
+def _note(payload: dict) -> str | None:
+    note = payload.get("note")
+    if note is None:
+        return None
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise ApiError(400, "invalid_input", f"note must be a string of at most {MAX_NOTE} characters", field="note")
+    return note.strip() or None
+
+
+@bp.get("")
+def list_reviews():
+    status = request.args.get("status", "pending") or None
+    if status == "all":
+        status = None
+    if status is not None and status not in review.STATUSES:
+        raise ApiError(400, "invalid_parameter", f"status must be all or one of {', '.join(review.STATUSES)}", field="status")
+    order = request.args.get("order", "score")
+    if order not in ("score", "age"):
+        raise ApiError(400, "invalid_parameter", "order must be score or age", field="order")
+    page = review.list_items(
+        _store(), status=status, order=order, page=_int_arg("page", 1), per_page=_int_arg("per_page", 50)
+    )
+    return jsonify(
+        {
+            "items": page.items,
+            "page": page.page,
+            "perPage": page.per_page,
+            "pages": page.pages,
+            "total": page.total,
+            "counts": page.counts,
+        }
+    )
+
+
+@bp.get("/<int:item_id>")
+def get_review(item_id: int):
+    try:
+        return jsonify(review.get_item(_store(), item_id))
+    except review.ReviewError as exc:
+        raise api_error(exc) from None
+
+
+@bp.post("/<int:item_id>/confirm")
+def confirm(item_id: int):
+    return _decide(item_id, "confirm", _note(_body()))
+
+
+@bp.post("/<int:item_id>/reject")
+def reject(item_id: int):
+    return _decide(item_id, "reject", _note(_body()))
+
+
+def _decide(item_id: int, decision: review.Decision, note: str | None):
+    try:
+        result = review.decide(_store(), item_id, g.reviewer.username, decision, note)
+    except review.ReviewError as exc:
+        metrics.count_decision(exc.code)
+        raise api_error(exc) from None
+    metrics.count_decision(result.status)
+    return jsonify(result.as_json())
+
+
+@bp.post("/<int:item_id>/undo")
+def undo(item_id: int):
+    try:
+        result = review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
+    except review.ReviewError as exc:
+        raise api_error(exc) from None
+    metrics.count_decision("undone")
+    return jsonify(result.as_json())
+
+
+@bp.post("/bulk")
+def bulk():
+    """Decide many items, each on its own: the answer lists every id's outcome."""
+    payload = _body()
+    ids, decision = payload.get("ids"), payload.get("decision")
+    if decision not in ("confirm", "reject"):
+        raise ApiError(400, "invalid_input", "decision must be confirm or reject", field="decision")
+    if (
+        not isinstance(ids, list)
+        or not ids
+        or len(ids) > MAX_BULK
+        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
+    ):
+        raise ApiError(400, "invalid_input", f"ids must be a list of 1 to {MAX_BULK} review ids", field="ids")
+    outcomes = review.decide_many(_store(), ids, g.reviewer.username, decision, _note(payload))
+    results = []
+    for outcome in outcomes:
+        if isinstance(outcome, review.ReviewError):
+            metrics.count_decision(outcome.code)
+            results.append({"id": outcome.item_id, "ok": False, "error": {"code": outcome.code, "message": outcome.message}})
+        else:
+            metrics.count_decision(outcome.status)
+            results.append({"ok": True, **outcome.as_json()})
+    done = sum(r["ok"] for r in results)
+    return jsonify({"results": results, "decided": done, "refused": len(results) - done})

@@ -1,0 +1,289 @@
+"""The /reviews JSON API, the review UI's server side, authentication, CSRF, API keys for
+/identify and /metrics, through Flask's test client over a real SQLite database."""
+from __future__ import annotations
+
+import os
+import re
+import time
+
+import pytest
+from click.testing import CliRunner
+from review_seed import PASSWORD, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
+
+from reconcile import create_app
+from reconcile.cli import main as cli
+from reconcile.store import review
+
+
+@pytest.fixture
+def settings(sqlite_db):
+    return exact_only(sqlite_db)
+
+
+@pytest.fixture
+def token(store) -> str:
+    return reviewer(store, "alice")
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def login(client, username: str = "alice", password: str = PASSWORD):
+    client.get("/review/login")
+    with client.session_transaction() as sess:
+        csrf = sess["csrf"]
+    return client.post("/review/login", data={"username": username, "password": password, "csrf_token": csrf})
+
+
+def session_csrf(client) -> str:
+    with client.session_transaction() as sess:
+        return sess["csrf"]
+
+
+# --- authentication -----------------------------------------------------------------
+
+
+def test_nothing_under_reviews_or_review_answers_without_authentication(client, reconciler, token):
+    item = near_miss(reconciler, 1)
+    for method, path in [
+        ("get", "/reviews"),
+        ("get", f"/reviews/{item}"),
+        ("post", f"/reviews/{item}/confirm"),
+        ("post", f"/reviews/{item}/reject"),
+        ("post", f"/reviews/{item}/undo"),
+        ("post", "/reviews/bulk"),
+    ]:
+        response = getattr(client, method)(path, json={})
+        assert response.status_code == 401, path
+        assert response.get_json()["error"]["code"] == "unauthorized"
+        assert getattr(client, method)(path, json={}, headers=bearer(token + "x")).status_code == 401
+    for method, path in [("get", "/review/"), ("get", f"/review/items/{item}"), ("post", f"/review/items/{item}/confirm"), ("post", "/review/undo")]:
+        response = getattr(client, method)(path)
+        assert response.status_code == 302 and "/review/login" in response.headers["Location"], path
+    assert status_of(reconciler.store, item) == "pending"
+
+
+def test_login_sets_a_hardened_session_cookie_and_rejects_bad_passwords(client, token):
+    assert login(client, password="not the password").status_code == 401
+    response = login(client)
+    assert response.status_code == 302 and response.headers["Location"] == "/review/"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    page = client.get("/review/")
+    assert page.status_code == 200 and b"alice" in page.data
+    assert "script-src 'self'" in page.headers["Content-Security-Policy"]
+
+
+def test_login_redirects_only_within_the_review_ui(client, token):
+    client.get("/review/login")
+    response = client.post(
+        "/review/login",
+        data={"username": "alice", "password": PASSWORD, "csrf_token": session_csrf(client), "next": "https://evil.test/"},
+    )
+    assert response.headers["Location"] == "/review/"
+
+
+def test_session_calls_need_the_csrf_token_and_bearer_calls_do_not(client, reconciler, token):
+    first, second = near_miss(reconciler, 1), near_miss(reconciler, 2)
+    login(client)
+
+    refused = client.post(f"/reviews/{first}/confirm", json={})
+    assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "csrf_failed"
+    form = client.post(f"/review/items/{first}/confirm", data={})
+    assert form.status_code == 403
+    assert status_of(reconciler.store, first) == "pending"
+
+    ok = client.post(f"/reviews/{first}/confirm", json={}, headers={"X-CSRF-Token": session_csrf(client)})
+    assert ok.status_code == 200
+    other = client.application.test_client()  # no cookie: the token alone is enough
+    assert other.post(f"/reviews/{second}/reject", json={}, headers=bearer(token)).status_code == 200
+
+
+# --- the API ------------------------------------------------------------------------
+
+
+def test_list_show_confirm_reject_undo(client, reconciler, token):
+    auth = bearer(token)
+    ids = [near_miss(reconciler, i, score=s) for i, s in enumerate([0.82, 0.95])]
+
+    listing = client.get("/reviews?order=score", headers=auth).get_json()
+    assert [i["id"] for i in listing["items"]] == [ids[1], ids[0]]
+    assert listing["counts"]["pending"] == 2 and listing["total"] == 2 and listing["pages"] == 1
+    assert [i["id"] for i in client.get("/reviews?order=age", headers=auth).get_json()["items"]] == ids
+
+    item = client.get(f"/reviews/{ids[1]}", headers=auth).get_json()
+    assert {c["email"] for c in item["left"]["contacts"]} == {"ann.lee1@hillvalley.edu"}
+    assert set(item["left"]["contacts"][0]) >= {"id", "email", "phoneNumber", "name", "createdAt"}
+    assert item["evidence"][1]["comparison"] == "email"
+
+    confirmed = client.post(f"/reviews/{ids[1]}/confirm", headers=auth)
+    assert confirmed.status_code == 200
+    body = confirmed.get_json()
+    assert body["status"] == "confirmed" and body["decidedBy"] == "alice"
+    assert body["primaryContactId"] == item["left"]["primaryId"]
+
+    again = client.post(f"/reviews/{ids[1]}/reject", json={}, headers=auth)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_decided"
+
+    rejected = client.post(f"/reviews/{ids[0]}/reject", json={"note": "twins"}, headers=auth).get_json()
+    assert rejected["status"] == "rejected" and len(rejected["cannotLink"]) == 2
+    assert client.get(f"/reviews/{ids[0]}", headers=auth).get_json()["note"] == "twins"
+
+    undone = client.post(f"/reviews/{ids[0]}/undo", headers=auth)
+    assert undone.status_code == 200 and undone.get_json()["status"] == "pending"
+    again = client.post(f"/reviews/{ids[0]}/undo", headers=auth)
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "cannot_undo"
+
+
+def test_superseded_and_missing_items(client, reconciler, token):
+    auth = bearer(token)
+    item = near_miss(reconciler, 1)
+    identify(reconciler, "ann.lee1@hillvalley.edu", "+442079461101")  # merged by /identify meanwhile
+    response = client.post(f"/reviews/{item}/confirm", headers=auth)
+    assert response.status_code == 409
+    assert response.get_json()["error"] == {
+        "code": "superseded",
+        "message": response.get_json()["error"]["message"],
+        "id": item,
+    }
+    assert client.post(f"/reviews/{item}/reject", headers=auth).get_json()["error"]["code"] == "superseded"
+    assert client.get("/reviews/999", headers=auth).status_code == 404
+    assert client.post("/reviews/999/confirm", headers=auth).status_code == 404
+
+
+def test_bad_parameters_are_400s(client, token):
+    auth = bearer(token)
+    assert client.get("/reviews?status=maybe", headers=auth).status_code == 400
+    assert client.get("/reviews?order=random", headers=auth).status_code == 400
+    assert client.get("/reviews?page=0", headers=auth).status_code == 400
+    assert client.post("/reviews/1/reject", data="[1]", headers=auth).status_code == 400
+    assert client.post("/reviews/1/reject", json={"note": 5}, headers=auth).status_code == 400
+
+
+def test_bulk_reports_each_ids_outcome(client, reconciler, token):
+    auth = bearer(token)
+    ids = [near_miss(reconciler, i) for i in range(3)]
+    review.confirm(reconciler.store, ids[1], "bob")
+
+    response = client.post("/reviews/bulk", json={"ids": [*ids, 12345], "decision": "reject", "note": "bulk"}, headers=auth)
+
+    assert response.status_code == 200
+    body = response.get_json()
+    assert (body["decided"], body["refused"]) == (2, 2)
+    assert [(r["id"], r["ok"]) for r in body["results"]] == [(ids[0], True), (ids[1], False), (ids[2], True), (12345, False)]
+    assert body["results"][1]["error"]["code"] == "already_decided"
+    assert body["results"][3]["error"]["code"] == "not_found"
+    for bad in ({"ids": [], "decision": "reject"}, {"ids": [1], "decision": "maybe"}, {"ids": ["1"], "decision": "confirm"}):
+        assert client.post("/reviews/bulk", json=bad, headers=auth).status_code == 400
+
+
+def test_a_thousand_pending_items_page_fast_through_the_api(client, store, token):
+    bulk_queue(store, 1000)
+    seen, slowest = [], 0.0
+    for number in range(1, 11):
+        started = time.perf_counter()
+        body = client.get(f"/reviews?per_page=100&page={number}&order=age", headers=bearer(token)).get_json()
+        slowest = max(slowest, time.perf_counter() - started)
+        seen += [i["id"] for i in body["items"]]
+    assert body["total"] == 1000 and body["pages"] == 10
+    assert len(set(seen)) == 1000
+    assert slowest < 0.5, f"a page of 100 took {slowest:.3f}s"
+    started = time.perf_counter()
+    page = client.get("/review/?page=7&per_page=100")  # the UI's own page too (after login below)
+    assert page.status_code == 302
+    login(client)
+    page = client.get("/review/?page=7&per_page=100")
+    assert page.status_code == 200 and b"1000 item(s), page 7 of 10" in page.data
+
+
+# --- the UI's server side -----------------------------------------------------------
+
+
+def test_item_page_escapes_contact_values(client, reconciler, token):
+    a = identify(reconciler, "mallory@hillvalley.edu", "+442079460101", "<script>alert(1)</script>")["primaryContactId"]
+    b = identify(reconciler, "mallory@twinpines.org", "+442079460102", "Mallory <b>bold</b>")["primaryContactId"]
+    item = open_item(reconciler.store, a, b)
+    login(client)
+    page = client.get(f"/review/items/{item}").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert" not in page
+    assert "Mallory &lt;b&gt;bold&lt;/b&gt;" in page
+    queue = client.get("/review/").get_data(as_text=True)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in queue and "<script>alert" not in queue
+
+
+def test_ui_decisions_go_to_the_next_pending_item_and_undo_last(client, reconciler, token):
+    ids = [near_miss(reconciler, i, score=s) for i, s in enumerate([0.95, 0.9, 0.85])]
+    login(client)
+    csrf = session_csrf(client)
+    response = client.post(f"/review/items/{ids[0]}/confirm", data={"csrf_token": csrf})
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/review/items/{ids[1]}?order=score")
+    response = client.post(f"/review/items/{ids[1]}/reject", data={"csrf_token": csrf, "note": "no"})
+    assert response.headers["Location"].endswith(f"/review/items/{ids[2]}?order=score")
+    response = client.post("/review/undo", data={"csrf_token": csrf})
+    assert response.headers["Location"].endswith(f"/review/items/{ids[1]}?order=score")
+    assert [status_of(reconciler.store, i) for i in ids] == ["confirmed", "pending", "pending"]
+    bulk = client.post("/review/bulk", data={"csrf_token": csrf, "decision": "reject", "ids": [str(ids[1]), str(ids[2])]})
+    assert bulk.status_code == 302
+    assert [status_of(reconciler.store, i) for i in ids] == ["confirmed", "rejected", "rejected"]
+
+
+def test_blind_mode_hides_the_score(client, reconciler, token):
+    item = near_miss(reconciler, 1, score=0.9123)
+    login(client)
+    assert "0.9123" in client.get(f"/review/items/{item}").get_data(as_text=True)
+    client.post("/review/blind", data={"csrf_token": session_csrf(client), "back": f"/review/items/{item}"})
+    page = client.get(f"/review/items/{item}").get_data(as_text=True)
+    assert "0.9123" not in page and "hidden (blind mode)" in page and "<svg" not in page
+    assert "0.912" not in client.get("/review/").get_data(as_text=True)
+
+
+# --- /identify API keys, secret key, metrics, CLI ------------------------------------
+
+
+def test_identify_requires_an_api_key_when_keys_are_configured(sqlite_db):
+    app = create_app(exact_only(sqlite_db, api_keys=("k-one", "k-two")))
+    client = app.test_client()
+    body = {"email": "doc@hillvalley.edu"}
+    missing = client.post("/identify", json=body)
+    assert missing.status_code == 401 and missing.get_json()["error"]["code"] == "unauthorized"
+    assert client.post("/identify", json=body, headers={"X-API-Key": "wrong"}).status_code == 401
+    assert client.post("/identify", json=body, headers={"X-API-Key": "k-two"}).status_code == 200
+    assert client.post("/identify", json=body, headers={"Authorization": "Bearer k-one"}).status_code == 200
+    app.extensions["reconcile"].store.dispose()
+
+
+def test_identify_is_open_when_no_keys_are_configured(client):
+    assert client.post("/identify", json={"email": "doc@hillvalley.edu"}).status_code == 200
+
+
+def test_secret_key_is_shared_by_every_app_on_the_same_database(app, sqlite_db):
+    other = create_app(exact_only(sqlite_db))
+    assert app.config["SECRET_KEY"] == other.config["SECRET_KEY"] and len(app.config["SECRET_KEY"]) == 64
+    path = sqlite_db.removeprefix("sqlite:///").rsplit("/", 1)[0] + "/secret_key"
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    other.extensions["reconcile"].store.dispose()
+
+
+def test_metrics_count_identify_calls_decisions_and_the_queue(client, reconciler, token):
+    ids = [near_miss(reconciler, i) for i in range(3)]
+    client.post("/identify", json={"email": "marty@hillvalley.edu"})
+    client.post("/identify", json={"email": "not-an-email"})
+    client.post(f"/reviews/{ids[0]}/confirm", headers=bearer(token))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r'^reconcile_identify_requests_total\{method="new",outcome="ok"\} [1-9]', text, re.M)
+    assert re.search(r'^reconcile_identify_requests_total\{method="none",outcome="invalid"\} [1-9]', text, re.M)
+    assert re.search(r'^reconcile_identify_duration_seconds_bucket\{le="0.5",method="new"\} [1-9]', text, re.M)
+    assert re.search(r'^reconcile_review_decisions_total\{outcome="confirmed"\} [1-9]', text, re.M)
+    assert re.search(r"^reconcile_review_queue_pending 2.0$", text, re.M)
+
+
+def test_cli_reviewer_add_prints_a_working_token_once(sqlite_db, store, monkeypatch):
+    monkeypatch.setenv("RECONCILE_DATABASE_URL", sqlite_db)
+    result = CliRunner().invoke(cli, ["reviewer", "add", "carol", "--admin"], input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    token = re.search(r"(rvw_\S+)", result.output).group(1)
+    user = review.check_token(store, token)
+    assert user.username == "carol" and user.is_admin
+    again = CliRunner().invoke(cli, ["reviewer", "add", "carol", "--password", PASSWORD])
+    assert again.exit_code != 0 and "exists already" in again.output
