@@ -20,6 +20,7 @@ def test_evaluate_sample_reports_both_runs(tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["evaluate", "data/sample_stream.jsonl", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "exact baseline" in result.output
+    assert "contract (offline)" in result.output
     assert "probabilistic" in result.output
 
     runs = json.loads(out.read_text())["runs"]
@@ -34,6 +35,11 @@ def test_evaluate_sample_reports_both_runs(tmp_path, monkeypatch):
     assert baseline["split_persons"] > 0
     assert baseline["largest_cluster"] >= 2
     assert baseline["events_per_second"] > 0
+
+    # the bare contract, without guards, as a reference row
+    contract = runs["contract (offline)"]
+    assert contract["events"] == 500
+    assert contract["overmerged_clusters"] >= baseline["overmerged_clusters"]
 
     full = runs["probabilistic"]
     if "error" not in full:  # no model shipped yet: the row says why instead
