@@ -131,8 +131,7 @@ def synth(size: str, seed: int, out: str | None) -> None:
     stats = write_stream(path, SIZES[size], seed)
     click.echo(f"{stats.events} events of {stats.persons} persons in {time.perf_counter() - started:.1f}s: {path}")
     for kind, rate in stats.rates().items():
-        click.echo(f"  {kind:<28} {rate:7.2%} of events" if not kind.startswith("persons_") else
-                   f"  {kind:<28} {stats.counts[kind] / stats.persons:7.2%} of persons")
+        click.echo(f"  {kind:<28} {rate:7.2%} of {'persons' if kind.startswith('persons_') else 'events'}")
 
 
 @main.command()

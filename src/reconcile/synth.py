@@ -329,7 +329,11 @@ class Stats:
         self.counts[kind] = self.counts.get(kind, 0) + 1
 
     def rates(self) -> dict[str, float]:
-        return {k: v / self.events for k, v in sorted(self.counts.items())} if self.events else {}
+        """Each count as a share: of persons for ``persons_*`` kinds, of events otherwise."""
+        return {
+            k: v / max(1, self.persons if k.startswith("persons_") else self.events)
+            for k, v in sorted(self.counts.items())
+        }
 
 
 class _Generator:
