@@ -1,0 +1,103 @@
+"""The model's shape: comparisons, levels and blocking rules, built with Splink's creators.
+
+Parameters (m, u, prior) are not set here; :mod:`reconcile.scoring.train` estimates
+them. Every level is written in SQL that :mod:`reconcile.scoring.scorer` can compile,
+so a model built here always loads in the online scorer.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import splink.comparison_level_library as cll
+import splink.comparison_library as cl
+from splink import SettingsCreator, block_on
+
+#: Columns with term-frequency adjustments on their exact level: values many people
+#: share (placeholders, family phones, common names) then weigh less.
+TF_COLUMNS: tuple[str, ...] = ("email", "phone", "name_key")
+
+#: TF columns that are identifiers (one owner by construction), not names drawn from a
+#: population: see reconcile.scoring.train.value_frequencies.
+IDENTIFIER_COLUMNS: tuple[str, ...] = ("email", "phone")
+
+#: Keys candidate retrieval and Splink's prediction block on (indexed in the store).
+BLOCKING_KEYS: tuple[str, ...] = ("email_mailbox", "email_local", "phone_national", "phone_tail", "name_key")
+
+#: EM sessions: each trains m for the comparisons its key does not touch.
+EM_BLOCKING_KEYS: tuple[str, ...] = ("phone_national", "email_local", "name_key")
+
+
+def _email() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="email",
+        comparison_levels=[
+            cll.NullLevel("email"),
+            cll.ExactMatchLevel("email", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("email_mailbox").configure(
+                label_for_charts="Same mailbox (plus-tag, Gmail dots folded)"
+            ),
+            cll.JaroWinklerLevel("email_local", 0.95),
+            cll.JaroWinklerLevel("email_local", 0.88),
+            cll.ExactMatchLevel("email_domain").configure(label_for_charts="Same domain only"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="email: exact, mailbox, local-part similarity, domain",
+    )
+
+
+def _phone() -> cl.CustomComparison:
+    return cl.CustomComparison(
+        output_column_name="phone",
+        comparison_levels=[
+            cll.NullLevel("phone"),
+            cll.ExactMatchLevel("phone", term_frequency_adjustments=True),
+            cll.ExactMatchLevel("phone_national").configure(label_for_charts="Same national number"),
+            cll.ExactMatchLevel("phone_tail").configure(label_for_charts="Same trailing digits"),
+            cll.ElseLevel(),
+        ],
+        comparison_description="phone: exact E.164, national number, trailing digits",
+    )
+
+
+def _name() -> cl.CustomComparison:
+    shares_token = " OR ".join(
+        f'"{a}_l" = "{b}_r"'
+        for a, b in (
+            ("name_first", "name_first"),
+            ("name_last", "name_last"),
+            ("name_first", "name_last"),
+            ("name_last", "name_first"),
+        )
+    )
+    return cl.CustomComparison(
+        output_column_name="name",
+        comparison_levels=[
+            # a missing name neither helps nor hurts: the null level weighs 0
+            cll.NullLevel("name_key"),
+            # name_key sorts tokens, so "Smith John" = "John Smith" lands here
+            cll.ExactMatchLevel("name_key", term_frequency_adjustments=True),
+            cll.JaroWinklerLevel("name_key", 0.92),
+            cll.CustomLevel(shares_token, label_for_charts="Shares a first or last name"),
+            cll.JaroWinklerLevel("name_key", 0.80),
+            cll.ElseLevel(),
+        ],
+        comparison_description="name: exact (any token order), similarity, shared first/last name",
+    )
+
+
+def settings_creator(probability_two_random_records_match: float = 1e-4) -> SettingsCreator:
+    """Untrained settings for a dedupe over feature rows keyed by ``unique_id``."""
+    return SettingsCreator(
+        link_type="dedupe_only",
+        unique_id_column_name="unique_id",
+        probability_two_random_records_match=probability_two_random_records_match,
+        comparisons=[_email(), _phone(), _name()],
+        blocking_rules_to_generate_predictions=[block_on(key) for key in BLOCKING_KEYS],
+        retain_matching_columns=True,
+        retain_intermediate_calculation_columns=False,
+    )
+
+
+def em_blocking_rules() -> list[Any]:
+    """Blocking rules for the EM sessions that estimate m."""
+    return [block_on(key) for key in EM_BLOCKING_KEYS]

@@ -1,0 +1,105 @@
+"""String similarities with DuckDB's exact arithmetic.
+
+Splink runs the model's levels in DuckDB, so the online scorer must pick the same
+level at every threshold boundary. jellyfish computes Jaro-Winkler with different
+floating-point steps (0.9199999999999999 where DuckDB says 0.92) and on code points,
+whereas DuckDB works on UTF-8 bytes. This module follows DuckDB's bundled
+``jaro_winkler`` (a port of rapidfuzz): greedy matching of the second string's
+bytes against the first's within the window ``max(len)/2 - 1``, transpositions
+halved by integer division, ``(c/len1 + c/len2 + (c - t)/c) / 3`` and the Winkler
+boost ``sim + prefix * 0.1 * (1 - sim)`` when ``sim > 0.7``. The DuckDB 2.0 build
+evaluates that boost as one fused multiply-add (a single rounding), measured over
+200k random pairs; :func:`_fma` reproduces it on Python 3.11, which has no
+``math.fma``.
+"""
+from __future__ import annotations
+
+PREFIX_WEIGHT = 0.1
+MAX_PREFIX = 4
+
+
+def _jaro_bytes(p: bytes, t: bytes) -> float:
+    p_len = len(p)
+    t_len = len(t)
+    if not p_len or not t_len:
+        return 0.0
+    if p_len == 1 and t_len == 1:
+        return 1.0 if p == t else 0.0
+    bound = (max(p_len, t_len) // 2) - 1
+    p_flag = [False] * p_len
+    t_matched: list[int] = []  # positions of t that found a partner, ascending
+    p_positions: list[int] = []
+    for j in range(t_len):
+        ch = t[j]
+        lo = j - bound if j > bound else 0
+        hi = j + bound + 1
+        if hi > p_len:
+            hi = p_len
+        for i in range(lo, hi):
+            if not p_flag[i] and p[i] == ch:
+                p_flag[i] = True
+                t_matched.append(j)
+                break
+    common = len(t_matched)
+    if not common:
+        return 0.0
+    p_positions = [i for i in range(p_len) if p_flag[i]]
+    transpositions = 0
+    for j, i in zip(t_matched, p_positions):
+        if t[j] != p[i]:
+            transpositions += 1
+    transpositions //= 2
+    sim = 0.0
+    sim += common / p_len
+    sim += common / t_len
+    sim += (common - transpositions) / common
+    return sim / 3.0
+
+
+def _fma(x: float, y: float, z: float) -> float:
+    """``x * y + z`` rounded once, like the hardware FMA instruction."""
+    xn, xd = x.as_integer_ratio()
+    yn, yd = y.as_integer_ratio()
+    zn, zd = z.as_integer_ratio()
+    # all denominators are powers of two: bring everything over the larger one
+    pd = xd * yd
+    pn = xn * yn
+    if pd >= zd:
+        return (pn + zn * (pd // zd)) / pd
+    return (pn * (zd // pd) + zn) / zd
+
+
+def jaro_similarity(a: str, b: str) -> float:
+    """DuckDB's ``jaro_similarity(a, b)``."""
+    return _jaro_bytes(a.encode("utf-8"), b.encode("utf-8"))
+
+
+def jaro_winkler_similarity(a: str, b: str) -> float:
+    """DuckDB's ``jaro_winkler_similarity(a, b)``, bit for bit."""
+    p = a.encode("utf-8")
+    t = b.encode("utf-8")
+    if p == t:
+        return 1.0 if p else 0.0
+    max_prefix = min(len(p), len(t), MAX_PREFIX)
+    prefix = 0
+    while prefix < max_prefix and p[prefix] == t[prefix]:
+        prefix += 1
+    sim = _jaro_bytes(p, t)
+    if sim > 0.7:
+        sim = _fma(prefix * PREFIX_WEIGHT, 1.0 - sim, sim)
+    return sim
+
+
+def levenshtein(a: str, b: str) -> int:
+    """DuckDB's ``levenshtein(a, b)``: edit distance over UTF-8 bytes."""
+    p = a.encode("utf-8")
+    t = b.encode("utf-8")
+    if len(p) < len(t):
+        p, t = t, p
+    previous = list(range(len(t) + 1))
+    for i, pc in enumerate(p, 1):
+        current = [i]
+        for j, tc in enumerate(t, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (pc != tc)))
+        previous = current
+    return previous[-1]
