@@ -153,5 +153,33 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
         write_json(report, json_path)
 
 
+@main.command()
+@click.option("--from-stream", "stream", type=click.Path(exists=True, dir_okay=False), help="JSONL events (email, phoneNumber, name[, person])")
+@click.option("--from-db", "from_db", is_flag=True, help="the Contact table of RECONCILE_DATABASE_URL")
+@click.option("--name", default="default", show_default=True, help="writes models/NAME.json, .tf.json, .metrics.json")
+@click.option("--models-dir", type=click.Path(file_okay=False), default=None, help="default: the project's models/")
+def train(stream: str | None, from_db: bool, name: str, models_dir: str | None) -> None:
+    """Train the Splink model (u by sampling, exact-level u from value frequencies, m by EM)."""
+    from pathlib import Path
+
+    from .config import PROJECT_ROOT
+    from .scoring import train as training
+
+    if bool(stream) == from_db:
+        raise click.UsageError("give exactly one of --from-stream PATH and --from-db")
+    settings = Settings.from_env()
+    if stream:
+        rows, invalid = training.read_stream(stream, settings.default_region)
+        source = stream
+    else:
+        rows, invalid = training.read_database(settings.database_url, settings.default_region)
+        source = _redact(settings.database_url)
+    click.echo(f"{len(rows)} distinct records ({invalid} invalid or empty skipped) from {source}")
+    metrics = training.train(rows, name, Path(models_dir) if models_dir else PROJECT_ROOT / "models", source)
+    click.echo(f"model {metrics['model']} trained in {metrics['seconds']['total']} s")
+    for threshold, scores in metrics.get("heldout", {}).get("thresholds", {}).items():
+        click.echo(f"  held-out p>={threshold}: precision {scores['precision']} recall {scores['recall']} F1 {scores['f1']}")
+
+
 if __name__ == "__main__":
     main()
