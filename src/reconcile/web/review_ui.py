@@ -325,7 +325,7 @@ def _weight(entry: dict[str, Any]) -> float | None:
     return float(value)
 
 
-WATERFALL_WIDTH = 720
+WATERFALL_WIDTH = 860
 LABEL_WIDTH = 230
 VALUE_WIDTH = 70
 ROW_HEIGHT = 30
@@ -406,11 +406,10 @@ def _probability(weight: float) -> float:
 
 
 def humanise_age(seconds: int) -> str:
-    if seconds < 60:
-        return "just now"
+    """'just now', '12 min ago', '3 h ago', '5 d ago'."""
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
-            return f"{seconds // size} {unit}"
+            return f"{seconds // size} {unit} ago"
     return "just now"
 
 
