@@ -54,8 +54,7 @@ def open_item(store: Store, older: int, newer: int, score: float | None = 0.9, r
             score=score,
             match_weight=MATCH_WEIGHT if score is not None else None,
             model_version="test-1",
-            evidence=EVIDENCE if score is not None else None,
-            **extra,
+            **{"evidence": EVIDENCE if score is not None else None, **extra},
         )
 
     item_id = store.write(work)

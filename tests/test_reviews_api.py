@@ -383,3 +383,36 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     assert documented - covered <= {("/reviews", "get", "403"), ("/reviews/{id}", "get", "403")}, documented - covered
     assert "securitySchemes" in OPENAPI["components"]
     assert OPENAPI["paths"]["/identify"]["post"]["security"][0] == {"ApiKey": []}
+
+
+def test_waterfall_reads_the_scorers_evidence_shape():
+    from reconcile.web.review_ui import evidence_levels, waterfall
+
+    evidence = {
+        "matchWeight": 3.0,
+        "matchProbability": 0.89,
+        "comparisons": [
+            {"comparison": "email", "level": "mailbox", "gamma": 3, "weight": 7.5},
+            {"comparison": "name", "level": "else", "gamma": 0, "weight": -2.0},
+        ],
+    }
+    drawn = waterfall(evidence, 3.0)
+    assert [r["label"] for r in drawn["rows"]] == ["prior", "email · mailbox", "name · else", "final match weight"]
+    assert drawn["rows"][0]["weight"] == pytest.approx(-2.5)  # the prior is what the steps leave over
+    assert [r["kind"] for r in drawn["rows"]] == ["prior", "up", "down", "final"]
+    assert drawn["final"] == pytest.approx(3.0) and drawn["probability"] == pytest.approx(8 / 9)
+    assert evidence_levels(evidence) == [{"comparison": "email", "level": "mailbox"}, {"comparison": "name", "level": "else"}]
+    assert waterfall({"guard": "placeholder", "reason": "shared"}, None) is None
+
+
+def test_guard_items_show_the_guard_and_its_reason(client, reconciler, token):
+    a = identify(reconciler, "h1@hillvalley.edu", "+442079469801")["primaryContactId"]
+    b = identify(reconciler, "h2@hillvalley.edu", "+442079469802")["primaryContactId"]
+    item = open_item(
+        reconciler.store, a, b, score=None, reason="guard", guard="max-group-size",
+        evidence={"guard": "max-group-size", "reason": "the group would exceed 25 contacts <b>", "values": [["email", "h@x.com"]]},
+    )
+    login(client)
+    page = client.get(f"/review/items/{item}").get_data(as_text=True)
+    assert "max-group-size" in page and "the group would exceed 25 contacts &lt;b&gt;" in page
+    assert "<svg" not in page

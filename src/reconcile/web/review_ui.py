@@ -303,14 +303,22 @@ def value_class(key: str, value: str | None, shared: dict[str, set[str]]) -> str
     return "agree" if _comparable(key, value) in shared[key] else "differ"
 
 
-def evidence_levels(evidence: Any) -> list[dict[str, Any]]:
-    """The comparisons without their weights (what blind mode still shows)."""
+def comparisons(evidence: Any) -> list[dict[str, Any]]:
+    """The per-comparison entries of an item's evidence: the scorer records them under
+    ``comparisons`` beside the totals; a bare list of them is accepted too."""
+    if isinstance(evidence, dict):
+        evidence = evidence.get("comparisons")
     if not isinstance(evidence, list):
         return []
+    return [e for e in evidence if isinstance(e, dict)]
+
+
+def evidence_levels(evidence: Any) -> list[dict[str, Any]]:
+    """The comparisons without their weights (what blind mode still shows)."""
     return [
         {"comparison": str(e.get("comparison", "?")), "level": str(e.get("level", ""))}
-        for e in evidence
-        if isinstance(e, dict) and not _is_prior(e)
+        for e in comparisons(evidence)
+        if not _is_prior(e)
     ]
 
 
@@ -339,15 +347,13 @@ def waterfall(evidence: Any, match_weight: float | None) -> dict[str, Any] | Non
     The prior is the ``prior`` entry when the evidence has one; else whatever makes the
     steps add up to the recorded match weight (0 when there is none).
     """
-    if not isinstance(evidence, list):
-        return None
-    steps = [(e, _weight(e)) for e in evidence if isinstance(e, dict)]
+    steps = [(e, _weight(e)) for e in comparisons(evidence)]
     steps = [(e, w) for e, w in steps if w is not None]
     if not steps:
         return None
     priors = [w for e, w in steps if _is_prior(e)]
-    comparisons = [(e, w) for e, w in steps if not _is_prior(e)]
-    total = sum(w for _, w in comparisons)
+    moves = [(e, w) for e, w in steps if not _is_prior(e)]
+    total = sum(w for _, w in moves)
     if priors:
         prior = priors[0]
     elif match_weight is not None:
@@ -358,7 +364,7 @@ def waterfall(evidence: Any, match_weight: float | None) -> dict[str, Any] | Non
 
     rows: list[dict[str, Any]] = [{"label": "prior", "start": 0.0, "end": prior, "kind": "prior", "weight": prior}]
     running = prior
-    for entry, weight in comparisons:
+    for entry, weight in moves:
         text = str(entry.get("comparison", "?"))
         if entry.get("level"):
             text += f" · {entry['level']}"
