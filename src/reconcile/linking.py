@@ -94,6 +94,8 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     members = tx.group_members([primary_id])
     if not members or members[0].id != primary_id or members[0].linkPrecedence != "primary":
         return None
+    if not {m.id for m in matches} <= {r.id for r in members}:  # split (undone merge) in between
+        return None
     return ExactOutcome(primary_id=primary_id, members=members, matched=True)
 
 
@@ -161,7 +163,7 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
     if not joinable:
         return _new_primary_beside(tx, identity, matches, holds, cause)
 
-    primaries = sorted(tx.lock_primaries(joinable), key=age_key)
+    primaries = sorted(tx.lock_primaries(joinable, members=matches), key=age_key)
     sizes = tx.group_sizes(joinable)
     rejected = cannot_link_pairs(tx, joinable)
     winner, merged = primaries[0], [primaries[0]]

@@ -35,6 +35,8 @@ class ContactTx:
     def __init__(self, conn: Connection, dialect: str):
         self.conn = conn
         self.dialect = dialect
+        #: createdAt of the primaries this transaction has locked (see :meth:`_not_before`)
+        self._locked_at: dict[int, datetime] = {}
 
     # --- reads ---------------------------------------------------------------------
 
@@ -54,13 +56,18 @@ class ContactTx:
         stmt = select(contact).where(contact.c.id.in_(sorted(set(ids)))).order_by(contact.c.id)
         return list(self.conn.execute(stmt))
 
-    def lock_primaries(self, ids: Iterable[int]) -> list[ContactRow]:
+    def lock_primaries(self, ids: Iterable[int], members: Iterable[ContactRow] = ()) -> list[ContactRow]:
         """Lock the primaries' rows in id order and check they are still live primaries.
 
         On PostgreSQL this is ``SELECT ... FOR UPDATE``: any other writer that would
-        add to, merge or demote one of these groups waits for us. SQLite already holds
-        the database write lock. Raises :class:`StaleGroup` when a primary was demoted
-        (or erased) since it was read, so the caller retries on fresh data.
+        add to, merge, split or demote one of these groups waits for us. SQLite already
+        holds the database write lock. Raises :class:`StaleGroup` when a primary was
+        demoted (or erased) since it was read, so the caller retries on fresh data.
+
+        ``members`` are rows read before the lock as belonging to these groups (the
+        request's matches). An undone merge splits a group whose primary stays primary,
+        so each of them is read again under the lock and must still be live and in the
+        same group; if not, :class:`StaleGroup` too.
         """
         wanted = sorted(set(ids))
         stmt = select(contact).where(contact.c.id.in_(wanted)).order_by(contact.c.id)
@@ -71,6 +78,14 @@ class ContactTx:
             r.linkPrecedence != "primary" or r.deletedAt is not None for r in rows
         ):
             raise StaleGroup(f"groups {wanted} changed while being read")
+        self._locked_at.update((r.id, r.createdAt) for r in rows)
+        locked = set(wanted)
+        read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
+        if read and any(
+            r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]
+            for r in self.conn.execute(select(contact).where(contact.c.id.in_(sorted(read))))
+        ):
+            raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
 
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
@@ -125,7 +140,7 @@ class ContactTx:
             "name": identity.name,
             "linkedId": linked_id,
             "linkPrecedence": "primary" if linked_id is None else "secondary",
-            "createdAt": now,
+            "createdAt": now if linked_id is None else self._not_before(now, linked_id),
             "updatedAt": now,
             "linkMethod": method,
             "linkScore": score,
@@ -143,6 +158,21 @@ class ContactTx:
             detail=detail,
         )
         return row
+
+    def _not_before(self, now: datetime, primary_id: int) -> datetime:
+        """``now``, or the primary's ``createdAt`` when that is later.
+
+        Each row is stamped by the clock of the worker that inserts it; on another host,
+        or after a clock step, that clock can be behind the one that stamped the primary.
+        A secondary must still sort after its primary by (``createdAt``, ``id``): on a tie
+        its id decides, and it is larger, as the primary was committed before we locked it.
+        """
+        primary_at = self._locked_at.get(primary_id)
+        if primary_at is None:
+            primary_at = self.conn.execute(select(contact.c.createdAt).where(contact.c.id == primary_id)).scalar_one()
+        if primary_at.tzinfo is None:  # SQLite hands back naive UTC
+            primary_at = primary_at.replace(tzinfo=timezone.utc)
+        return max(now, primary_at)
 
     def merge_groups(
         self,

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from .contacts import ContactTx, utcnow
 from .schema import cannot_link, contact, link_guard, pending_merge
@@ -33,6 +34,9 @@ def open_pending_merge(
 
     The same pair of groups is never proposed twice, whatever became of the first
     proposal (a rejected pair is also a cannot-link; a confirmed one is one group).
+    Two transactions holding different locks (a request in each group) can propose the
+    same pair at once: the insert does nothing on conflict, so the later one gets
+    ``None`` instead of a unique violation that would fail its request.
     """
     left, right = sorted((primary_a, primary_b))
     exists = tx.conn.execute(
@@ -42,8 +46,9 @@ def open_pending_merge(
     ).first()
     if exists is not None:
         return None
+    upsert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
     return tx.conn.execute(
-        insert(pending_merge)
+        upsert(pending_merge)
         .values(
             leftPrimaryId=left,
             rightPrimaryId=right,
@@ -58,8 +63,9 @@ def open_pending_merge(
             status="pending",
             openedAt=utcnow(),
         )
+        .on_conflict_do_nothing(index_elements=[pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId])
         .returning(pending_merge.c.id)
-    ).scalar_one()
+    ).scalar_one_or_none()
 
 
 def record_guard(
