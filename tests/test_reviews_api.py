@@ -416,3 +416,31 @@ def test_guard_items_show_the_guard_and_its_reason(client, reconciler, token):
     page = client.get(f"/review/items/{item}").get_data(as_text=True)
     assert "max-group-size" in page and "the group would exceed 25 contacts &lt;b&gt;" in page
     assert "<svg" not in page
+
+
+@pytest.mark.slow
+def test_metrics_in_multiprocess_mode_add_up_every_workers_files(sqlite_db, tmp_path):
+    """Under gunicorn each worker writes to PROMETHEUS_MULTIPROC_DIR (read at import time,
+    hence a fresh interpreter); any worker's /metrics reports them all."""
+    import subprocess
+    import sys
+    import textwrap
+
+    folder = tmp_path / "prom"
+    folder.mkdir()
+    script = textwrap.dedent(
+        f"""
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from review_seed import exact_only
+        from reconcile import create_app
+        client = create_app(exact_only({sqlite_db!r})).test_client()
+        client.post("/identify", json={{"email": sys.argv[1]}})
+        print(client.get("/metrics").get_data(as_text=True))
+        """
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder)}
+    for email in ("one@hillvalley.edu", "two@hillvalley.edu"):  # two "workers", one after the other
+        text = subprocess.run([sys.executable, "-c", script, email], env=env, capture_output=True, text=True, check=True).stdout
+    assert re.search(r'^reconcile_identify_requests_total\{method="new",outcome="ok"\} 2.0$', text, re.M), text
+    assert re.search(r"^reconcile_review_queue_pending 0.0$", text, re.M)
