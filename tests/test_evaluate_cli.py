@@ -16,8 +16,10 @@ from reconcile.synth import SAMPLE_PATH
 
 def test_evaluate_sample_reports_both_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(PROJECT_ROOT)
-    out = tmp_path / "metrics.json"
-    result = CliRunner().invoke(main, ["evaluate", "data/sample_stream.jsonl", "--json", str(out)])
+    out, assigned = tmp_path / "metrics.json", tmp_path / "assignments.jsonl"
+    result = CliRunner().invoke(
+        main, ["evaluate", "data/sample_stream.jsonl", "--json", str(out), "--assignments", str(assigned)]
+    )
     assert result.exit_code == 0, result.output
     assert "exact baseline" in result.output
     assert "contract (offline)" in result.output
@@ -45,6 +47,13 @@ def test_evaluate_sample_reports_both_runs(tmp_path, monkeypatch):
     if "error" not in full:  # no model shipped yet: the row says why instead
         assert full["events"] == 500 and full["rejected"] == 0
         assert 0 < full["pairwise_f1"] <= 1
+
+    rows = [json.loads(line) for line in assigned.read_text().splitlines()]
+    for run, metrics in runs.items():
+        mine = [r for r in rows if r["run"] == run]
+        assert len(mine) == (0 if "error" in metrics else 500)
+        if mine:
+            assert len({r["cluster"] for r in mine}) == metrics["clusters"]
 
 
 def test_evaluate_on_a_given_database_recreates_it_per_run(tmp_path):

@@ -139,7 +139,8 @@ def synth(size: str, seed: int, out: str | None) -> None:
 @click.option("--limit", type=int, help="replay only the first N events")
 @click.option("--db-url", help="an EMPTY scratch database, re-created per run (default: temporary SQLite files)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the metrics here")
-def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str | None) -> None:
+@click.option("--assignments", type=click.Path(dir_okay=False), help="write each run's event -> final group here (JSONL)")
+def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str | None, assignments: str | None) -> None:
     """Replay a labelled STREAM through /identify's code path; score the exact baseline and the full pipeline."""
     from .replay import evaluate_stream, print_report, write_json
 
@@ -147,7 +148,9 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
         if n % 10_000 == 0:
             click.echo(f"  {run}: {n} events", err=True)
 
-    report = evaluate_stream(stream, Settings.from_env(), database_url=db_url, limit=limit, progress=progress)
+    report = evaluate_stream(
+        stream, Settings.from_env(), database_url=db_url, limit=limit, progress=progress, assignments_path=assignments
+    )
     print_report(report)
     if json_path:
         write_json(report, json_path)

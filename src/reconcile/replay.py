@@ -62,7 +62,9 @@ def _contact_rows(url: str) -> int:
         engine.dispose()
 
 
-def contract_components(path: str | Path, default_region: str = "US", limit: int | None = None) -> dict:
+def contract_components(
+    path: str | Path, default_region: str = "US", limit: int | None = None, assignments: list | None = None
+) -> dict:
     """The grouping the original contract alone ends with, without the engine: connected
     components of events joined by a shared normalised email or phone.
 
@@ -96,7 +98,10 @@ def contract_components(path: str | Path, default_region: str = "US", limit: int
                     parent[other] = node
         persons.append((event["person"], i))
     seconds = time.perf_counter() - started
-    metrics = cluster_metrics((person, find(i)) for person, i in persons)
+    labelled = [(i, person, find(i)) for person, i in persons]
+    if assignments is not None:
+        assignments.extend(labelled)
+    metrics = cluster_metrics((person, cluster) for _, person, cluster in labelled)
     events = len(persons) + rejected
     return {
         "events": events,
@@ -114,12 +119,18 @@ def replay(
     settings: Settings,
     limit: int | None = None,
     progress: Callable[[int], None] | None = None,
+    assignments: list | None = None,
 ) -> dict:
-    """Replay ``path`` into the (already migrated, empty) database of ``settings`` and score it."""
+    """Replay ``path`` into the (already migrated, empty) database of ``settings`` and score it.
+
+    ``assignments``, when given, receives ``(event index, person, final primary id)`` for
+    every accepted event, for error analysis.
+    """
     store = Store(settings.database_url, pool_size=2)
     reconciler = Reconciler(store, settings)
     persons: list = []
     contact_ids: list[int] = []
+    indices: list[int] = []
     rejected = 0
     try:
         started = time.perf_counter()
@@ -134,6 +145,7 @@ def replay(
             created = result.match.get("createdContactIds") or []
             contact_ids.append(created[0] if created else result.contact["primaryContactId"])
             persons.append(event["person"])
+            indices.append(n - 1)
             if progress is not None and n % PROGRESS_EVERY == 0:
                 progress(n)
         seconds = time.perf_counter() - started
@@ -148,6 +160,8 @@ def replay(
     finally:
         store.dispose()
 
+    if assignments is not None:
+        assignments.extend((i, person, final[cid]) for i, person, cid in zip(indices, persons, contact_ids))
     metrics = cluster_metrics((person, final[cid]) for person, cid in zip(persons, contact_ids))
     events = len(persons) + rejected
     return {
@@ -169,6 +183,7 @@ def evaluate_stream(
     database_url: str | None = None,
     limit: int | None = None,
     progress: Callable[[str, int], None] | None = None,
+    assignments_path: str | Path | None = None,
 ) -> dict:
     """Score the exact-rules baseline and the full pipeline on ``path``, each on a fresh database.
 
@@ -177,25 +192,43 @@ def evaluate_stream(
     a temporary SQLite file; with one, that database must hold no contacts, and its
     tables are dropped and re-created before each run. A run whose model cannot be
     loaded is reported as ``{"error": ...}`` so the baseline still comes out.
+    ``assignments_path`` receives one JSON line per run and event (``run``, ``event``,
+    ``person``, ``cluster``) for error analysis.
     """
     base = settings or Settings()
     if database_url is not None and _contact_rows(database_url):
         raise ValueError("the evaluation database already holds contacts: give an empty scratch database")
-    runs: dict[str, dict] = {CONTRACT_RUN: contract_components(path, base.default_region, limit)}
+    assigned: dict[str, list] = {CONTRACT_RUN: []}
+    runs = {CONTRACT_RUN: contract_components(path, base.default_region, limit, assigned[CONTRACT_RUN])}
     for name, overrides in RUNS:
+        assigned[name] = []
         step = (lambda n, run=name: progress(run, n)) if progress else None
         try:
             if database_url is None:
                 with tempfile.TemporaryDirectory(prefix="reconcile-eval-") as tmp:
                     url = f"sqlite:///{Path(tmp) / 'replay.db'}"
                     upgrade(url)
-                    runs[name] = replay(path, replace(base, database_url=url, **overrides), limit, step)
+                    run_settings = replace(base, database_url=url, **overrides)
+                    runs[name] = replay(path, run_settings, limit, step, assigned[name])
             else:
                 reset_database(database_url)
-                runs[name] = replay(path, replace(base, database_url=database_url, **overrides), limit, step)
+                run_settings = replace(base, database_url=database_url, **overrides)
+                runs[name] = replay(path, run_settings, limit, step, assigned[name])
         except ModelUnavailable as exc:
             runs[name] = {"error": str(exc)}
+    if assignments_path is not None:
+        _write_assignments(assigned, assignments_path)
     return {"stream": str(path), "limit": limit, "runs": runs}
+
+
+def _write_assignments(assigned: dict[str, list], path: str | Path) -> None:
+    import json
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as out:
+        for run, rows in assigned.items():
+            for event, person, cluster in rows:
+                out.write(json.dumps({"run": run, "event": event, "person": person, "cluster": cluster}) + "\n")
 
 
 def print_report(report: dict) -> None:

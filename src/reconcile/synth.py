@@ -404,7 +404,9 @@ class _Generator:
             local = f"{l}.{f}"
         elif pattern < 0.80:
             nick = _slug(rng.choice(nicks)) if nicks and rng.random() < 0.7 else f
-            local = f"{nick}{rng.choice(('', '_', '.'))}{rng.randint(1, 99) if rng.random() < 0.5 else rng.randint(1950, 2008)}"
+            sep = rng.choice(("", "_", "."))
+            number = rng.randint(1, 99) if rng.random() < 0.5 else rng.randint(1950, 2008)  # or a birth year
+            local = f"{nick}{sep}{number}"
         else:
             local = f"{f}{l[:1]}{rng.randint(1, 999)}"
         if rng.random() < 0.25:
@@ -624,7 +626,8 @@ class _Generator:
             last_ms = ms
             record = self.event(person)
             self.stats.events += 1
-            yield {"ts": (START + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z"), **record}
+            ts = (START + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            yield {"ts": ts, **record}
             person.events_left -= 1
             if person.events_left > 0 and rng.random() < self.rates.phone_change:
                 self.recycle_pool.append(person.phones[0])  # the old number goes back to the carrier
