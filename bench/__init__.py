@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench [NAME[,NAME...]] [ARGS...]`` (see bench/README.md)."""

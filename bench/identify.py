@@ -1,0 +1,798 @@
+"""``POST /identify`` over HTTP against the production server, at 100k and 1M contacts.
+
+1. Seeds a fresh database directly (no HTTP): realistic groups (most people one row,
+   some 2-5 rows: a primary plus secondaries), the normalised blocking keys computed
+   with :class:`reconcile.normalize.Identity`, ``createdAt`` increasing with ``id`` and a
+   ``created`` audit row per contact, so ``reconcile check`` passes. SQLite seeds are
+   cached under ``bench/results/seed/``; PostgreSQL seeds are template databases
+   (``bench_identify_seed_*``) copied for every run.
+2. Serves it with ``reconcile serve --workers 2 --threads T`` (gunicorn), sweeps T, and
+   drives the best T with ``wrk`` and ``bench/identify.lua``: 50% look-ups of known
+   people, 30% new people, 20% new information for known people.
+3. Prints one table and writes ``bench/results/identify.json``.
+
+Run ``python -m bench identify --help`` for the options.
+"""
+from __future__ import annotations
+
+import argparse
+import bisect
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+RESULTS = BENCH / "results"
+SEED_DIR = RESULTS / "seed"
+RUN_DIR = RESULTS / "run"
+LUA = BENCH / "identify.lua"
+VENV_BIN = Path(sys.executable).parent
+RECONCILE = VENV_BIN / "reconcile"
+
+SEED_VERSION = 1  # bump when the generator below changes: invalidates cached seeds
+SEED = 20261121
+PG_ADMIN_URL = os.environ.get("RECONCILE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# --- synthetic people ------------------------------------------------------------------
+
+# Rows per person: most people have one contact row, some a primary plus secondaries.
+GROUP_SIZES = [1, 2, 3, 4, 5]
+GROUP_WEIGHTS = [0.78, 0.12, 0.06, 0.03, 0.01]
+# Seeded phones use these area codes; identify.lua's new phones use others (no collision).
+SEED_AREAS = [201, 202, 212, 213, 214, 215, 216, 301, 303, 305, 310, 312, 313, 314, 404, 407,
+              408, 410, 412, 415, 469, 512, 602, 612, 614, 615, 617, 619, 646, 650, 702, 703,
+              704, 713, 718, 720, 773, 801, 818, 917]
+EXCHANGES = 800  # 200..999: all valid for these area codes (checked below)
+FIRST = ["james", "mary", "robert", "patricia", "john", "jennifer", "michael", "linda", "david",
+         "elizabeth", "william", "barbara", "richard", "susan", "joseph", "jessica", "thomas",
+         "sarah", "charles", "karen", "priya", "wei", "fatima", "ahmed", "sofia", "lucas", "amara",
+         "hiroshi", "olga", "diego", "chloe", "mateo", "aisha", "noah", "emma", "liam", "mia", "yusuf"]
+LAST = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez",
+        "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor",
+        "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez",
+        "clark", "ramirez", "lewis", "robinson", "walker", "young", "allen", "king", "wright",
+        "nguyen", "okafor", "kowalski", "schmidt", "rossi", "tanaka", "silva", "ivanova", "haddad"]
+DOMAINS = ["gmail.com"] * 8 + ["yahoo.com"] * 3 + ["outlook.com"] * 2 + ["hotmail.com", "icloud.com",
+           "aol.com", "proton.me", "acme-corp.com", "comcast.net", "fastmail.com", "mail.de"]
+
+
+def seed_phone(i: int) -> str:
+    """The i-th seeded phone (unique for i < 40 * 8M), already E.164."""
+    area = SEED_AREAS[i % len(SEED_AREAS)]
+    j = (i // len(SEED_AREAS) * 7919 + 12345) % (EXCHANGES * 10000)  # a permutation: looks random
+    return f"+1{area}{200 + j // 10000}{j % 10000:04d}"
+
+
+def check_phones() -> None:
+    """Every (area, exchange) we generate must normalise to itself, else look-ups would miss."""
+    from reconcile.normalize import normalize_phone
+
+    new_areas = [206, 253, 360, 425, 509, 503, 541, 971, 458, 907]  # identify.lua's NEW_AREAS
+    for area in SEED_AREAS + new_areas:
+        for exch in range(200, 200 + EXCHANGES, 7):
+            phone = f"+1{area}{exch}4321"
+            if normalize_phone(phone) != phone:
+                raise SystemExit(f"generated phone {phone} does not normalise to itself")
+
+
+def _email(rng: random.Random, first: str, last: str, person: int, k: int) -> str:
+    style = rng.random()
+    if style < 0.4:
+        local = f"{first}.{last}{person}"
+    elif style < 0.6:
+        local = f"{first}{last}{person}"
+    elif style < 0.8:
+        local = f"{first[0]}{last}.{person}"
+    else:
+        local = f"{first}_{person}"
+    if k:
+        local = f"{local}.{k}"
+    if rng.random() < 0.05:
+        local += "+shop"
+    return f"{local}@{rng.choice(DOMAINS)}"
+
+
+def generate(size: int, seed: int = SEED) -> list[tuple]:
+    """``size`` contact rows ``(id, phone, email, linkedId, precedence, createdAt, name, keys)``.
+
+    People arrive in order; a person's secondaries arrive later (exponentially spread),
+    each bringing one new email or phone beside one the group already has. Rows are
+    ordered by arrival, so ``id`` and ``createdAt`` increase together and every
+    secondary's primary has a smaller id.
+    """
+    from reconcile.normalize import Identity
+
+    rng = random.Random(seed)
+    cumulative = [sum(GROUP_WEIGHTS[: i + 1]) for i in range(len(GROUP_WEIGHTS))]
+    people = int(size / sum(s * w for s, w in zip(GROUP_SIZES, GROUP_WEIGHTS))) + 1
+    spread = max(1.0, 0.05 * people)
+    events: list[tuple] = []  # (arrival, person, email, phone, name)
+    phone_i = 0
+    person = 0
+    while len(events) < size * 1.02 + 10:
+        n = GROUP_SIZES[bisect.bisect_left(cumulative, rng.random() * cumulative[-1])]
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        name = f"{first.title()} {last.title()}" if rng.random() < 0.7 else None
+        kind = rng.random()
+        email = _email(rng, first, last, person, 0) if kind >= 0.05 else None
+        phone = None
+        if kind < 0.05 or kind >= 0.10:
+            phone, phone_i = seed_phone(phone_i), phone_i + 1
+        events.append((float(person), person, email, phone, name))
+        emails = [email] if email else []
+        phones = [phone] if phone else []
+        for k, offset in enumerate(sorted(rng.expovariate(1 / spread) for _ in range(n - 1)), start=1):
+            if emails and (not phones or rng.random() < 0.5):
+                e, p = rng.choice(emails), seed_phone(phone_i)
+                phone_i += 1
+                phones.append(p)
+            else:
+                e, p = _email(rng, first, last, person, k), rng.choice(phones)
+                emails.append(e)
+            events.append((person + offset, person, e, p, name))
+        person += 1
+    events.sort(key=lambda ev: ev[0])
+    del events[size:]
+    primary_of: dict[int, int] = {}
+    rows = []
+    for row_id, (_, who, email, phone, name) in enumerate(events, start=1):
+        linked = primary_of.setdefault(who, row_id)
+        linked = None if linked == row_id else linked
+        keys = Identity(email, phone, name).keys
+        rows.append((row_id, phone, email, linked, name, keys))
+    return rows
+
+
+def timestamps(size: int) -> list[datetime]:
+    """``createdAt`` per id: spread over three years before now, strictly increasing."""
+    end = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=1)
+    span = timedelta(days=3 * 365)
+    step = span / size
+    start = end - span
+    return [start + step * i for i in range(1, size + 1)]
+
+
+KEY_COLS = ["emailMailbox", "emailLocal", "phoneNational", "phoneTail", "nameKey"]
+CONTACT_COLS = ["id", "phoneNumber", "email", "linkedId", "linkPrecedence", "createdAt", "updatedAt",
+                "deletedAt", "name", *KEY_COLS, "linkMethod", "linkScore", "linkModel"]
+AUDIT_COLS = ["id", "at", "contactId", "action", "oldLinkedId", "newLinkedId", "oldPrecedence",
+              "newPrecedence", "cause", "detail"]
+
+
+def records(size: int, fmt_time) -> tuple[list[tuple], list[tuple]]:
+    rows = generate(size)
+    times = timestamps(size)
+    contacts, audits = [], []
+    for (row_id, phone, email, linked, name, keys), at in zip(rows, times):
+        ts = fmt_time(at)
+        precedence = "primary" if linked is None else "secondary"
+        contacts.append((row_id, phone, email, linked, precedence, ts, ts, None, name,
+                         *(keys[c] for c in KEY_COLS), "new" if linked is None else "exact", None, None))
+        audits.append((row_id, ts, row_id, "created", None, linked, None, precedence, "seed:bench", None))
+    return contacts, audits
+
+
+def seed_key(size: int) -> str:
+    """Changes when the generator, the size or the schema's migrations change."""
+    import inspect
+
+    h = hashlib.sha256(f"{SEED_VERSION}:{SEED}:{size}:{GROUP_WEIGHTS}:{SEED_AREAS}:{FIRST}:{LAST}:{DOMAINS}".encode())
+    for fn in (seed_phone, _email, generate, timestamps, records):
+        h.update(inspect.getsource(fn).encode())
+    versions = ROOT / "src" / "reconcile" / "migrations" / "versions"
+    for path in sorted(versions.glob("*.py")):
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+# --- seeding -----------------------------------------------------------------------------
+
+
+def seed_sqlite(size: int, log) -> Path:
+    """A migrated, seeded SQLite file, from the cache when the seed is unchanged."""
+    from reconcile.store.migrate import upgrade
+
+    SEED_DIR.mkdir(parents=True, exist_ok=True)
+    path = SEED_DIR / f"identify-sqlite-{size}-{seed_key(size)}.db"
+    if path.exists():
+        log(f"sqlite {size:,}: cached seed {path.name}")
+        return path
+    for old in SEED_DIR.glob(f"identify-sqlite-{size}-*.db"):
+        old.unlink()
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    upgrade(f"sqlite:///{tmp}")
+    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}")
+    t1 = time.perf_counter()
+    con = sqlite3.connect(tmp, isolation_level=None)
+    con.execute("PRAGMA journal_mode=OFF")
+    con.execute("PRAGMA synchronous=OFF")
+    con.execute("PRAGMA cache_size=-512000")
+    indexes = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+        " AND tbl_name IN ('Contact', 'audit_log')"
+    ).fetchall()
+    con.execute("BEGIN")
+    for name, _ in indexes:  # faster to build them once, after the rows, with the same DDL
+        con.execute(f'DROP INDEX "{name}"')
+    con.executemany(f'INSERT INTO "Contact" VALUES ({",".join("?" * len(CONTACT_COLS))})', contacts)
+    con.executemany(f'INSERT INTO audit_log VALUES ({",".join("?" * len(AUDIT_COLS))})', audits)
+    for _, sql in indexes:
+        con.execute(sql)
+    con.execute("COMMIT")
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    tmp.rename(path)
+    log(f"sqlite {size:,}: seeded in {time.perf_counter() - t0:.1f}s "
+        f"(generate {t1 - t0:.1f}s, load {time.perf_counter() - t1:.1f}s)")
+    return path
+
+
+def _pg_admin():
+    from sqlalchemy import create_engine
+
+    return create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+
+
+def _pg_url(db: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(PG_ADMIN_URL).set(database=db).render_as_string(hide_password=False)
+
+
+def _pg_exists(admin, db: str) -> bool:
+    from sqlalchemy import text
+
+    with admin.connect() as conn:
+        return conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :d"), {"d": db}).first() is not None
+
+
+def _pg_drop(admin, db: str) -> None:
+    from sqlalchemy import text
+
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+
+
+def seed_postgresql(size: int, log) -> str:
+    """A seeded template database ``bench_identify_seed_<size>_<key>`` (reused if present)."""
+    import psycopg
+    from sqlalchemy import text
+
+    from reconcile.store.migrate import upgrade
+
+    db = f"bench_identify_seed_{size}_{seed_key(size)}"
+    admin = _pg_admin()
+    try:
+        if _pg_exists(admin, db):
+            log(f"postgresql {size:,}: reusing seed database {db}")
+            return db
+        with admin.connect() as conn:
+            for (old,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
+                                       {"p": f"bench_identify_seed_{size}_%"}):
+                conn.execute(text(f'DROP DATABASE "{old}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    finally:
+        admin.dispose()
+    t0 = time.perf_counter()
+    url = _pg_url(db)
+    upgrade(url)
+    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}+00")
+    t1 = time.perf_counter()
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo) as conn:
+        with conn.cursor() as cur:
+            cur.execute("SET session_replication_role = replica")  # no per-row FK triggers
+            cur.execute("SET maintenance_work_mem = '256MB'")
+            cur.execute(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename IN ('Contact', 'audit_log')"
+                " AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+            )
+            indexes = cur.fetchall()
+            for name, _ in indexes:
+                cur.execute(f'DROP INDEX "{name}"')
+            for table, cols, rows in (('"Contact"', CONTACT_COLS, contacts), ("audit_log", AUDIT_COLS, audits)):
+                quoted = ",".join(f'"{c}"' for c in cols)
+                with cur.copy(f"COPY {table} ({quoted}) FROM STDIN") as copy:
+                    buf = []
+                    for row in rows:
+                        buf.append("\t".join("\\N" if v is None else str(v) for v in row))
+                        if len(buf) >= 50_000:
+                            copy.write("\n".join(buf) + "\n")
+                            buf.clear()
+                    if buf:
+                        copy.write("\n".join(buf) + "\n")
+            for _, sql in indexes:
+                cur.execute(sql)
+            for table in ("Contact", "audit_log"):
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
+        conn.commit()
+        conn.autocommit = True
+        conn.execute('VACUUM ANALYZE "Contact"')
+        conn.execute("VACUUM ANALYZE audit_log")
+    log(f"postgresql {size:,}: seeded {db} in {time.perf_counter() - t0:.1f}s "
+        f"(generate {t1 - t0:.1f}s, load {time.perf_counter() - t1:.1f}s)")
+    return db
+
+
+# --- the workload --------------------------------------------------------------------------
+
+
+def _fmt_phone(phone: str, rng: random.Random) -> str:
+    """A seeded E.164 phone as a client might send it (all normalise back to it)."""
+    national = phone[2:]
+    style = rng.random()
+    if style < 0.4:
+        return phone
+    if style < 0.7:
+        return f"({national[:3]}) {national[3:6]}-{national[6:]}"
+    if style < 0.9:
+        return f"{national[:3]}-{national[3:6]}-{national[6:]}"
+    return national
+
+
+def _fmt_email(email: str, rng: random.Random) -> str:
+    style = rng.random()
+    if style < 0.8:
+        return email
+    if style < 0.9:
+        return email.upper()
+    return f"  {email.title()} "
+
+
+def write_requests(url: str, size: int, path: Path, sample: int = 50_000) -> None:
+    """The request file identify.lua reads: look-ups and known values of seeded people."""
+    from sqlalchemy import bindparam, create_engine, select
+
+    from reconcile.store.schema import contact
+
+    rng = random.Random(SEED + size)
+    ids = sorted(rng.sample(range(1, size + 1), min(sample, size)))
+    engine = create_engine(url)
+    rows = []
+    try:
+        with engine.connect() as conn:
+            stmt = select(contact.c.email, contact.c.phoneNumber).where(contact.c.id.in_(bindparam("ids", expanding=True)))
+            for i in range(0, len(ids), 5000):
+                rows.extend(conn.execute(stmt, {"ids": ids[i:i + 5000]}).all())
+    finally:
+        engine.dispose()
+    rng.shuffle(rows)
+    lines = []
+    for email, phone in rows:
+        body: dict = {}
+        pick = rng.random()
+        if email and (pick < 0.4 or not phone):
+            body["email"] = _fmt_email(email, rng)
+        if phone and (pick >= 0.4 and pick < 0.7 or not email):
+            body["phoneNumber"] = _fmt_phone(phone, rng)
+        if pick >= 0.7 and email and phone:
+            body = {"email": _fmt_email(email, rng), "phoneNumber": _fmt_phone(phone, rng)}
+        if not body:
+            body["email" if email else "phoneNumber"] = email or phone
+        lines.append("K " + json.dumps(body))
+        if email:
+            lines.append("E " + email)
+        if phone:
+            lines.append("P " + _fmt_phone(phone, rng))
+    path.write_text("\n".join(lines) + "\n")
+
+
+# --- the server ----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(entry))
+    return kids
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used so far (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def pg_backend_pids(url: str) -> list[int]:
+    """The server processes of the connections to ``url``'s database (our pools')."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [r[0] for r in conn.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> pg_backend_pid()"),
+                {"d": make_url(url).database})]
+    finally:
+        engine.dispose()
+
+
+class CpuMeter:
+    """CPU seconds used by the server (master + workers), its PostgreSQL backends and wrk."""
+
+    def __init__(self, server: "Server", url: str):
+        self.server, self.url = server, url
+
+    def _sample(self) -> dict[str, float]:
+        pg = pg_backend_pids(self.url) if self.url.startswith("postgresql") else []
+        self._pg_seen = set(pg)
+        return {"server": sum(_cpu_s(p) for p in self.server.pids()), "db": sum(_cpu_s(p) for p in pg),
+                "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+                + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime}
+
+    def __enter__(self):
+        self.before = self._sample()
+        return self
+
+    def __exit__(self, *exc):
+        after = self._sample()
+        self.used = {k: after[k] - self.before[k] for k in after}
+        return False
+
+
+class Server:
+    """``reconcile serve --workers W --threads T`` on 127.0.0.1, stopped by :meth:`stop`."""
+
+    def __init__(self, db_url: str, workers: int, threads: int, probabilistic: bool, log_path: Path):
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update(
+            RECONCILE_DATABASE_URL=db_url,
+            RECONCILE_PROBABILISTIC="1" if probabilistic else "0",
+            RECONCILE_DB_POOL_SIZE=str(max(8, threads)),
+        )
+        self.log = open(log_path, "ab")
+        self.proc = subprocess.Popen(
+            [str(RECONCILE), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+             "--workers", str(workers), "--threads", str(threads)],
+            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        self.workers = workers
+        self.base = f"http://127.0.0.1:{self.port}"
+        self._wait_ready()
+
+    def _wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}; see {self.log.name}")
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as resp:
+                    if resp.status == 200 and len(_children(self.proc.pid)) >= self.workers:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"server not ready after {timeout}s; see {self.log.name}")
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid, *_children(self.proc.pid)]
+
+    def rss_mb(self) -> float:
+        return sum(_rss_kb(p) for p in self.pids()) / 1024
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
+                self.proc.wait()
+        self.log.close()
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, server: Server):
+        super().__init__(daemon=True)
+        self.server, self.peak, self._done = server, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.5):
+            self.peak = max(self.peak, self.server.rss_mb())
+
+    def finish(self) -> float:
+        self._done.set()
+        self.join()
+        return max(self.peak, self.server.rss_mb())
+
+
+def run_wrk(base: str, reqfile: Path, duration: int, connections: int, threads: int,
+            mix: tuple[float, float], tag: str, counter_base: int) -> dict:
+    cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
+           "--latency", "-s", str(LUA), base,
+           "--", str(reqfile), str(SEED), str(mix[0]), str(mix[1]), tag, str(counter_base), str(threads)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCHJSON "):
+            stats = json.loads(line[len("BENCHJSON "):])
+            stats["rps"] = stats["requests"] / (stats["duration_us"] / 1e6)
+            return stats
+    raise RuntimeError(f"no BENCHJSON line in wrk output:\n{out.stdout}\n{out.stderr}")
+
+
+def count_contacts(url: str) -> int:
+    from sqlalchemy import create_engine, func, select
+
+    from reconcile.store.schema import contact
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(contact)).scalar_one()
+    finally:
+        engine.dispose()
+
+
+def check_invariants(url: str) -> int:
+    from reconcile.store import Store
+    from reconcile.store.invariants import check
+
+    store = Store(url)
+    try:
+        return sum(v.count for v in check(store))
+    finally:
+        store.dispose()
+
+
+# --- one measurement -----------------------------------------------------------------------
+
+
+class Backend:
+    """A fresh copy of the seeded database per trial."""
+
+    def __init__(self, name: str, size: int, log):
+        self.name, self.size, self.log = name, size, log
+        RUN_DIR.mkdir(parents=True, exist_ok=True)
+        self.seed = seed_sqlite(size, log) if name == "sqlite" else seed_postgresql(size, log)
+        self.run_db: str | None = None
+
+    def fresh(self) -> str:
+        self.cleanup()
+        if self.name == "sqlite":
+            path = RUN_DIR / f"identify-{self.size}.db"
+            for suffix in ("", "-wal", "-shm", "-writelock"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            shutil.copyfile(self.seed, path)
+            self.run_db = str(path)
+            return f"sqlite:///{path}"
+        from sqlalchemy import text
+
+        self.run_db = f"bench_identify_run_{self.size}"
+        admin = _pg_admin()
+        try:
+            _pg_drop(admin, self.run_db)
+            with admin.connect() as conn:
+                conn.execute(text(f'CREATE DATABASE "{self.run_db}" TEMPLATE "{self.seed}"'))
+        finally:
+            admin.dispose()
+        return _pg_url(self.run_db)
+
+    def cleanup(self) -> None:
+        if self.run_db is None:
+            return
+        if self.name == "sqlite":
+            for suffix in ("", "-wal", "-shm", "-writelock"):
+                Path(f"{self.run_db}{suffix}").unlink(missing_ok=True)
+        else:
+            admin = _pg_admin()
+            try:
+                _pg_drop(admin, self.run_db)
+            finally:
+                admin.dispose()
+        self.run_db = None
+
+    def drop_seed(self) -> None:
+        if self.name == "postgresql":
+            admin = _pg_admin()
+            try:
+                _pg_drop(admin, self.seed)
+            finally:
+                admin.dispose()
+
+
+def trial(backend: Backend, args, threads: int, duration: int, check: bool) -> dict:
+    url = backend.fresh()
+    reqfile = RUN_DIR / f"identify-{backend.size}-{seed_key(backend.size)}.requests"
+    if not reqfile.exists():
+        write_requests(url, backend.size, reqfile)
+    server = Server(url, args.workers, threads, args.probabilistic, RUN_DIR / f"server-{backend.name}-{backend.size}.log")
+    try:
+        if args.warmup:
+            run_wrk(server.base, reqfile, args.warmup, args.connections, args.wrk_threads, args.mix, "warm", 6_000_000)
+        before = count_contacts(url)
+        load_before = os.getloadavg()
+        sampler = RssSampler(server)
+        sampler.start()
+        with CpuMeter(server, url) as cpu:
+            stats = run_wrk(server.base, reqfile, duration, args.connections, args.wrk_threads, args.mix, "run", 0)
+        stats["rss_mb"] = sampler.finish()
+        n = max(1, stats["requests"])
+        stats["cpu_ms_per_req"] = {k: round(v * 1000 / n, 3) for k, v in cpu.used.items()}
+        total = sum(cpu.used.values()) * 1000 / n
+        # what the two cores could serve if nothing else ran: a load-independent yardstick
+        stats["est_rps_idle"] = round((os.cpu_count() or 1) * 1000 / total) if total else None
+        stats["load_before"] = load_before
+        stats["load_after"] = os.getloadavg()
+    finally:
+        server.stop()
+    created = count_contacts(url) - before
+    stats["created"] = created
+    stats["threads"] = threads
+    if check:
+        t = time.perf_counter()
+        stats["invariant_violations"] = check_invariants(url)
+        stats["check_s"] = round(time.perf_counter() - t, 1)
+    backend.cleanup()
+    return stats
+
+
+# --- reporting -----------------------------------------------------------------------------
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower().replace("_", "")
+    mult = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text[:-1] if text[-1] in "km" else text) * mult)
+
+
+def human(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
+
+
+def print_table(results: list[dict], meta: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    path = "probabilistic stage ON" if meta["probabilistic"] else "exact path only (RECONCILE_PROBABILISTIC=0)"
+    table = Table(title=f"POST /identify over HTTP — {path}; {meta['workers']} gunicorn workers, "
+                        f"wrk -c{meta['connections']} -t{meta['wrk_threads']}, {meta['duration']}s, "
+                        f"mix known/new/new-info {meta['mix'][0]:.0%}/{meta['mix'][1]:.0%}/{1 - sum(meta['mix']):.0%}")
+    for col in ["backend", "contacts", "threads", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "non-2xx",
+                "created", "RSS MB", "CPU ms/req srv+db+wrk", "est. req/s idle", "load 1m", "invariants",
+                "sweep req/s by threads"]:
+        table.add_column(col, justify="left" if col in ("backend", "sweep req/s by threads") else "right")
+    for r in results:
+        table.add_row(
+            r["backend"], human(r["size"]), str(r["threads"]), f"{r['rps']:,.0f}",
+            f"{r['p50_us'] / 1000:.1f}", f"{r['p95_us'] / 1000:.1f}", f"{r['p99_us'] / 1000:.1f}",
+            f"{r['lat_max_us'] / 1000:.0f}", str(r["non2xx"] + r["connect_errors"] + r["read_errors"] + r["timeouts"]),
+            f"{r['created']:,}", f"{r['rss_mb']:.0f}",
+            "+".join(f"{r['cpu_ms_per_req'][k]:.2f}" for k in ("server", "db", "wrk")), f"{r['est_rps_idle']:,}",
+            f"{r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}",
+            "—" if r.get("invariant_violations") is None else ("ok" if r["invariant_violations"] == 0 else str(r["invariant_violations"])),
+            " ".join(f"{t}:{v:,.0f}" for t, v in r.get("sweep", {}).items()),
+        )
+    Console(width=200).print(table)
+    print("est. req/s idle = cores x 1000 / CPU ms per request (server + its database backends + wrk): what the "
+          "machine could serve with nothing else running; CPU time is measured, so it is far less noisy than req/s.")
+    print(f"machine: {os.cpu_count()} cores; load average at start {meta['load_start']}, at end {meta['load_end']} "
+          "(other processes share the CPU: numbers are noisy)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench identify", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="100k,1M", help="contacts to seed, e.g. 100k,1M")
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--duration", type=int, default=20, help="seconds of the measured run")
+    ap.add_argument("--threads", default="1,2,4,8", help="gunicorn threads per worker (1: sync workers); several: sweep, keep the best by req/s")
+    ap.add_argument("--sweep-duration", type=int, default=8, help="seconds per sweep trial")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=16, help="wrk connections")
+    ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the 2 cores)")
+    ap.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per trial (0: none)")
+    ap.add_argument("--mix", default="0.5,0.3", help="fractions of known look-ups and new people; rest new info")
+    ap.add_argument("--probabilistic", action=argparse.BooleanOptionalAction, default=False,
+                    help="RECONCILE_PROBABILISTIC for the server (default off: exact path)")
+    ap.add_argument("--no-check", dest="check", action="store_false", help="skip the invariant check after runs")
+    ap.add_argument("--keep-pg-seed", action="store_true", help="keep the PostgreSQL seed databases for the next run")
+    ap.add_argument("--seed-only", action="store_true", help="seed (or find cached seeds) and stop")
+    args = ap.parse_args(argv)
+    args.mix = tuple(float(x) for x in args.mix.split(","))
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    backends = [b.strip() for b in args.backends.split(",")]
+    thread_options = [int(t) for t in args.threads.split(",")]
+    if shutil.which("wrk") is None and not args.seed_only:
+        print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
+        return 2
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    check_phones()
+    meta = {k: getattr(args, k) for k in ("duration", "workers", "connections", "wrk_threads", "probabilistic", "mix")}
+    meta["load_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    meta["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    results = []
+    for name in backends:
+        for size in sizes:
+            backend = Backend(name, size, log)
+            try:
+                if args.seed_only:
+                    continue
+                sweep = {}
+                if len(thread_options) > 1:
+                    for t in thread_options:
+                        s = trial(backend, args, t, args.sweep_duration, check=False)
+                        sweep[t] = s["rps"]
+                        log(f"{name} {human(size)} threads={t}: {s['rps']:,.0f} req/s p99 {s['p99_us'] / 1000:.1f} ms "
+                            f"CPU/req {s['cpu_ms_per_req']} est. idle {s['est_rps_idle']:,} req/s "
+                            f"non-2xx {s['non2xx']} load {s['load_after'][0]:.1f}")
+                best = max(sweep, key=sweep.get) if sweep else thread_options[0]
+                r = trial(backend, args, best, args.duration, check=args.check)
+                r.update(backend=name, size=size, sweep=sweep)
+                expected = r["sent_new"] + r["sent_info"]
+                r["created_expected"] = expected
+                log(f"{name} {human(size)} threads={best}: {r['rps']:,.0f} req/s p50 {r['p50_us'] / 1000:.1f} "
+                    f"p99 {r['p99_us'] / 1000:.1f} ms, CPU/req {r['cpu_ms_per_req']} est. idle {r['est_rps_idle']:,} req/s, created {r['created']:,} (requests for new rows sent: {expected:,}), "
+                    f"invariants broken: {r.get('invariant_violations')}")
+                results.append(r)
+            finally:
+                backend.cleanup()
+                if not args.keep_pg_seed:
+                    backend.drop_seed()
+    meta["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    if results:
+        out = RESULTS / "identify.json"
+        out.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+        print_table(results, meta)
+        print(f"written {out}")
+    bad = [r for r in results if r["non2xx"] or r.get("invariant_violations")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
