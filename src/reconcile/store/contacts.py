@@ -7,11 +7,12 @@ change is written to the audit log with its cause.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 
 from ..normalize import Identity
 from .schema import audit_log, contact, link_guard
@@ -19,6 +20,33 @@ from .schema import audit_log, contact, link_guard
 ContactRow = Row[Any]
 
 _LIVE = contact.c.deletedAt.is_(None)
+
+# The hot statements, built once: building a statement and its cache key on every call
+# cost more CPU than running it. Parameters are bound at execution.
+_IDS = bindparam("ids", expanding=True)
+_FIND_BY = {
+    (True, False): select(contact).where(_LIVE, contact.c.email == bindparam("email")),
+    (False, True): select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")),
+    (True, True): select(contact).where(
+        _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
+    ),
+}
+_BY_IDS = select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id)
+_BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
+_IN_GROUPS = or_(contact.c.id.in_(_IDS), contact.c.linkedId.in_(_IDS))
+_GROUP_MEMBERS = select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id)
+_GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
+_GROUP_SIZES = select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY)
+_INSERT_CONTACT = insert(contact).returning(*contact.c)
+_INSERT_AUDIT = insert(audit_log)
+
+
+@functools.cache
+def _guarded_values_stmt(n: int):
+    """``(field, value) IN`` any of ``n`` pairs, as bound parameters ``f0, v0, f1, ...``."""
+    return select(link_guard.c.field, link_guard.c.value).where(
+        or_(*[(link_guard.c.field == bindparam(f"f{i}")) & (link_guard.c.value == bindparam(f"v{i}")) for i in range(n)])
+    )
 
 
 def utcnow() -> datetime:
@@ -42,19 +70,13 @@ class ContactTx:
 
     def find_matching(self, email: str | None, phone: str | None) -> list[ContactRow]:
         """Live contacts sharing the normalised email or phone (NULL never matches)."""
-        clauses = []
-        if email is not None:
-            clauses.append(contact.c.email == email)
-        if phone is not None:
-            clauses.append(contact.c.phoneNumber == phone)
-        if not clauses:
+        if email is None and phone is None:
             return []
-        stmt = select(contact).where(_LIVE, or_(*clauses))
-        return list(self.conn.execute(stmt))
+        stmt = _FIND_BY[email is not None, phone is not None]
+        return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
 
     def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
-        stmt = select(contact).where(contact.c.id.in_(sorted(set(ids)))).order_by(contact.c.id)
-        return list(self.conn.execute(stmt))
+        return list(self.conn.execute(_BY_IDS, {"ids": sorted(set(ids))}))
 
     def lock_primaries(self, ids: Iterable[int], members: Iterable[ContactRow] = ()) -> list[ContactRow]:
         """Lock the primaries' rows in id order and check they are still live primaries.
@@ -70,10 +92,8 @@ class ContactTx:
         same group; if not, :class:`StaleGroup` too.
         """
         wanted = sorted(set(ids))
-        stmt = select(contact).where(contact.c.id.in_(wanted)).order_by(contact.c.id)
-        if self.dialect == "postgresql":
-            stmt = stmt.with_for_update()
-        rows = list(self.conn.execute(stmt))
+        stmt = _BY_IDS_FOR_UPDATE if self.dialect == "postgresql" else _BY_IDS
+        rows = list(self.conn.execute(stmt, {"ids": wanted}))
         if len(rows) != len(wanted) or any(
             r.linkPrecedence != "primary" or r.deletedAt is not None for r in rows
         ):
@@ -83,41 +103,27 @@ class ContactTx:
         read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
         if read and any(
             r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]
-            for r in self.conn.execute(select(contact).where(contact.c.id.in_(sorted(read))))
+            for r in self.conn.execute(_BY_IDS, {"ids": sorted(read)})
         ):
             raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
 
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
         """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
-        ids = sorted(set(primary_ids))
-        stmt = (
-            select(contact)
-            .where(_LIVE, or_(contact.c.id.in_(ids), contact.c.linkedId.in_(ids)))
-            .order_by(contact.c.createdAt, contact.c.id)
-        )
-        return list(self.conn.execute(stmt))
+        return list(self.conn.execute(_GROUP_MEMBERS, {"ids": sorted(set(primary_ids))}))
 
     def group_sizes(self, primary_ids: Iterable[int]) -> dict[int, int]:
         """Live contacts per group, keyed by primary id."""
-        ids = sorted(set(primary_ids))
-        group = func.coalesce(contact.c.linkedId, contact.c.id)
-        stmt = (
-            select(group, func.count())
-            .where(_LIVE, or_(contact.c.id.in_(ids), contact.c.linkedId.in_(ids)))
-            .group_by(group)
-        )
-        return {primary: count for primary, count in self.conn.execute(stmt)}
+        rows = self.conn.execute(_GROUP_SIZES, {"ids": sorted(set(primary_ids))})
+        return {primary: count for primary, count in rows}
 
     def guarded_values(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
         """Which (field, value) pairs a guard has already kept from linking groups."""
         wanted = [(f, v) for f, v in pairs if v is not None]
         if not wanted:
             return set()
-        stmt = select(link_guard.c.field, link_guard.c.value).where(
-            or_(*[(link_guard.c.field == f) & (link_guard.c.value == v) for f, v in wanted])
-        )
-        return {(f, v) for f, v in self.conn.execute(stmt)}
+        params = {f"{kind}{i}": x for i, pair in enumerate(wanted) for kind, x in zip("fv", pair)}
+        return {(f, v) for f, v in self.conn.execute(_guarded_values_stmt(len(wanted)), params)}
 
     # --- writes --------------------------------------------------------------------
 
@@ -147,7 +153,7 @@ class ContactTx:
             "linkModel": model,
             **identity.keys,
         }
-        row = self.conn.execute(insert(contact).values(**values).returning(*contact.c)).one()
+        row = self.conn.execute(_INSERT_CONTACT, values).one()
         self._audit(
             now,
             row.id,
@@ -236,7 +242,7 @@ class ContactTx:
 
     def _audit_many(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.conn.execute(insert(audit_log), rows)
+            self.conn.execute(_INSERT_AUDIT, rows)
 
     @staticmethod
     def _audit_values(

@@ -4,9 +4,11 @@ writer can take the write lock up front (``BEGIN IMMEDIATE``) instead of upgradi
 read lock half-way and dead-locking against another writer."""
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import make_url
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -45,4 +47,11 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
-        connection.exec_driver_sql(f"BEGIN {mode}")
+        # Straight on the driver's connection: once per transaction, and SQLAlchemy's
+        # statement machinery cost more than the BEGIN. Errors still surface as
+        # SQLAlchemy's (OperationalError for "database is locked"), as before.
+        statement = f"BEGIN {mode}"
+        try:
+            connection.connection.driver_connection.execute(statement)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(statement, (), exc, sqlite3.Error) from exc
