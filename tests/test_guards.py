@@ -47,14 +47,22 @@ def test_placeholder_values_never_link_strangers(client, store, field, value):
 def test_short_values_from_the_contract_are_not_placeholders():
     guards = Guards.from_settings(Settings())
     for phone in ("1", "555", "123456", "717171", "919191"):
-        assert not guards.placeholder("phoneNumber", phone)
-    assert not guards.placeholder("email", "lorraine@hillvalley.edu")
+        assert guards.unlinkable("phoneNumber", phone) is None
+    assert guards.unlinkable("email", "lorraine@hillvalley.edu") is None
 
 
 def test_configured_blocklist_adds_to_the_defaults(tmp_path):
     guards = Guards.from_settings(Settings(blocked_emails=(" Till@Shop.com",), blocked_phones=("(415) 555-2671",)))
-    assert guards.placeholder("email", "till@shop.com")
-    assert guards.placeholder("phoneNumber", "+14155552671")
+    assert guards.unlinkable("email", "till@shop.com") == "placeholder"
+    assert guards.unlinkable("phoneNumber", "+14155552671") == "placeholder"
+
+
+def test_role_mailboxes_link_nobody_by_themselves(client, store):
+    first = identify(client, email="Info@Acme.com", phoneNumber="4155552671")
+    second = identify(client, email="info@acme.com", phoneNumber="4155550199")
+    assert first["contact"]["primaryContactId"] != second["contact"]["primaryContactId"]
+    assert second["match"]["guards"][0]["guard"] == "role-mailbox"
+    assert_sound(store)
 
 
 def test_family_phone_with_clearly_different_names_is_held_for_review(client, store):

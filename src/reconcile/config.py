@@ -35,7 +35,7 @@ class Settings:
     #: False runs the exact rules only (the baseline ``reconcile evaluate`` compares with)
     probabilistic: bool = True
     model_path: str = str(DEFAULT_MODEL)
-    upper_threshold: float = 0.99
+    upper_threshold: float = 0.9999
     lower_threshold: float = 0.80
     #: extra placeholder values never linked on (added to the built-in list in guards.py)
     blocked_emails: tuple[str, ...] = field(default_factory=tuple)

@@ -16,7 +16,14 @@ from .normalize import email_parts, normalize_email, normalize_phone
 PLACEHOLDER_LOCAL_PARTS = frozenset(
     "noemail no-email no.email no_email nomail none null nil na n.a n/a unknown test "
     "noreply no-reply donotreply do-not-reply dontemail refused declined notprovided "
-    "not-provided notgiven customer email".split()
+    "not-provided notgiven customer email no nobody noone nothing x xx xxx abc asdf".split()
+)
+#: role accounts (RFC 2142 and common practice): shared by colleagues by design
+ROLE_LOCAL_PARTS = frozenset(
+    "info sales orders order accounts accounting office admin administrator purchasing procurement "
+    "contact contactus support help helpdesk billing invoices finance hr jobs careers team hello "
+    "enquiries enquiry inquiries service customerservice reception marketing webmaster postmaster "
+    "hostmaster abuse noc security mail shop store booking bookings reservations".split()
 )
 #: domains that exist only to fill a required field
 PLACEHOLDER_DOMAINS = frozenset(
@@ -59,20 +66,26 @@ class Guards:
             large_group_size=settings.large_group_size,
         )
 
-    def placeholder(self, field: str, value: str | None) -> bool:
-        """Is this a known placeholder, never to be linked on?"""
+    def unlinkable(self, field: str, value: str | None) -> str | None:
+        """The guard that forbids linking on this value by itself, if any.
+
+        ``placeholder``: a value that stands for "none given"; ``role-mailbox``: an
+        address a team shares by design. Either is stored but never links people.
+        """
         if value is None:
-            return False
+            return None
         if field == "email":
             if value in self.blocked_emails:
-                return True
+                return "placeholder"
             local, domain = email_parts(value)
-            return local in PLACEHOLDER_LOCAL_PARTS or domain in PLACEHOLDER_DOMAINS
+            if local in PLACEHOLDER_LOCAL_PARTS or domain in PLACEHOLDER_DOMAINS:
+                return "placeholder"
+            return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
         if value in self.blocked_phones:
-            return True
+            return "placeholder"
         digits = _DIGITS.sub("", value)
         national = digits[-10:] if value.startswith("+") else digits
-        return _digit_pattern(digits) or _digit_pattern(national)
+        return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None
 
     def shared_identifier(
         self, request_name: str | None, holder_names: list[str | None], value_names: list[str | None]

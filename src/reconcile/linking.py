@@ -86,7 +86,7 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
         if value is None:
             continue
         holders = [m.name for m in matches if getattr(m, name) == value]
-        if not holders or guards.placeholder(name, value):
+        if not holders or guards.unlinkable(name, value):
             return None
         if guards.shared_identifier(identity.name, holders, holders):
             return None
@@ -122,8 +122,9 @@ def _judge_links(
         usable_via: list[str] = []
         for name, rows in fields.items():
             value = values[name]
-            if guards.placeholder(name, value):
-                holds.setdefault(group, Hold(group, "placeholder", f"{name} {value!r} is a placeholder", False))
+            unlinkable = guards.unlinkable(name, value)
+            if unlinkable:
+                holds.setdefault(group, Hold(group, unlinkable, f"{name} {value!r} is a {unlinkable}", False))
                 holds[group].values.append((name, value))
                 continue
             value_names = [r.name for r in matches if getattr(r, name) == value]

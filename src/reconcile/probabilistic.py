@@ -56,11 +56,11 @@ class ProbabilisticOutcome:
 
 
 def _blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
-    """The row's blocking keys, minus those derived from placeholder values."""
+    """The row's blocking keys, minus those derived from placeholders and role mailboxes."""
     keys = {}
     for column, source in _KEY_SOURCES.items():
         value = getattr(row, column)
-        if value and not (source != "name" and guards.placeholder(source, getattr(row, source))):
+        if value and not (source != "name" and guards.unlinkable(source, getattr(row, source))):
             keys[column] = value
     return keys
 
