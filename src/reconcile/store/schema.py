@@ -178,4 +178,20 @@ reviewer = Table(
     sqlite_autoincrement=True,
 )
 
-__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "label", "reviewer", "LIVE"]
+model_version = Table(
+    "model_version",
+    metadata,
+    Column("version", String(64), primary_key=True),
+    Column("path", String(500), nullable=False),
+    Column("createdAt", DateTime(timezone=True), nullable=False),
+    Column("metrics", JSON),
+    Column("upperThreshold", Float),
+    Column("lowerThreshold", Float),
+    Column("active", Boolean, nullable=False, default=False),
+    Column("activatedAt", DateTime(timezone=True)),
+    Column("activatedBy", String(64)),
+    # the version that was active before this one, for rollback
+    Column("previousVersion", String(64)),
+)
+
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "label", "reviewer", "model_version", "LIVE"]
