@@ -16,6 +16,7 @@ from .store.candidates import fetch_candidates
 from .store.pending import cannot_link_pairs, open_pending_merge
 
 MAX_REVIEWS_PER_CONTACT = 3
+CANDIDATE_LOCK_TIMEOUT_MS = 200
 
 _KEY_SOURCES = {
     "emailMailbox": "email",
@@ -155,6 +156,7 @@ def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards)
 def _merge(
     tx: ContactTx, outcome: ProbabilisticOutcome, group: int, scored: ScoredPair, version: str, cause: str
 ) -> None:
+    tx.bound_lock_waits(CANDIDATE_LOCK_TIMEOUT_MS)
     primaries = sorted(tx.lock_primaries([outcome.primary_id, group]), key=age_key)
     winner, loser = primaries
     changed = tx.merge_groups(

@@ -108,6 +108,16 @@ class ContactTx:
             raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
 
+    def bound_lock_waits(self, milliseconds: int) -> None:
+        """From here to commit, give up a row lock after ``milliseconds`` (PostgreSQL).
+
+        For locks taken out of the usual order (a candidate's group, found by scoring):
+        a crosswise wait then fails fast with 55P03 and the transaction is retried,
+        instead of stalling until the deadlock detector runs.
+        """
+        if self.dialect == "postgresql":
+            self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(milliseconds)}ms'")
+
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
         """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
         return list(self.conn.execute(_GROUP_MEMBERS, {"ids": sorted(set(primary_ids))}))
