@@ -31,9 +31,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     store = Store(settings.database_url, pool_size=settings.db_pool_size)
+    if settings.probabilistic:
+        _register_default_model(store, settings)
     app.extensions["reconcile"] = Reconciler(store, settings)
 
-    from .web import auth, errors, health, identify, metrics, review_ui, reviews
+    from .web import admin, auth, errors, health, identify, metrics, review_ui, reviews
 
     errors.register_error_handlers(app)
     auth.init_app(app)
@@ -41,5 +43,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(identify.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(reviews.bp)
-    app.register_blueprint(review_ui.bp)
+    app.register_blueprint(review_ui.bp)  # with admin's /review/admin/models pages
+    app.register_blueprint(admin.bp)
     return app
+
+
+def _register_default_model(store: Store, settings: Settings) -> None:
+    """First start: an empty model registry gets the configured model, active."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .model_admin import ensure_default_registered
+
+    try:
+        ensure_default_registered(store, settings)
+    except (SQLAlchemyError, ValueError) as exc:  # no registry table yet, or a bad model file
+        logging.getLogger(__name__).warning("default model not registered: %s", exc)

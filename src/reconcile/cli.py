@@ -29,6 +29,10 @@ def db_upgrade(revision: str) -> None:
     make_engine(settings.database_url).dispose()  # creates the SQLite file's folder
     upgrade(settings.database_url, revision)
     click.echo(f"database at revision {revision}: {_redact(settings.database_url)}")
+    if revision == "head":
+        from .cli_models import register_default
+
+        register_default(settings)
 
 
 @main.command()
@@ -183,6 +187,10 @@ def train(stream: str | None, from_db: bool, name: str, models_dir: str | None) 
     for threshold, scores in metrics.get("heldout", {}).get("thresholds", {}).items():
         click.echo(f"  held-out p>={threshold}: precision {scores['precision']} recall {scores['recall']} F1 {scores['f1']}")
 
+
+from .cli_models import models as _models  # noqa: E402 - `reconcile models ...`
+
+main.add_command(_models)
 
 if __name__ == "__main__":
     main()

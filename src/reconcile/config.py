@@ -37,6 +37,8 @@ class Settings:
     model_path: str = str(DEFAULT_MODEL)
     upper_threshold: float = 0.9999
     lower_threshold: float = 0.80
+    #: how often (seconds) each worker checks the model registry for a newly active model
+    model_poll_seconds: float = 2.0
     #: extra placeholder values never linked on (added to the built-in list in guards.py)
     blocked_emails: tuple[str, ...] = field(default_factory=tuple)
     blocked_phones: tuple[str, ...] = field(default_factory=tuple)
@@ -62,6 +64,7 @@ class Settings:
             model_path=_env("RECONCILE_MODEL", cls.model_path),
             upper_threshold=float(_env("RECONCILE_UPPER_THRESHOLD", str(cls.upper_threshold))),
             lower_threshold=float(_env("RECONCILE_LOWER_THRESHOLD", str(cls.lower_threshold))),
+            model_poll_seconds=float(_env("RECONCILE_MODEL_POLL_SECONDS", str(cls.model_poll_seconds))),
             blocked_emails=_csv("RECONCILE_BLOCKED_EMAILS"),
             blocked_phones=_csv("RECONCILE_BLOCKED_PHONES"),
             max_names_per_identifier=int(

@@ -49,10 +49,18 @@ class Reconciler:
         self.store = store
         self.settings = settings
         self.guards = Guards.from_settings(settings)
-        self.thresholds = Thresholds(upper=settings.upper_threshold, lower=settings.lower_threshold)
-        if scorer is None and settings.probabilistic:
-            scorer = load_scorer(settings.model_path)
-        self.scorer = scorer if settings.probabilistic else None
+        from .models_runtime import ModelManager
+
+        # the active model from the registry, re-checked every RECONCILE_MODEL_POLL_SECONDS
+        self.models = ModelManager(store, settings, scorer)
+
+    @property
+    def scorer(self) -> Scorer | None:
+        return self.models.current().scorer
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return self.models.current().thresholds
 
     def parse(self, payload: object) -> Identity:
         """Validate a decoded request body (raises :class:`reconcile.normalize.InvalidInput`)."""
@@ -65,7 +73,8 @@ class Reconciler:
         if fast is not None:
             return self._result(fast, request_id, fast.method, {})
         cause = f"identify:{request_id}"
-        scorer = self.scorer
+        model = self.models.current()  # one snapshot for the whole request, retries included
+        scorer = model.scorer
 
         def work(tx: ContactTx) -> tuple[ExactOutcome, str, dict]:
             exact = link_exact(tx, identity, cause, self.guards)
@@ -78,7 +87,7 @@ class Reconciler:
                 exact.primary_id,
                 scorer=scorer,
                 guards=self.guards,
-                thresholds=self.thresholds,
+                thresholds=model.thresholds,
                 per_key=self.settings.candidates_per_key,
                 cause=cause,
             )

@@ -2,6 +2,8 @@
 and which one is active. Activation is explicit and reversible (``previousVersion``)."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +47,15 @@ class UnknownModel(LookupError):
     """No model with that version is registered."""
 
 
+@contextmanager
+def _writing(store: Store) -> Iterator[Any]:
+    """A write transaction; on SQLite ``BEGIN IMMEDIATE``, so it waits for the write lock
+    instead of failing to upgrade a read lock while /identify writes (ignored elsewhere)."""
+    with store.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
+        with conn.begin():
+            yield conn
+
+
 def register_model(
     store: Store,
     version: str,
@@ -55,7 +66,7 @@ def register_model(
     lower_threshold: float | None = None,
 ) -> ModelRecord:
     """Add a version to the registry (inactive). Re-registering a version updates it."""
-    with store.engine.begin() as conn:
+    with _writing(store) as conn:
         exists = conn.execute(select(model_version.c.version).where(model_version.c.version == version)).first()
         values = {
             "path": path,
@@ -91,9 +102,25 @@ def active_model(store: Store) -> ModelRecord | None:
     return ModelRecord.from_row(row) if row else None
 
 
+def active_key(store: Store) -> tuple | None:
+    """What identifies the serving choice, in one cheap query: (version, path, upper,
+    lower, activatedAt) of the active version, or None. Workers poll this."""
+    with store.engine.connect() as conn:
+        row = conn.execute(
+            select(
+                model_version.c.version,
+                model_version.c.path,
+                model_version.c.upperThreshold,
+                model_version.c.lowerThreshold,
+                model_version.c.activatedAt,
+            ).where(model_version.c.active.is_(True))
+        ).first()
+    return tuple(row) if row else None
+
+
 def set_active(store: Store, version: str, by: str | None) -> ModelRecord:
     """Make ``version`` the only active model, remembering the one it replaces."""
-    with store.engine.begin() as conn:
+    with _writing(store) as conn:
         target = conn.execute(
             select(model_version).where(model_version.c.version == version).with_for_update()
         ).first()

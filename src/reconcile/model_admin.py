@@ -1,0 +1,411 @@
+"""Model versions as the data or ML owner handles them: register a model made elsewhere,
+decide whether a version may go live (:func:`activation_decision`, pure), activate it,
+roll back, and register the shipped default when the registry is empty.
+
+The registry itself (a table and its queries) is :mod:`reconcile.store.models`; the
+serving side, which picks the active version up in every worker, is
+:mod:`reconcile.models_runtime`.
+
+A model version is either a directory ``models/<version>/`` holding ``model.json``
+(Splink settings), ``model.tf.json``, ``thresholds.json`` ``{"upper", "lower"}``,
+``evaluation.json`` (held-out metrics, ``{"candidate": {...}, "active": {...}}``) and
+charts, or a bare ``<name>.json`` with ``<name>.tf.json`` and optionally
+``<name>.metrics.json`` / ``<name>.thresholds.json`` beside it (the shipped default).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import PROJECT_ROOT, Settings
+from .store import Store
+from .store import models as registry
+from .store.models import ModelRecord, UnknownModel
+
+log = logging.getLogger(__name__)
+
+#: precision on held-out labels may drop by at most this much (absolute) on activation
+PRECISION_TOLERANCE = 0.005
+#: chart files served from a registered model's directory, and nothing else
+CHART_FILES = ("pr_curve.svg", "match_weights.svg")
+MODEL_FILE = "model.json"
+
+
+class ActivationRefused(Exception):
+    """The policy (or the model's files) do not allow this activation."""
+
+    def __init__(self, message: str, code: str = "activation_refused", decision: "ActivationDecision | None" = None):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.decision = decision
+
+
+# --- the policy (pure) ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scores:
+    precision: float
+    recall: float | None
+    f1: float
+
+
+@dataclass(frozen=True)
+class ActivationDecision:
+    """Whether ``candidate`` may replace ``active``, why, and on which numbers."""
+
+    allowed: bool
+    forceable: bool
+    reason: str
+    candidate_scores: Scores | None = None
+    active_scores: Scores | None = None
+    basis: str | None = None  # where the numbers came from
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def as_json(self) -> dict[str, Any]:
+        def scores(s: Scores | None) -> dict | None:
+            return None if s is None else {"precision": s.precision, "recall": s.recall, "f1": s.f1}
+
+        return {
+            "allowed": self.allowed,
+            "forceable": self.forceable,
+            "reason": self.reason,
+            "basis": self.basis,
+            "candidate": scores(self.candidate_scores),
+            "active": scores(self.active_scores),
+        }
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _scores(block: Any) -> Scores | None:
+    """Precision and F1 (recall optional) from a metrics block, or None when absent."""
+    if not isinstance(block, dict):
+        return None
+    precision, f1 = _number(block.get("precision")), _number(block.get("f1"))
+    if precision is None or f1 is None:
+        return None
+    return Scores(precision, _number(block.get("recall")), f1)
+
+
+def own_scores(metrics: dict[str, Any] | None) -> Scores | None:
+    """A version's own held-out scores: ``metrics["candidate"]``, else top-level keys."""
+    if not isinstance(metrics, dict):
+        return None
+    return _scores(metrics.get("candidate")) or _scores(metrics)
+
+
+def _compared_block(metrics: dict[str, Any] | None) -> tuple[dict | None, str | None]:
+    """The block of ``metrics`` that scored another version on the same labels, and
+    which version that was (None when the block does not say)."""
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("active"), dict):
+        return None, None
+    block = metrics["active"]
+    version = block.get("version") or block.get("model") or metrics.get("activeVersion")
+    return block, version if isinstance(version, str) else None
+
+
+def activation_decision(
+    candidate_version: str,
+    candidate_metrics: dict[str, Any] | None,
+    active_version: str | None,
+    active_metrics: dict[str, Any] | None,
+    *,
+    precision_tolerance: float = PRECISION_TOLERANCE,
+) -> ActivationDecision:
+    """May ``candidate_version`` replace ``active_version``? Pure: numbers in, verdict out.
+
+    A candidate is worse when its held-out F1 is lower than the active model's, or its
+    precision lower by more than ``precision_tolerance``. The numbers come, in order of
+    preference, from an evaluation that scored both versions on the same held-out labels
+    (the ``active`` block of one version's evaluation naming the other version), then
+    from each version's own evaluation, then from a candidate's ``active`` block that
+    does not name the version it scored (assumed to be the model active at training).
+    Missing numbers refuse too, forceable, saying which version lacks them.
+    """
+    if active_version is None:
+        return ActivationDecision(True, True, "no model is active: nothing to compare with")
+    if candidate_version == active_version:
+        return ActivationDecision(True, True, f"{candidate_version} is already active")
+
+    cand: Scores | None = None
+    act: Scores | None = None
+    basis = None
+    block, named = _compared_block(candidate_metrics)
+    if block is not None and named == active_version and own_scores(candidate_metrics) and _scores(block):
+        cand, act = own_scores(candidate_metrics), _scores(block)
+        basis = f"{candidate_version}'s evaluation, both versions on the same held-out labels"
+    if cand is None:
+        block, named = _compared_block(active_metrics)
+        if block is not None and named == candidate_version and own_scores(active_metrics) and _scores(block):
+            cand, act = _scores(block), own_scores(active_metrics)
+            basis = f"{active_version}'s evaluation, both versions on the same held-out labels"
+    if cand is None and own_scores(candidate_metrics) and own_scores(active_metrics):
+        cand, act = own_scores(candidate_metrics), own_scores(active_metrics)
+        basis = "each version's own held-out evaluation (the label sets may differ)"
+    if cand is None:
+        block, named = _compared_block(candidate_metrics)
+        if block is not None and named is None and own_scores(candidate_metrics) and _scores(block):
+            cand, act = own_scores(candidate_metrics), _scores(block)
+            basis = f"{candidate_version}'s evaluation against the model active when it was trained"
+    if cand is None or act is None:
+        missing = [
+            v
+            for v, m in ((candidate_version, candidate_metrics), (active_version, active_metrics))
+            if own_scores(m) is None
+        ]
+        return ActivationDecision(
+            False,
+            True,
+            f"cannot compare {candidate_version} with the active {active_version}: "
+            f"no held-out metrics for {' and '.join(missing) or 'a common label set'}; use --force to activate anyway",
+        )
+    problems = []
+    if cand.f1 < act.f1:
+        problems.append(f"held-out F1 {cand.f1:.4f} < {act.f1:.4f}")
+    if cand.precision < act.precision - precision_tolerance:
+        problems.append(
+            f"held-out precision {cand.precision:.4f} is more than {precision_tolerance:g} below {act.precision:.4f}"
+        )
+    if problems:
+        return ActivationDecision(
+            False,
+            True,
+            f"{candidate_version} is worse than the active {active_version}: {'; '.join(problems)} "
+            f"({basis}); use --force to activate anyway",
+            cand,
+            act,
+            basis,
+        )
+    return ActivationDecision(
+        True,
+        True,
+        f"{candidate_version} is not worse than {active_version}: F1 {cand.f1:.4f} vs {act.f1:.4f}, "
+        f"precision {cand.precision:.4f} vs {act.precision:.4f} ({basis})",
+        cand,
+        act,
+        basis,
+    )
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def stored_path(path: Path) -> str:
+    """How a model path is recorded: relative to the project when inside it (so a moved
+    checkout keeps working), absolute otherwise."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def resolve_path(recorded: str) -> Path:
+    path = Path(recorded)
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    version: str
+    model_path: Path
+    metrics: dict[str, Any] | None
+    upper: float | None
+    lower: float | None
+
+
+def read_model_files(path: str | Path, version: str | None = None) -> ModelFiles:
+    """What to register for a model directory or model JSON (raises ValueError)."""
+    path = Path(path)
+    if path.is_dir():
+        model = path / MODEL_FILE
+        if not model.is_file():
+            raise ValueError(f"{path} has no {MODEL_FILE}")
+        metrics = _read_json(path / "evaluation.json")
+        thresholds = _read_json(path / "thresholds.json")
+        default_version = path.resolve().name
+    elif path.is_file():
+        model = path
+        stem = path.name[: -len(".json")] if path.name.endswith(".json") else path.stem
+        metrics = _read_json(path.with_name(stem + ".evaluation.json")) or _read_json(path.with_name(stem + ".metrics.json"))
+        thresholds = _read_json(path.with_name(stem + ".thresholds.json"))
+        default_version = stem
+    else:
+        raise ValueError(f"{path} is neither a model directory nor a model JSON file")
+    if metrics is not None and not isinstance(metrics, dict):
+        raise ValueError(f"the metrics beside {model} are not a JSON object")
+    upper = lower = None
+    if isinstance(thresholds, dict):
+        upper, lower = _number(thresholds.get("upper")), _number(thresholds.get("lower"))
+        if upper is not None and lower is not None and not 0 <= lower <= upper <= 1:
+            raise ValueError(f"thresholds beside {model} must satisfy 0 <= lower <= upper <= 1")
+    version = version or default_version
+    if not version or len(version) > 64:
+        raise ValueError("a model version is 1 to 64 characters")
+    return ModelFiles(version, model, metrics, upper, lower)
+
+
+def check_loads(path: str | Path) -> str:
+    """Load the model as the service would; returns its content digest version or raises."""
+    from .scoring.scorer import Scorer
+
+    return Scorer.load(resolve_path(str(path))).version
+
+
+def register_path(store: Store, path: str | Path, version: str | None = None) -> ModelRecord:
+    """Register a model directory or JSON (inactive); it must load."""
+    files = read_model_files(path, version)
+    try:
+        check_loads(files.model_path)
+    except Exception as exc:  # noqa: BLE001 - any load failure refuses the registration
+        raise ValueError(f"{files.model_path} does not load as a model: {exc}") from None
+    return registry.register_model(
+        store,
+        files.version,
+        stored_path(files.model_path),
+        metrics=files.metrics,
+        upper_threshold=files.upper,
+        lower_threshold=files.lower,
+    )
+
+
+def ensure_default_registered(store: Store, settings: Settings, by: str = "bootstrap") -> ModelRecord | None:
+    """When the registry is empty, register the configured model (the shipped default)
+    under its file name and make it active, so it is listed and rollback can return
+    to it. Safe when several workers start together. Returns what it registered."""
+    from sqlalchemy.exc import IntegrityError
+
+    if registry.list_models(store):
+        return None
+    path = Path(settings.model_path)
+    if not path.is_file():
+        log.warning("model registry empty and %s does not exist: nothing registered", path)
+        return None
+    try:
+        record = register_path(store, path)
+        if registry.active_model(store) is None:
+            record = registry.set_active(store, record.version, by)
+    except IntegrityError:  # another worker registered it first
+        return None
+    log.info("registered the configured model %s as version %r (active)", path, record.version)
+    return record
+
+
+# --- activation --------------------------------------------------------------------------
+
+
+def decide(store: Store, version: str) -> tuple[ActivationDecision, ModelRecord, ModelRecord | None]:
+    target = registry.get_model(store, version)
+    current = registry.active_model(store)
+    decision = activation_decision(
+        target.version,
+        target.metrics,
+        current.version if current else None,
+        current.metrics if current else None,
+    )
+    return decision, target, current
+
+
+def activate(store: Store, version: str, *, force: bool = False, by: str | None = None) -> tuple[ModelRecord, ActivationDecision]:
+    """Make ``version`` active when the policy allows it (or ``force``); its files must load."""
+    decision, target, _current = decide(store, version)
+    if not decision.allowed and not force:
+        raise ActivationRefused(decision.reason, decision=decision)
+    try:
+        check_loads(target.path)
+    except Exception as exc:  # noqa: BLE001
+        raise ActivationRefused(
+            f"model {version} does not load from {target.path}: {exc}", code="model_unloadable", decision=decision
+        ) from None
+    return registry.set_active(store, version, by), decision
+
+
+def rollback(store: Store, *, force: bool = False, by: str | None = None) -> tuple[ModelRecord, ActivationDecision]:
+    """Re-activate the version the active one replaced (the same policy applies)."""
+    current = registry.active_model(store)
+    if current is None:
+        raise ActivationRefused("no model is active: nothing to roll back", code="nothing_to_roll_back")
+    if not current.previous_version:
+        raise ActivationRefused(
+            f"{current.version} replaced no other version: nothing to roll back to", code="nothing_to_roll_back"
+        )
+    return activate(store, current.previous_version, force=force, by=by)
+
+
+# --- presentation ------------------------------------------------------------------------
+
+
+def chart_files(record: ModelRecord) -> list[str]:
+    """The chart files that exist in a registered model's directory."""
+    if Path(record.path).name != MODEL_FILE:
+        return []  # a bare <name>.json (the shipped default) has no directory of its own
+    folder = resolve_path(record.path).parent
+    return [name for name in CHART_FILES if (folder / name).is_file()]
+
+
+def chart_path(record: ModelRecord, name: str) -> Path | None:
+    """The file to serve for a chart of a registered model; None unless it is one."""
+    if name not in chart_files(record):
+        return None
+    return resolve_path(record.path).parent / name
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
+
+
+def summary(record: ModelRecord) -> dict[str, Any]:
+    """A version as the admin API shows it."""
+    scores = own_scores(record.metrics)
+    block, named = _compared_block(record.metrics)
+    compared = _scores(block)
+    return {
+        "version": record.version,
+        "path": record.path,
+        "active": record.active,
+        "createdAt": _when(record.created_at),
+        "activatedAt": _when(record.activated_at),
+        "activatedBy": record.activated_by,
+        "previousVersion": record.previous_version,
+        "thresholds": {"upper": record.upper_threshold, "lower": record.lower_threshold},
+        "heldout": None if scores is None else {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1},
+        "comparedWith": None
+        if compared is None
+        else {"version": named, "precision": compared.precision, "recall": compared.recall, "f1": compared.f1},
+        "charts": chart_files(record),
+        "metrics": record.metrics,
+    }
+
+
+__all__ = [
+    "ActivationDecision",
+    "ActivationRefused",
+    "Scores",
+    "UnknownModel",
+    "activate",
+    "activation_decision",
+    "chart_path",
+    "ensure_default_registered",
+    "register_path",
+    "rollback",
+    "summary",
+]
