@@ -28,6 +28,7 @@ import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from .config import PROJECT_ROOT
+from .normalize import mailbox_key
 
 #: ``sample`` is the small committed stream tests and docs use (data/sample_stream.jsonl).
 SIZES: dict[str, int] = {"sample": 500, "small": 5_000, "medium": 50_000, "large": 1_000_000}
@@ -344,7 +345,8 @@ class _Generator:
         self.rng = random.Random(seed)
         self.rates = rates
         self.stats = Stats()
-        self.used_emails: set[str] = set()
+        #: mailboxes handed out: ``jo.hn@gmail.com`` is ``john@gmail.com``, so two people never share one
+        self.used_mailboxes: set[str] = set()
         self.used_phones: set[str] = set()
         self.recycle_pool: list[Phone] = []
         expected_persons = max(1, int(n_events / MEAN_EVENTS_PER_PERSON))
@@ -424,9 +426,9 @@ class _Generator:
             else:
                 dom = domain
             email = f"{self._email_local(culture, first, last)}@{dom}"
-            if email not in self.used_emails:
+            if mailbox_key(email) not in self.used_mailboxes:
                 break
-        self.used_emails.add(email)
+        self.used_mailboxes.add(mailbox_key(email))
         return email
 
     def _new_person(self, culture: str, last: str, region: str) -> Person:
