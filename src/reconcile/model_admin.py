@@ -110,7 +110,7 @@ def _compared_block(metrics: dict[str, Any] | None) -> tuple[dict | None, str | 
     if not isinstance(metrics, dict) or not isinstance(metrics.get("active"), dict):
         return None, None
     block = metrics["active"]
-    version = block.get("version") or block.get("model") or metrics.get("activeVersion")
+    version = block.get("version") or metrics.get("activeVersion")
     return block, version if isinstance(version, str) else None
 
 
@@ -211,8 +211,11 @@ def stored_path(path: Path) -> str:
 
 
 def resolve_path(recorded: str) -> Path:
+    """The model JSON a registry path names (relative to the project; a directory means
+    its ``model.json``)."""
     path = Path(recorded)
-    return path if path.is_absolute() else PROJECT_ROOT / path
+    path = path if path.is_absolute() else PROJECT_ROOT / path
+    return path / MODEL_FILE if path.is_dir() else path
 
 
 def _read_json(path: Path) -> Any:
@@ -356,9 +359,10 @@ def rollback(store: Store, *, force: bool = False, by: str | None = None) -> tup
 
 def chart_files(record: ModelRecord) -> list[str]:
     """The chart files that exist in a registered model's directory."""
-    if Path(record.path).name != MODEL_FILE:
+    model = resolve_path(record.path)
+    if model.name != MODEL_FILE:
         return []  # a bare <name>.json (the shipped default) has no directory of its own
-    folder = resolve_path(record.path).parent
+    folder = model.parent
     return [name for name in CHART_FILES if (folder / name).is_file()]
 
 

@@ -13,6 +13,7 @@ registry table yet) the worker serves ``RECONCILE_MODEL`` with the configured th
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class ModelSnapshot:
             "source": self.source,
             "path": self.path,
             "thresholds": {"upper": self.thresholds.upper, "lower": self.thresholds.lower},
+            "pid": os.getpid(),  # which worker answered: each holds its own snapshot
         }
 
 

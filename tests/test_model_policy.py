@@ -1,0 +1,75 @@
+"""The activation policy (pure): a version goes live only when it is not worse than the
+active one on held-out labels, and missing numbers refuse (forceably), saying so."""
+from reconcile.model_admin import PRECISION_TOLERANCE, activation_decision
+
+
+def evaluation(p: float, f1: float, active_version: str | None = None, active_p: float = 0.0, active_f1: float = 0.0):
+    metrics = {"candidate": {"precision": p, "recall": 0.5, "f1": f1}}
+    if active_version is not None:
+        metrics["active"] = {"version": active_version, "precision": active_p, "recall": 0.5, "f1": active_f1}
+    return metrics
+
+
+def test_a_better_model_is_allowed_on_same_label_comparison():
+    d = activation_decision("v2", evaluation(0.97, 0.85, "v1", 0.96, 0.80), "v1", None)
+    assert d.allowed and d.candidate_scores.f1 == 0.85 and d.active_scores.f1 == 0.80
+    assert "same held-out labels" in d.basis
+
+
+def test_lower_f1_is_refused_but_forceable():
+    d = activation_decision("v2", evaluation(0.99, 0.79, "v1", 0.96, 0.80), "v1", None)
+    assert not d.allowed and d.forceable
+    assert "F1 0.7900 < 0.8000" in d.reason and "--force" in d.reason
+
+
+def test_precision_may_drop_only_within_the_tolerance():
+    within = activation_decision("v2", evaluation(0.96 - PRECISION_TOLERANCE / 2, 0.85, "v1", 0.96, 0.80), "v1", None)
+    beyond = activation_decision("v2", evaluation(0.96 - PRECISION_TOLERANCE * 2, 0.85, "v1", 0.96, 0.80), "v1", None)
+    assert within.allowed
+    assert not beyond.allowed and "precision" in beyond.reason
+
+
+def test_equal_scores_are_not_worse():
+    assert activation_decision("v2", evaluation(0.9, 0.8, "v1", 0.9, 0.8), "v1", None).allowed
+
+
+def test_missing_metrics_refuse_and_name_the_version_without_them():
+    d = activation_decision("v2", None, "v1", evaluation(0.9, 0.8))
+    assert not d.allowed and d.forceable and "no held-out metrics for v2" in d.reason
+    d = activation_decision("v2", evaluation(0.9, 0.8), "v1", {"heldout": {}})
+    assert not d.allowed and "no held-out metrics for v1" in d.reason
+
+
+def test_own_evaluations_are_compared_when_no_common_labels():
+    d = activation_decision("v3", evaluation(0.95, 0.70, "v1", 0.9, 0.6), "v2", evaluation(0.95, 0.75))
+    assert not d.allowed and "own held-out evaluation" in d.basis
+
+
+def test_the_active_models_evaluation_of_the_candidate_counts_for_rollback():
+    # v2 was evaluated against v1 on the same labels; rolling back to v1 compares those numbers
+    d = activation_decision("v1", None, "v2", evaluation(0.97, 0.85, "v1", 0.96, 0.80))
+    assert not d.allowed and d.candidate_scores.f1 == 0.80 and d.active_scores.f1 == 0.85
+    assert "v2's evaluation" in d.basis
+
+
+def test_a_comparison_with_another_version_is_not_used_for_this_one():
+    # v3 was evaluated against v1, but v2 is active now and has no metrics of its own
+    d = activation_decision("v3", evaluation(0.97, 0.9, "v1", 0.5, 0.5), "v2", None)
+    assert not d.allowed and "no held-out metrics for v2" in d.reason
+
+
+def test_an_unnamed_comparison_is_the_last_resort():
+    metrics = {"candidate": {"precision": 0.97, "f1": 0.9}, "active": {"precision": 0.96, "f1": 0.8}}
+    d = activation_decision("v2", metrics, "v1", None)
+    assert d.allowed and "active when it was trained" in d.basis
+
+
+def test_nothing_active_or_already_active_is_allowed():
+    assert activation_decision("v1", None, None, None).allowed
+    assert activation_decision("v1", None, "v1", None).allowed
+
+
+def test_non_numeric_metrics_do_not_count():
+    bad = {"candidate": {"precision": "0.9", "f1": float("nan")}}
+    d = activation_decision("v2", bad, "v1", evaluation(0.9, 0.8))
+    assert not d.allowed and "no held-out metrics for v2" in d.reason
