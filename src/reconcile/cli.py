@@ -165,15 +165,29 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
 @click.option("--from-db", "from_db", is_flag=True, help="the Contact table of RECONCILE_DATABASE_URL")
 @click.option("--name", default="default", show_default=True, help="writes models/NAME.json, .tf.json, .metrics.json")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None, help="default: the project's models/")
-def train(stream: str | None, from_db: bool, name: str, models_dir: str | None) -> None:
-    """Train the Splink model (u by sampling, exact-level u from value frequencies, m by EM)."""
+@click.option("--from-labels", "from_labels", is_flag=True, help="reviewers' labels and the Contact table of RECONCILE_DATABASE_URL: writes models/VERSION/")
+@click.option("--target-precision", default=0.99, show_default=True, type=float, help="--from-labels: precision the upper threshold must reach on training labels")
+@click.option("--version", "version", default=None, help="--from-labels: the version (default: labels-<UTC timestamp>)")
+@click.option("--register/--no-register", default=True, show_default=True, help="--from-labels: add the version to the registry (never activates it)")
+@click.option("--m-source", type=click.Choice(["labels+em", "labels", "em"]), default="labels+em", show_default=True, help="--from-labels: where m comes from")
+def train(
+    stream: str | None, from_db: bool, name: str, models_dir: str | None, from_labels: bool,
+    target_precision: float, version: str | None, register: bool, m_source: str,
+) -> None:
+    """Train the Splink model (u by sampling, exact-level u from value frequencies, m by EM),
+    or with --from-labels a new model version from reviewers' decisions."""
     from pathlib import Path
 
     from .config import PROJECT_ROOT
     from .scoring import train as training
 
+    if from_labels:
+        if stream or from_db:
+            raise click.UsageError("--from-labels trains on the database's labels and contacts: drop --from-stream/--from-db")
+        _train_from_labels(Path(models_dir) if models_dir else PROJECT_ROOT / "models", version, target_precision, register, m_source)
+        return
     if bool(stream) == from_db:
-        raise click.UsageError("give exactly one of --from-stream PATH and --from-db")
+        raise click.UsageError("give exactly one of --from-stream PATH, --from-db and --from-labels")
     settings = Settings.from_env()
     if stream:
         rows, invalid = training.read_stream(stream, settings.default_region)
@@ -191,6 +205,96 @@ def train(stream: str | None, from_db: bool, name: str, models_dir: str | None) 
 from .cli_models import models as _models  # noqa: E402 - `reconcile models ...`
 
 main.add_command(_models)
+
+def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
+    import logging
+
+    from .scoring.retrain import TrainingError, train_from_labels
+    from .store import Store
+
+    logging.getLogger("splink").setLevel(logging.WARNING)
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        result = train_from_labels(
+            store, settings, models_dir, version, target_precision=target_precision, m_source=m_source,
+            register=register, progress=True,
+        )
+    except (TrainingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    labels = result.summary["labels"]
+    for note in result.notes:
+        click.echo(f"note: {note}")
+    click.echo(
+        f"model {result.version} in {result.directory} ({result.summary['seconds']['total']:.1f} s): "
+        f"{labels['training']['pairs']} training labels ({labels['training']['confirmed']} confirmed), "
+        f"{labels['heldout']['pairs']} held out"
+    )
+    t = result.thresholds
+    click.echo(
+        f"thresholds: upper {t['upper']:.6g} lower {t['lower']:.6g}; on training labels: precision {t['precision']:.4f}, "
+        f"false-match rate {t['false_match_rate']:.4f}, false non-match rate {t['false_non_match_rate']:.4f}"
+    )
+    for name in ("candidate", "active"):
+        block = result.evaluation.get(name, {})
+        if "error" in block:
+            click.echo(f"held-out {name} {block.get('version')}: {block['error']}")
+            continue
+        pending = block.get("pending_merges", {})
+        click.echo(
+            f"held-out {name} {block['version']} (upper {block['upper']:.6g}, lower {block['lower']:.6g}): "
+            f"precision {block['precision']:.4f} recall {block['recall']:.4f} F1 {block['f1']:.4f}; "
+            f"pending merges: {pending.get('link', 0)} link, {pending.get('drop', 0)} drop, {pending.get('review', 0)} stay"
+        )
+    if result.registered:
+        click.echo(f"registered {result.version} (not active: `reconcile models activate {result.version}`)")
+
+
+@main.group()
+def labels() -> None:
+    """Reviewers' decisions as labelled pairs of records (CSV import/export)."""
+
+
+@labels.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def labels_export(path: str) -> None:
+    """Write every label as one pair of records to PATH (CSV)."""
+    from .scoring.labels import load_labels, write_csv
+    from .store import Store
+
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        pairs, skipped = load_labels(store, settings.default_region)
+    finally:
+        store.dispose()
+    n = write_csv(pairs, path)
+    click.echo(f"{n} label(s) written to {path}" + (f"; {len(skipped)} skipped: {'; '.join(skipped[:5])}" if skipped else ""))
+
+
+@labels.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--by", "decided_by", default=None, help="recorded as the labels' decidedBy")
+def labels_import(path: str, decided_by: str | None) -> None:
+    """Import labelled pairs from PATH (CSV: left_email,left_phoneNumber,left_name,
+    right_email,right_phoneNumber,right_name,outcome[,source]); all or nothing."""
+    from .scoring.labels import LabelFileError, insert_labels, read_csv
+    from .store import Store
+
+    settings = Settings.from_env()
+    try:
+        pairs = read_csv(path, settings.default_region)
+    except LabelFileError as exc:
+        raise click.ClickException(str(exc)) from None
+    store = Store(settings.database_url)
+    try:
+        written = insert_labels(store, pairs, decided_by)
+    finally:
+        store.dispose()
+    click.echo(f"{written} label(s) imported from {path} ({len(pairs) - written} already present)")
+
 
 if __name__ == "__main__":
     main()

@@ -240,6 +240,45 @@ def _estimate_u(con: duckdb.DuckDBPyConnection, table: pa.Table, settings: dict)
     return trained, pairs
 
 
+def fixed_u_settings(
+    base: dict, trained_u: dict, exact_u: dict[str, float], u_pairs: float
+) -> tuple[dict, list[str]]:
+    """A copy of ``base`` with every non-null level's u set and fixed: the exact TF levels'
+    u from value frequencies (``exact_u``, pitfall 1), the rest from random sampling
+    (``trained_u``), levels sampling never saw at the rule-of-three bound ``3 / u_pairs``.
+    Returns the settings and the levels filled by that bound."""
+    settings = json.loads(json.dumps(base))
+    filled_u = []
+    for ci, comparison in enumerate(settings["comparisons"]):
+        for li, level in enumerate(comparison["comparison_levels"]):
+            if level.get("is_null_level"):
+                continue
+            tf_col = level.get("tf_adjustment_column")
+            if tf_col:
+                level["u_probability"] = exact_u[tf_col]
+                level["tf_minimum_u_value"] = exact_u[tf_col]
+            else:
+                u = trained_u["comparisons"][ci]["comparison_levels"][li].get("u_probability")
+                if u is None:
+                    u = 3.0 / u_pairs
+                    filled_u.append(f"{comparison['output_column_name']}: {level.get('label_for_charts')}")
+                level["u_probability"] = u
+            level["fix_u_probability"] = True
+    return settings, filled_u
+
+
+def fill_unobserved_m(settings: dict) -> list[str]:
+    """Write m = UNOBSERVED_M on every non-null level without one (so reloading never falls
+    back to Splink's default); returns the levels filled."""
+    filled_m = []
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if not level.get("is_null_level") and "m_probability" not in level:
+                level["m_probability"] = UNOBSERVED_M
+                filled_m.append(f"{comparison['output_column_name']}: {level.get('label_for_charts')}")
+    return filled_m
+
+
 def train(rows: list[Row], name: str, models_dir: Path, source: str) -> dict[str, Any]:
     """Train on ``rows`` and write ``<name>.json``, ``<name>.tf.json``, ``<name>.metrics.json``."""
     from splink import DuckDBAPI, Linker
@@ -281,23 +320,7 @@ def train(rows: list[Row], name: str, models_dir: Path, source: str) -> dict[str
     trained_u, u_pairs = _estimate_u(con, feature_table(rows, sorted(first_of.values())), base)
     u_seconds = time.perf_counter() - t0
 
-    settings = json.loads(json.dumps(base))
-    filled_u = []
-    for ci, comparison in enumerate(settings["comparisons"]):
-        for li, level in enumerate(comparison["comparison_levels"]):
-            if level.get("is_null_level"):
-                continue
-            tf_col = level.get("tf_adjustment_column")
-            if tf_col:
-                level["u_probability"] = exact_u[tf_col]
-                level["tf_minimum_u_value"] = exact_u[tf_col]
-            else:
-                u = trained_u["comparisons"][ci]["comparison_levels"][li].get("u_probability")
-                if u is None:
-                    u = 3.0 / u_pairs
-                    filled_u.append(f"{comparison['output_column_name']}: {level.get('label_for_charts')}")
-                level["u_probability"] = u
-            level["fix_u_probability"] = True
+    settings, filled_u = fixed_u_settings(base, trained_u, exact_u, u_pairs)
 
     # m by EM over the training records, with the model's own TF tables
     t0 = time.perf_counter()
@@ -312,12 +335,7 @@ def train(rows: list[Row], name: str, models_dir: Path, source: str) -> dict[str
     models_dir.mkdir(parents=True, exist_ok=True)
     model_path = models_dir / f"{name}.json"
     final = linker._settings_obj.as_dict()
-    filled_m = []
-    for comparison in final["comparisons"]:
-        for level in comparison["comparison_levels"]:
-            if not level.get("is_null_level") and "m_probability" not in level:
-                level["m_probability"] = UNOBSERVED_M
-                filled_m.append(f"{comparison['output_column_name']}: {level.get('label_for_charts')}")
+    filled_m = fill_unobserved_m(final)
     final["probability_two_random_records_match"] = prior
     final["linker_uid"] = None
     model_path.write_text(json.dumps(final, indent=2) + "\n")

@@ -1,0 +1,650 @@
+"""``reconcile train --from-labels``: a new model version from reviewers' decisions.
+
+Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
+:mod:`reconcile.scoring.train`, whose functions this reuses):
+
+1. Labels from the store as pairs of records (:mod:`reconcile.scoring.labels`), split
+   deterministically into training (~75%) and held-out (~25%) parts.
+2. u by random sampling over the de-duplicated contact table, one record per proxy
+   cluster, with the exact identifier levels' u and the TF tables from value
+   frequencies over clusters (``train.value_frequencies``, ``train.fixed_u_settings``);
+   the prior from those clusters.
+3. m, per comparison level:
+
+   * ``labels+em`` (default): Splink's ``estimate_m_from_pairwise_labels`` on the
+     CONFIRMED training pairs (a linker over just those records), and EM (u fixed) over
+     the contact table. They are combined per comparison as a weighted mean,
+     ``m = (n_c m_labels + EM_PSEUDO_PAIRS m_em) / (n_c + EM_PSEUDO_PAIRS)``, ``n_c``
+     the confirmed pairs where that comparison is not null: EM is a prior worth
+     ``EM_PSEUDO_PAIRS`` labelled pairs. Reason: reviewed pairs are not a random sample
+     of matches (the exact stage already linked pairs agreeing on an exact email or
+     phone, and only scores between the old thresholds reach review), so m from labels
+     alone would call the exact levels rare among matches; and a level no confirmed
+     pair showed must not get m = 0;
+   * ``labels``: labels only (levels not observed get ``train.UNOBSERVED_M``);
+   * ``em``: EM only (the existing recipe).
+
+   With fewer than ``MIN_CONFIRMED`` confirmed training pairs, m comes from EM alone
+   and the summary says so.
+4. The REJECTED pairs, which Splink's label estimation ignores, choose the thresholds
+   together with the confirmed ones (:func:`choose_thresholds`), on the training
+   labels of scored pairs (guard items are held by guards whatever their score):
+
+   * upper: the lowest score ``t`` such that precision of ``score >= t'`` is at least
+     the target for EVERY ``t' >= t`` (a plain "lowest t with precision >= target"
+     can sit in a lucky dip with few labels); when none qualifies, just above the
+     highest-scored rejected pair;
+   * lower: the highest score that keeps ``LOWER_RECALL`` (99%) of the confirmed pairs
+     at or above it (what is dropped below it loses at most 1% of matches), never above
+     upper;
+   * false-match rate (rejected pairs at or above upper) and false non-match rate
+     (confirmed pairs below lower) are reported.
+
+5. Evaluation on the held-out labels of the new model and the active one (the
+   registry's active version, else the configured default) side by side; how each
+   would decide the currently pending merges; charts as offline SVG.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterator
+
+import pyarrow as pa
+
+from ..config import PROJECT_ROOT, Settings
+from . import charts, model_spec
+from . import train as base_train
+from .labels import HELDOUT_FRACTION, LabelPair, load_labels, split
+from .scorer import Scorer, compile_condition, tf_path_for
+
+MIN_CONFIRMED = 10
+EM_PSEUDO_PAIRS = 50
+TARGET_PRECISION = 0.99
+LOWER_RECALL = 0.99
+PR_POINTS = 200
+M_SOURCES = ("labels+em", "labels", "em")
+MODEL_FILE = "model.json"
+
+
+class TrainingError(RuntimeError):
+    """Training cannot run (no contacts, a version that exists, ...)."""
+
+
+# --- scoring labelled pairs ------------------------------------------------------------
+
+
+def score_pairs(scorer: Scorer, pairs: Sequence[LabelPair]) -> list[float]:
+    return [scorer.score(p.left.features(), p.right.features()).match_probability for p in pairs]
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def choose_thresholds(
+    scores: Sequence[float], is_match: Sequence[bool], target_precision: float = TARGET_PRECISION, lower_recall: float = LOWER_RECALL
+) -> dict[str, Any]:
+    """Upper and lower thresholds from labelled scores (see the module doc)."""
+    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
+    matches = sum(is_match)
+    non_matches = len(ranked) - matches
+    if not ranked:
+        return {"upper": 1.0, "lower": 1.0, "basis": "no labels: nothing decided automatically"}
+    # precision of score >= t at each distinct score, highest first
+    cuts: list[tuple[float, float, int]] = []  # (t, precision, tp)
+    tp = fp = 0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            tp += ranked[i][1]
+            fp += not ranked[i][1]
+            i += 1
+        cuts.append((t, tp / (tp + fp), tp))
+    upper = None
+    for t, precision, _ in cuts:  # descending t: stop at the first cut that fails
+        if precision < target_precision:
+            break
+        upper = t
+    rejected_scores = [s for s, m in ranked if not m]
+    if upper is None:
+        top_rejected = max(rejected_scores)
+        upper = min(1.0, math.nextafter(top_rejected, math.inf))
+        upper_basis = f"no cut reaches precision {target_precision}: just above the highest-scored rejected pair"
+    else:
+        upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}"
+    match_scores = sorted((s for s, m in ranked if m), reverse=True)
+    if match_scores:
+        keep = max(1, math.ceil(lower_recall * len(match_scores)))
+        lower = match_scores[keep - 1]
+        lower_basis = f"highest score keeping {lower_recall:.0%} of confirmed pairs at or above it"
+    else:
+        lower = upper
+        lower_basis = "no confirmed pairs: lower = upper"
+    lower = min(lower, upper)
+    return {
+        "upper": upper,
+        "lower": lower,
+        "target_precision": target_precision,
+        "lower_recall": lower_recall,
+        "basis": {"upper": upper_basis, "lower": lower_basis},
+        **decision_metrics(scores, is_match, upper, lower),
+        "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
+    }
+
+
+def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float) -> dict[str, Any]:
+    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower)."""
+    matches = sum(is_match)
+    non_matches = len(is_match) - matches
+    linked_tp = sum(1 for s, m in zip(scores, is_match) if s >= upper and m)
+    linked_fp = sum(1 for s, m in zip(scores, is_match) if s >= upper and not m)
+    dropped_fn = sum(1 for s, m in zip(scores, is_match) if s < lower and m)
+    dropped_tn = sum(1 for s, m in zip(scores, is_match) if s < lower and not m)
+    kept_tp = matches - dropped_fn
+    kept_fp = non_matches - dropped_tn
+    precision = linked_tp / (linked_tp + linked_fp) if linked_tp + linked_fp else 1.0
+    recall = linked_tp / matches if matches else 1.0
+    kept_precision = kept_tp / (kept_tp + kept_fp) if kept_tp + kept_fp else 1.0
+    kept_recall = kept_tp / matches if matches else 1.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": _f1(precision, recall),
+        "linked": linked_tp + linked_fp,
+        "review": len(is_match) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
+        "dropped": dropped_fn + dropped_tn,
+        "false_match_rate": linked_fp / non_matches if non_matches else 0.0,
+        "false_non_match_rate": dropped_fn / matches if matches else 0.0,
+        "at_lower": {"precision": kept_precision, "recall": kept_recall, "f1": _f1(kept_precision, kept_recall)},
+    }
+
+
+def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
+    """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
+    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
+    matches = sum(is_match)
+    out = []
+    tp = fp = 0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            tp += ranked[i][1]
+            fp += not ranked[i][1]
+            i += 1
+        out.append({"threshold": t, "precision": tp / (tp + fp), "recall": tp / matches if matches else 1.0})
+    if len(out) > points:
+        step = len(out) / points
+        out = [out[int(k * step)] for k in range(points)] + [out[-1]]
+    return out
+
+
+# --- the active model ------------------------------------------------------------------
+
+
+@dataclass
+class ModelRef:
+    version: str
+    path: Path
+    upper: float
+    lower: float
+
+
+def active_reference(store: Any, settings: Settings) -> ModelRef:
+    """The registry's active version, else the configured default model and thresholds."""
+    from ..store.models import active_model
+
+    try:
+        record = active_model(store)
+    except Exception:  # noqa: BLE001 - no registry table yet: the configured default
+        record = None
+    if record is not None:
+        path = Path(record.path)
+        path = path if path.is_absolute() else PROJECT_ROOT / path
+        if path.is_dir():
+            path = path / MODEL_FILE
+        upper = record.upper_threshold if record.upper_threshold is not None else settings.upper_threshold
+        lower = record.lower_threshold if record.lower_threshold is not None else settings.lower_threshold
+        return ModelRef(record.version, path, upper, lower)
+    path = Path(settings.model_path)
+    return ModelRef(path.name[: -len(".json")] if path.name.endswith(".json") else path.stem, path, settings.upper_threshold, settings.lower_threshold)
+
+
+def stored_path(path: Path) -> str:
+    """Relative to the project when inside it (as the registry records paths), else absolute."""
+    path = path.resolve()
+    try:
+        return str(path.relative_to(PROJECT_ROOT))
+    except ValueError:
+        return str(path)
+
+
+# --- pending merges ---------------------------------------------------------------------
+
+
+def pending_pairs(store: Any) -> tuple[list[tuple[dict, dict]], int]:
+    """Feature records of each pending scored pair; also how many pending items have no
+    scored pair (guard items, decided by people whatever the model says)."""
+    from sqlalchemy import select
+
+    from ..store.schema import contact, pending_merge
+    from .features import features
+
+    a, b = contact.alias("a"), contact.alias("b")
+    with store.read() as tx:
+        rows = tx.conn.execute(
+            select(a.c.email, a.c.phoneNumber, a.c.name, b.c.email, b.c.phoneNumber, b.c.name, pending_merge.c.candidateId)
+            .select_from(
+                pending_merge.outerjoin(a, a.c.id == pending_merge.c.contactId).outerjoin(
+                    b, b.c.id == pending_merge.c.candidateId
+                )
+            )
+            .where(pending_merge.c.status == "pending")
+        ).all()
+    pairs = [(features(r[0], r[1], r[2]), features(r[3], r[4], r[5])) for r in rows if r[6] is not None]
+    return pairs, len(rows) - len(pairs)
+
+
+def pending_decisions(scorer: Scorer, pairs: Sequence[tuple[dict, dict]], upper: float, lower: float) -> dict[str, int]:
+    link = drop = 0
+    for fa, fb in pairs:
+        p = scorer.score(fa, fb).match_probability
+        link += p >= upper
+        drop += p < lower
+    return {"link": link, "drop": drop, "review": len(pairs) - link - drop, "scored_pending": len(pairs)}
+
+
+# --- progress ---------------------------------------------------------------------------
+
+
+class Steps:
+    """A rich progress bar over named steps (silent when disabled)."""
+
+    def __init__(self, names: Sequence[str], enabled: bool):
+        self.names = list(names)
+        self.enabled = enabled
+        self.timings: dict[str, float] = {}
+        self._progress = None
+
+    @contextmanager
+    def run(self) -> Iterator["Steps"]:
+        if not self.enabled:
+            yield self
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(
+            TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+            TimeElapsedColumn(), console=Console(stderr=True), transient=False,
+        ) as progress:
+            self._progress = progress
+            self._task = progress.add_task("training", total=len(self.names))
+            yield self
+        self._progress = None
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        if self._progress is not None:
+            self._progress.update(self._task, description=name)
+        started = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - started, 3)
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+
+STEP_NAMES = (
+    "load labels and contacts",
+    "u: value frequencies and random sampling",
+    "m: EM over the contact table",
+    "m: confirmed pairs (Splink pairwise labels)",
+    "write the model",
+    "thresholds from training labels",
+    "evaluate: held-out labels, both models",
+    "evaluate: pending merges",
+    "charts",
+)
+
+
+# --- training -----------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    version: str
+    directory: Path
+    summary: dict[str, Any]
+    thresholds: dict[str, Any]
+    evaluation: dict[str, Any]
+    notes: list[str] = field(default_factory=list)
+    registered: bool = False
+
+
+def _levels(settings: dict) -> Iterator[tuple[int, int, dict]]:
+    for ci, comparison in enumerate(settings["comparisons"]):
+        for li, level in enumerate(comparison["comparison_levels"]):
+            if not level.get("is_null_level"):
+                yield ci, li, level
+
+
+def _m_from_labels(
+    con: Any, settings: dict, tf_tables: dict, confirmed: Sequence[LabelPair]
+) -> tuple[dict[tuple[int, int], float], list[int]]:
+    """Splink's ``estimate_m_from_pairwise_labels`` over the confirmed pairs' records;
+    also, per comparison, how many pairs had it non-null."""
+    from splink import DuckDBAPI, Linker
+
+    records = []
+    for p in confirmed:
+        for side in (p.left, p.right):
+            records.append({"unique_id": len(records), "person": None, **side.features()})
+    schema = pa.schema([("unique_id", pa.int64()), ("person", pa.string())] + [(c, pa.string()) for c in base_train.COLUMNS])
+    db_api = DuckDBAPI(connection=con)
+    sdf = db_api.register(pa.Table.from_pylist(records, schema=schema))
+    linker = Linker(sdf, settings, log_level=logging.WARNING)
+    base_train.register_tf_tables(linker, db_api, tf_tables)
+    pairs_table = pa.table(
+        {
+            "unique_id_l": pa.array(range(0, len(records), 2), pa.int64()),
+            "unique_id_r": pa.array(range(1, len(records), 2), pa.int64()),
+        }
+    )
+    labels_sdf = db_api.register(pairs_table)
+    linker.training.estimate_m_from_pairwise_labels(labels_sdf)
+    trained = linker._settings_obj.as_dict()
+    m = {(ci, li): level["m_probability"] for ci, li, level in _levels(trained) if "m_probability" in level}
+    non_null = []
+    for comparison in settings["comparisons"]:
+        nulls = [compile_condition(lv["sql_condition"]) for lv in comparison["comparison_levels"] if lv.get("is_null_level")]
+        count = 0
+        for k in range(0, len(records), 2):
+            a, b = records[k], records[k + 1]
+            if not any(cond(a, b, {}) for cond in nulls):
+                count += 1
+        non_null.append(count)
+    return m, non_null
+
+
+def _m_from_em(con: Any, settings: dict, rows: list, tf_tables: dict) -> dict[tuple[int, int], float]:
+    """EM (u fixed) over the contact table, as :func:`reconcile.scoring.train.train` does."""
+    from splink import DuckDBAPI, Linker
+
+    db_api = DuckDBAPI(connection=con)
+    sdf = db_api.register(base_train.feature_table(rows))
+    linker = Linker(sdf, settings, log_level=logging.WARNING)
+    base_train.register_tf_tables(linker, db_api, tf_tables)
+    for rule in model_spec.em_blocking_rules():
+        linker.training.estimate_parameters_using_expectation_maximisation(rule)
+    trained = linker._settings_obj.as_dict()
+    return {(ci, li): level["m_probability"] for ci, li, level in _levels(trained) if "m_probability" in level}
+
+
+def combine_m(
+    settings: dict,
+    m_em: dict[tuple[int, int], float] | None,
+    m_labels: dict[tuple[int, int], float] | None,
+    non_null: Sequence[int] | None,
+    pseudo_pairs: float = EM_PSEUDO_PAIRS,
+) -> dict[str, Any]:
+    """Write each level's m into ``settings`` (see the module doc); returns per-level sources."""
+    detail = []
+    for ci, comparison in enumerate(settings["comparisons"]):
+        levels = [(li, lv) for li, lv in enumerate(comparison["comparison_levels"]) if not lv.get("is_null_level")]
+        n = non_null[ci] if (m_labels is not None and non_null is not None) else 0
+        values = {}
+        for li, _ in levels:
+            em = m_em.get((ci, li)) if m_em is not None else None
+            lab = m_labels.get((ci, li), 0.0) if m_labels is not None else None
+            if m_em is None:
+                values[li] = lab if lab else None
+            elif m_labels is None or n == 0:
+                values[li] = em
+            else:
+                values[li] = (n * lab + pseudo_pairs * (em or 0.0)) / (n + pseudo_pairs)
+        total = sum(v for v in values.values() if v)
+        for li, level in levels:
+            v = values[li]
+            if v:
+                level["m_probability"] = v / total if total else v
+            level["fix_m_probability"] = False
+            detail.append(
+                {
+                    "comparison": comparison["output_column_name"],
+                    "level": level.get("label_for_charts"),
+                    "m_em": m_em.get((ci, li)) if m_em is not None else None,
+                    "m_labels": m_labels.get((ci, li), 0.0) if m_labels is not None else None,
+                    "labelled_pairs": n,
+                    "m": level.get("m_probability"),
+                }
+            )
+    return {"levels": detail, "em_pseudo_pairs": pseudo_pairs}
+
+
+def train_from_labels(
+    store: Any,
+    settings: Settings,
+    models_dir: Path,
+    version: str | None = None,
+    *,
+    target_precision: float = TARGET_PRECISION,
+    m_source: str = "labels+em",
+    register: bool = True,
+    progress: bool = False,
+    heldout_fraction: float = HELDOUT_FRACTION,
+    log: Callable[[str], None] = lambda message: None,
+) -> Result:
+    """Train, evaluate and write ``models_dir/<version>/``; register unless told not to."""
+    if m_source not in M_SOURCES:
+        raise ValueError(f"m_source must be one of {M_SOURCES}")
+    if not 0 < target_precision <= 1:
+        raise ValueError("target precision must be in (0, 1]")
+    started = time.perf_counter()
+    version = version or "labels-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    if not version or len(version) > 64 or "/" in version or version.startswith("."):
+        raise TrainingError(f"bad version {version!r}: 1 to 64 characters, no '/'")
+    directory = Path(models_dir) / version
+    if directory.exists():
+        raise TrainingError(f"{directory} exists already: choose another --version")
+    notes: list[str] = []
+    steps = Steps(STEP_NAMES, progress)
+    with _quiet_splink(), steps.run():
+        with steps.step(STEP_NAMES[0]):
+            pairs, skipped = load_labels(store, settings.default_region)
+            training, heldout = split(pairs, heldout_fraction)
+            confirmed = [p for p in training if p.is_match]
+            rows, invalid = base_train.read_database(settings.database_url, settings.default_region)
+            if len(rows) < 3:
+                raise TrainingError(f"the contact table has {len(rows)} distinct valid records: too few to train on")
+            if skipped:
+                notes.append(f"{len(skipped)} label(s) skipped: " + "; ".join(skipped[:5]))
+        use_labels = m_source in ("labels+em", "labels")
+        if use_labels and len(confirmed) < MIN_CONFIRMED:
+            notes.append(
+                f"only {len(confirmed)} confirmed training pair(s) (< {MIN_CONFIRMED}): too few to estimate m "
+                "from labels; m comes from EM over the contact table instead"
+            )
+            use_labels = False
+        use_em = m_source in ("labels+em", "em") or not use_labels
+
+        with steps.step(STEP_NAMES[1]):
+            feats = [base_train.features(r.email, r.phone, r.name) for r in rows]
+            clusters = base_train.proxy_clusters(rows)
+            exact_u: dict[str, float] = {}
+            tf_tables: dict[str, dict[str, float]] = {}
+            diagnostics: dict[str, Any] = {}
+            for column in model_spec.TF_COLUMNS:
+                identifier = column in model_spec.IDENTIFIER_COLUMNS
+                exact_u[column], tf_tables[column], diagnostics[column] = base_train.value_frequencies(
+                    feats, clusters, column, identifier
+                )
+            prior = base_train.prior_from_clusters(clusters)
+            con = base_train.connect()
+            base = model_spec.settings_creator(prior).get_settings("duckdb").as_dict()
+            first_of: dict[str, int] = {}
+            for i, c in enumerate(clusters):
+                first_of.setdefault(c, i)
+            trained_u, u_pairs = base_train._estimate_u(con, base_train.feature_table(rows, sorted(first_of.values())), base)
+            model, filled_u = base_train.fixed_u_settings(base, trained_u, exact_u, u_pairs)
+
+        with steps.step(STEP_NAMES[2]):
+            m_em = _m_from_em(con, model, rows, tf_tables) if use_em else None
+        with steps.step(STEP_NAMES[3]):
+            m_labels, non_null = _m_from_labels(con, model, tf_tables, confirmed) if use_labels else (None, None)
+        con.close()
+
+        with steps.step(STEP_NAMES[4]):
+            m_detail = combine_m(model, m_em, m_labels, non_null)
+            filled_m = base_train.fill_unobserved_m(model)
+            model["probability_two_random_records_match"] = prior
+            model["linker_uid"] = None
+            directory.mkdir(parents=True)
+            model_path = directory / MODEL_FILE
+            model_path.write_text(json.dumps(model, indent=2) + "\n")
+            tf_path_for(model_path).write_text(json.dumps(tf_tables, sort_keys=True, separators=(",", ":")) + "\n")
+            candidate = Scorer.load(model_path)
+
+        with steps.step(STEP_NAMES[5]):
+            threshold_pairs = [p for p in training if p.kind != "guard"]
+            basis = "training labels of scored and imported pairs"
+            if not threshold_pairs:
+                threshold_pairs, basis = training, "all training labels (no scored pairs)"
+            train_scores = score_pairs(candidate, threshold_pairs)
+            thresholds = choose_thresholds(train_scores, [p.is_match for p in threshold_pairs], target_precision)
+            thresholds["labels_used"] = basis
+            if not threshold_pairs:
+                notes.append("no training labels: thresholds 1.0 (nothing decided automatically)")
+            all_train = score_pairs(candidate, training)
+            thresholds["all_training_labels"] = decision_metrics(
+                all_train, [p.is_match for p in training], thresholds["upper"], thresholds["lower"]
+            )
+            (directory / "thresholds.json").write_text(
+                json.dumps({"upper": thresholds["upper"], "lower": thresholds["lower"], **thresholds}, indent=2) + "\n"
+            )
+
+        with steps.step(STEP_NAMES[6]):
+            active = active_reference(store, settings)
+            evaluation: dict[str, Any] = {"heldout_labels": _label_counts(heldout)}
+            truth = [p.is_match for p in heldout]
+            curves: dict[str, list] = {}
+            markers: dict[str, dict] = {}
+            blocks = {}
+            for name, ref, scorer in (
+                ("candidate", ModelRef(version, model_path, thresholds["upper"], thresholds["lower"]), candidate),
+                ("active", active, None),
+            ):
+                block: dict[str, Any] = {"version": ref.version, "model": stored_path(ref.path), "upper": ref.upper, "lower": ref.lower}
+                try:
+                    scorer = scorer or Scorer.load(ref.path)
+                except Exception as exc:  # noqa: BLE001 - the comparison is reported, training still succeeds
+                    block["error"] = f"cannot load {ref.path}: {exc}"
+                    blocks[name] = (block, None)
+                    continue
+                scores = score_pairs(scorer, heldout)
+                block.update(decision_metrics(scores, truth, ref.upper, ref.lower))
+                block["pr_curve"] = pr_curve(scores, truth)
+                curves[f"{name} ({ref.version})"] = block["pr_curve"]
+                markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
+                blocks[name] = (block, scorer)
+            if len(heldout) == 0:
+                notes.append("no held-out labels: the evaluation has nothing to measure")
+
+        with steps.step(STEP_NAMES[7]):
+            pending, unscored = pending_pairs(store)
+            for name, (block, scorer) in blocks.items():
+                if scorer is not None:
+                    block["pending_merges"] = {**pending_decisions(scorer, pending, block["upper"], block["lower"]), "unscored_pending": unscored}
+                evaluation[name] = block
+
+        with steps.step(STEP_NAMES[8]):
+            (directory / "pr_curve.svg").write_text(
+                charts.pr_curve_svg(curves, markers, title=f"Held-out labels ({len(heldout)} pairs): precision-recall")
+            )
+            (directory / "match_weights.svg").write_text(charts.match_weights_svg(model, title=f"Match weights: {version}"))
+
+    summary = {
+        "version": version,
+        "trained_at": datetime.now(timezone.utc).isoformat(),
+        "database": _redact(settings.database_url),
+        "labels": {
+            "total": len(pairs),
+            "skipped": len(skipped),
+            "training": _label_counts(training),
+            "heldout": _label_counts(heldout),
+            "heldout_fraction": heldout_fraction,
+            "split": "sha256 of the normalised pair (sides in canonical order)",
+        },
+        "contacts": {"distinct_records": len(rows), "invalid_or_empty": invalid, "proxy_clusters": len(set(clusters))},
+        "parameters": {
+            "m_source_requested": m_source,
+            "m_from_labels": use_labels,
+            "m_from_em": use_em,
+            "min_confirmed": MIN_CONFIRMED,
+            "em_pseudo_pairs": EM_PSEUDO_PAIRS,
+            "target_precision": target_precision,
+            "lower_recall": LOWER_RECALL,
+            "probability_two_random_records_match": prior,
+            "u_sampling_pairs": u_pairs,
+            "exact_levels": diagnostics,
+            "u_filled_by_rule_of_three": filled_u,
+            "m_filled_unobserved": filled_m,
+            "m_combination": m_detail,
+            "levels": base_train._parameter_summary(model),
+        },
+        "thresholds": {k: thresholds[k] for k in ("upper", "lower", "false_match_rate", "false_non_match_rate")},
+        "notes": notes,
+        "seconds": {**steps.timings, "total": round(time.perf_counter() - started, 3)},
+    }
+    (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (directory / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
+    result = Result(version, directory, summary, thresholds, evaluation, notes)
+    if register:
+        from ..store.models import register_model
+
+        register_model(
+            store,
+            version,
+            stored_path(model_path),
+            metrics=evaluation,
+            upper_threshold=thresholds["upper"],
+            lower_threshold=thresholds["lower"],
+        )
+        result.registered = True
+    return result
+
+
+@contextmanager
+def _quiet_splink() -> Iterator[None]:
+    """Splink logs every EM iteration at INFO; training reports through its own summary."""
+    import logging
+
+    logger = logging.getLogger("splink")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:
+    kinds: dict[str, int] = {}
+    for p in pairs:
+        kinds[p.kind] = kinds.get(p.kind, 0) + 1
+    confirmed = sum(p.is_match for p in pairs)
+    return {"pairs": len(pairs), "confirmed": confirmed, "rejected": len(pairs) - confirmed, "by_kind": kinds}
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

@@ -1,0 +1,116 @@
+"""A labelled stream through the engine, and a scripted reviewer that decides the review
+queue from the stream's truth: the real flow that produces labels, for tests and the
+measured loop (bench/review_loop.py).
+
+:func:`replay_tracking` runs what :func:`reconcile.replay.replay` runs (``Reconciler.parse``
+then ``Reconciler.identify`` per event) and also remembers which person each created
+contact belongs to, which the reviewer needs.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from ..config import Settings
+from ..evaluation import cluster_metrics
+from ..normalize import InvalidInput
+from ..service import Reconciler
+from ..store import Store
+from ..store import review
+from ..store.schema import contact, pending_merge
+from ..synth import read_stream
+
+
+def replay_tracking(
+    path: str | Path, settings: Settings, limit: int | None = None, progress: Callable[[int], None] | None = None
+) -> tuple[dict, dict[int, object], list[tuple[object, int]]]:
+    """Replay ``path`` into the (migrated, empty) database of ``settings``.
+
+    Returns the metrics :func:`reconcile.replay.replay` reports, contact id -> person,
+    and (person, contact id the event is scored by) per accepted event.
+    """
+    store = Store(settings.database_url, pool_size=2)
+    person_of: dict[int, object] = {}
+    events: list[tuple[object, int]] = []
+    rejected = 0
+    try:
+        reconciler = Reconciler(store, settings)
+        started = time.perf_counter()
+        for n, event in enumerate(read_stream(path, limit), 1):
+            payload = {"email": event.get("email"), "phoneNumber": event.get("phoneNumber"), "name": event.get("name")}
+            try:
+                identity = reconciler.parse(payload)
+            except InvalidInput:
+                rejected += 1
+                continue
+            result = reconciler.identify(identity)
+            created = result.match.get("createdContactIds") or []
+            for cid in created:
+                person_of[cid] = event["person"]
+            events.append((event["person"], created[0] if created else result.contact["primaryContactId"]))
+            if progress is not None and n % 1000 == 0:
+                progress(n)
+        seconds = time.perf_counter() - started
+        metrics = grouping_metrics(store, events)
+        with store.engine.connect() as conn:
+            pending = conn.execute(select(func.count()).select_from(pending_merge)).scalar_one()
+    finally:
+        store.dispose()
+    metrics.update(
+        events=len(events) + rejected, rejected=rejected, seconds=seconds, pending_merges=pending,
+        events_per_second=(len(events) + rejected) / seconds if seconds else 0.0,
+    )
+    return metrics, person_of, events
+
+
+def grouping_metrics(store: Store, events: list[tuple[object, int]]) -> dict:
+    """Pairwise and B-cubed scores of the store's CURRENT grouping of the events' contacts."""
+    with store.engine.connect() as conn:
+        final = dict(conn.execute(select(contact.c.id, func.coalesce(contact.c.linkedId, contact.c.id))).all())
+    return cluster_metrics((person, final[cid]) for person, cid in events).as_dict()
+
+
+def play_reviewer(store: Store, person_of: dict[int, object], by: str = "oracle") -> dict[str, int]:
+    """Decide every pending merge from the truth: confirm when the item's two contacts
+    (the scored pair, or for a guard item its contact and the other group's primary)
+    belong to the same person, else reject. Items that go stale meanwhile are skipped.
+    Returns the counts."""
+    with store.read() as tx:
+        items = tx.conn.execute(
+            select(
+                pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId,
+                pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId,
+            )
+            .where(pending_merge.c.status == "pending")
+            .order_by(pending_merge.c.id)
+        ).all()
+    counts = {"confirmed": 0, "rejected": 0, "stale": 0, "unknown": 0}
+    for item in items:
+        a = item.contactId
+        if item.candidateId is not None:
+            b = item.candidateId
+        else:  # a guard item: the contact against the primary of the other group
+            b = item.leftPrimaryId if _primary(store, a) == item.rightPrimaryId else item.rightPrimaryId
+        if a not in person_of or b not in person_of:
+            counts["unknown"] += 1
+            continue
+        decision = "confirm" if person_of[a] == person_of[b] else "reject"
+        try:
+            review.decide(store, item.id, by, decision)
+        except review.ReviewError:
+            counts["stale"] += 1
+            continue
+        counts["confirmed" if decision == "confirm" else "rejected"] += 1
+    return counts
+
+
+def _primary(store: Store, contact_id: int | None) -> int | None:
+    if contact_id is None:
+        return None
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(func.coalesce(contact.c.linkedId, contact.c.id)).where(contact.c.id == contact_id)
+        ).scalar()
