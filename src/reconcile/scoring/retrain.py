@@ -624,16 +624,15 @@ def train_from_labels(
 
 @contextmanager
 def _quiet_splink() -> Iterator[None]:
-    """Splink logs every EM iteration at INFO; training reports through its own summary."""
-    import logging
-
-    logger = logging.getLogger("splink")
-    level = logger.level
-    logger.setLevel(max(level, logging.WARNING))
+    """Splink logs every sampling chunk and EM iteration at INFO (and each Linker resets
+    its logger's level); training reports through its own summary, so INFO and below
+    are off while it runs, and restored after."""
+    previous = logging.root.manager.disable
+    logging.disable(max(previous, logging.INFO))
     try:
         yield
     finally:
-        logger.setLevel(level)
+        logging.disable(previous)
 
 
 def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:
