@@ -160,3 +160,76 @@ def test_non_admin_ui_posts_are_refused(client, versions, tokens, store):
     response = client.post("/review/admin/models/v2/activate", data={"csrf_token": csrf})
     assert response.status_code == 403 and registry.active_model(store).version == "default"
     assert client.post("/review/admin/models/rollback", data={"csrf_token": csrf}).status_code == 403
+
+
+def test_every_documented_admin_response_is_a_real_one(client, versions, tokens):
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
+    from referencing.jsonschema import DRAFT202012
+
+    from reconcile.web.health import openapi_document
+
+    doc = openapi_document()
+    registry_ = Registry().with_resource("urn:openapi", DRAFT202012.create_resource(doc))
+
+    def rebase(schema):
+        if isinstance(schema, dict):
+            return {k: ("urn:openapi" + v if k == "$ref" and v.startswith("#") else rebase(v)) for k, v in schema.items()}
+        if isinstance(schema, list):
+            return [rebase(v) for v in schema]
+        return schema
+
+    covered = set()
+
+    def check(response, path: str, method: str) -> None:
+        status = str(response.status_code)
+        if status not in doc["paths"][path][method]["responses"]:
+            status = "default"
+        spec = doc["paths"][path][method]["responses"][status]
+        while "$ref" in spec:
+            node = doc
+            for part in spec["$ref"].lstrip("#/").split("/"):
+                node = node[part]
+            spec = node
+        validator = Draft202012Validator(rebase(spec["content"]["application/json"]["schema"]), registry=registry_)
+        errors = [e.message for e in validator.iter_errors(response.get_json())]
+        assert not errors, f"{method} {path} {status}: {errors}"
+        covered.add((path, method, status))
+
+    admin, alice = bearer(tokens["root"]), bearer(tokens["alice"])
+    activate = "/admin/models/{version}/activate"
+    check(client.get("/admin/models", headers=alice), "/admin/models", "get")
+    check(client.get("/admin/models"), "/admin/models", "get")
+    check(client.post("/admin/models/v2/activate", json={}, headers=alice), activate, "post")
+    check(client.post("/admin/models/v2/activate", json={"force": 1}, headers=admin), activate, "post")
+    check(client.post("/admin/models/v2/activate"), activate, "post")
+    check(client.post("/admin/models/nope/activate", json={}, headers=admin), activate, "post")
+    check(client.post("/admin/models/rollback", headers=admin), "/admin/models/rollback", "post")
+    check(client.post("/admin/models/v2/activate", json={}, headers=admin), activate, "post")
+    check(client.post("/admin/models/v3/activate", json={}, headers=admin), activate, "post")
+    check(client.post("/admin/models/rollback", json={"force": True}, headers=admin), "/admin/models/rollback", "post")
+    check(client.get("/admin/models", headers=admin), "/admin/models", "get")
+    (versions / "v3" / "model.json").unlink()
+    check(client.post("/admin/models/v3/activate", json={"force": True}, headers=admin), activate, "post")
+    rollback = "/admin/models/rollback"
+    check(client.post(rollback), rollback, "post")
+    check(client.post(rollback, headers=alice), rollback, "post")
+    check(client.post(rollback, json={"force": "x"}, headers=admin), rollback, "post")
+    (versions / "v2" / "model.json").unlink()  # default is active; rollback goes to v2
+    check(client.post(rollback, json={"force": True}, headers=admin), rollback, "post")
+    for path, method in (("/admin/models", "get"), (activate, "post"), (rollback, "post")):
+        check(client.put("/admin/models", headers=admin), path, method)  # 405: the default shape
+    chart = "/admin/models/{version}/charts/{name}"
+    svg = client.get("/admin/models/v2/charts/pr_curve.svg", headers=alice)
+    assert svg.status_code == 200 and svg.mimetype == "image/svg+xml"
+    covered.add((chart, "get", "200"))
+    check(client.get("/admin/models/v2/charts/pr_curve.svg"), chart, "get")
+    check(client.get("/admin/models/v2/charts/x.svg", headers=alice), chart, "get")
+    documented = {
+        (path, method, status)
+        for path, item in doc["paths"].items()
+        if path.startswith("/admin")
+        for method, operation in item.items()
+        for status in operation["responses"]
+    }
+    assert documented - covered == set()
