@@ -145,8 +145,9 @@ def match_weights_svg(settings: Mapping, title: str = "Match weights") -> str:
             f"<title>{escape(label)}: {weight:.3f}</title></rect>"
         )
         weight_text = f"{weight:+.2f}"
-        tx = x1 + 4 if weight >= 0 else x0 - 4
-        anchor = "start" if weight >= 0 else "end"
+        # a negative bar's value goes right of the zero line, clear of the labels
+        tx = x1 + 4 if weight >= 0 else x(0) + 4
+        anchor = "start"
         body.append(f'<text x="{tx:.1f}" y="{y + row_h - 7}" text-anchor="{anchor}" font-size="10">{weight_text}</text>')
         weight_attr = ' font-weight="600"' if bold else ""
         body.append(
