@@ -192,3 +192,30 @@ def test_first_start_registers_the_default_when_the_registry_is_empty(tmp_path):
         assert app.extensions["reconcile"].models.current().version == "default"
     finally:
         app.extensions["reconcile"].store.dispose()
+
+
+def test_activation_rollback_and_the_switch_on_each_backend(db_url, tmp_path):
+    """The same registry calls on SQLite and PostgreSQL (model_admin under the CLI and API)."""
+    from reconcile.model_admin import ActivationRefused, activate, ensure_default_registered, register_path, rollback
+
+    store = Store(db_url)
+    try:
+        settings = Settings(database_url=db_url, model_poll_seconds=0)
+        assert ensure_default_registered(store, settings).version == "default"
+        assert ensure_default_registered(store, settings) is None
+        reconciler = Reconciler(store, settings)
+        register_path(store, better(tmp_path))
+        register_path(store, worse(tmp_path))
+        activate(store, "v2", by="t")
+        assert serve(reconciler, "a@x.org")["modelVersion"] == "v2"
+        with pytest.raises(ActivationRefused, match="worse"):
+            activate(store, "v3", by="t")
+        record, decision = activate(store, "v3", force=True, by="t")
+        assert not decision.allowed and record.previous_version == "v2"
+        assert rollback(store, by="t")[0].version == "v2"
+        assert serve(reconciler, "b@x.org")["modelVersion"] == "v2"
+        assert [(m.version, m.active) for m in registry.list_models(store)] == [
+            ("default", False), ("v2", True), ("v3", False)
+        ]
+    finally:
+        store.dispose()
