@@ -647,7 +647,15 @@ def trial(backend: Backend, args, threads: int, duration: int, check: bool) -> d
     reqfile = RUN_DIR / f"identify-{backend.size}-{seed_key(backend.size)}.requests"
     if not reqfile.exists():
         write_requests(url, backend.size, reqfile)
-    server = Server(url, args.workers, threads, args.probabilistic, RUN_DIR / f"server-{backend.name}-{backend.size}.log")
+    log_path = RUN_DIR / f"server-{backend.name}-{backend.size}.log"
+    for attempt in range(3):  # the working tree may be mid-edit by someone else: retry a start
+        try:
+            server = Server(url, args.workers, threads, args.probabilistic, log_path)
+            break
+        except RuntimeError:
+            if attempt == 2:
+                raise
+            time.sleep(10)
     try:
         if args.warmup:
             run_wrk(server.base, reqfile, args.warmup, args.connections, args.wrk_threads, args.mix, "warm", 6_000_000)
@@ -780,6 +788,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"p99 {r['p99_us'] / 1000:.1f} ms, CPU/req {r['cpu_ms_per_req']} est. idle {r['est_rps_idle']:,} req/s, created {r['created']:,} (requests for new rows sent: {expected:,}), "
                     f"invariants broken: {r.get('invariant_violations')}")
                 results.append(r)
+                (RESULTS / "identify.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
             finally:
                 backend.cleanup()
                 if not args.keep_pg_seed:
