@@ -36,11 +36,11 @@ def bearer(token: str) -> dict:
 
 def login(client, username: str):
     client.get("/review/login")
-    with client.session_transaction() as sess:
+    with client.session_transaction("/review/") as sess:
         csrf = sess["csrf"]
     response = client.post("/review/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
     assert response.status_code == 302
-    with client.session_transaction() as sess:
+    with client.session_transaction("/review/") as sess:
         return sess["csrf"]
 
 

@@ -36,13 +36,13 @@ def bearer(token: str) -> dict:
 
 def login(client, username: str = "alice", password: str = PASSWORD):
     client.get("/review/login")
-    with client.session_transaction() as sess:
+    with client.session_transaction("/review/") as sess:
         csrf = sess["csrf"]
     return client.post("/review/login", data={"username": username, "password": password, "csrf_token": csrf})
 
 
 def session_csrf(client) -> str:
-    with client.session_transaction() as sess:
+    with client.session_transaction("/review/") as sess:
         return sess["csrf"]
 
 

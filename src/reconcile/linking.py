@@ -12,7 +12,7 @@ This module decides; :class:`reconcile.store.ContactTx` reads and writes.
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .guards import Guards
@@ -76,13 +76,15 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     an identifier nobody has, identifiers spread over several groups, a placeholder,
     a name that clashes with the identifier's holders, or a group that moved under us.
     """
-    matches = tx.find_matching(identity.email, identity.phone)
+    values = request_values(identity)
+    members = tx.groups_holding(identity.email, identity.phone)
+    matches = [m for m in members if any(v is not None and getattr(m, n) == v for n, v in values.items())]
     if not matches:
         return None
     primaries = {primary_of(m) for m in matches}
     if len(primaries) != 1:
         return None
-    for name, value in request_values(identity).items():
+    for name, value in values.items():
         if value is None:
             continue
         holders = [m.name for m in matches if getattr(m, name) == value]
@@ -91,10 +93,7 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
         if guards.shared_identifier(identity.name, holders, holders):
             return None
     (primary_id,) = primaries
-    members = tx.group_members([primary_id])
-    if not members or members[0].id != primary_id or members[0].linkPrecedence != "primary":
-        return None
-    if not {m.id for m in matches} <= {r.id for r in members}:  # split (undone merge) in between
+    if members[0].id != primary_id or members[0].linkPrecedence != "primary":
         return None
     return ExactOutcome(primary_id=primary_id, members=members, matched=True)
 
@@ -114,7 +113,9 @@ def _judge_links(
             if value is not None and getattr(m, name) == value:
                 by_group[primary_of(m)][name].append(m)
 
-    known_shared = tx.guarded_values((n, v) for n, v in values.items() if v is not None)
+    known_shared = (  # weak or strong only matters when there is more than one group
+        tx.guarded_values((n, v) for n, v in values.items() if v is not None) if len(by_group) > 1 else set()
+    )
     strong: set[int] = set()
     weak: set[int] = set()
     holds: dict[int, Hold] = {}
@@ -165,7 +166,8 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
         return _new_primary_beside(tx, identity, matches, holds, cause)
 
     primaries = sorted(tx.lock_primaries(joinable, members=matches), key=age_key)
-    sizes = tx.group_sizes(joinable)
+    members = tx.group_members(joinable)
+    sizes = Counter(primary_of(m) for m in members)
     rejected = cannot_link_pairs(tx, joinable)
     winner, merged = primaries[0], [primaries[0]]
     for candidate in primaries[1:]:
@@ -219,7 +221,9 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
         _record_holds(tx, row, winner.id, holds, outcome)
     elif holds:
         _open_reviews(tx, winner.id, None, holds, outcome)
-    outcome.members = tx.group_members([winner.id])
+    # the joined groups as read under their locks, plus the row just created
+    merged_members = [m for m in members if primary_of(m) in merged_ids] + outcome.created
+    outcome.members = sorted(merged_members, key=age_key)
     return outcome
 
 

@@ -36,6 +36,24 @@ _BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
 _IN_GROUPS = or_(contact.c.id.in_(_IDS), contact.c.linkedId.in_(_IDS))
 _GROUP_MEMBERS = select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id)
 _GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
+
+
+def _groups_holding(condition):
+    holders = select(_GROUP_KEY).where(_LIVE, condition).scalar_subquery()
+    return (
+        select(contact)
+        .where(_LIVE, or_(contact.c.id.in_(holders), contact.c.linkedId.in_(holders)))
+        .order_by(contact.c.createdAt, contact.c.id)
+    )
+
+
+_GROUPS_HOLDING = {
+    (True, False): _groups_holding(contact.c.email == bindparam("email")),
+    (False, True): _groups_holding(contact.c.phoneNumber == bindparam("phone")),
+    (True, True): _groups_holding(
+        or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
+    ),
+}
 _GROUP_SIZES = select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY)
 _INSERT_CONTACT = insert(contact).returning(*contact.c)
 _INSERT_AUDIT = insert(audit_log)
@@ -75,6 +93,16 @@ class ContactTx:
         stmt = _FIND_BY[email is not None, phone is not None]
         return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
 
+    def groups_holding(self, email: str | None, phone: str | None) -> list[ContactRow]:
+        """Every live member of every group holding the email or phone, oldest first.
+
+        One statement, so one consistent snapshot: the read path answers from it alone.
+        """
+        if email is None and phone is None:
+            return []
+        stmt = _GROUPS_HOLDING[email is not None, phone is not None]
+        return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
+
     def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
         return list(self.conn.execute(_BY_IDS, {"ids": sorted(set(ids))}))
 
@@ -88,8 +116,9 @@ class ContactTx:
 
         ``members`` are rows read before the lock as belonging to these groups (the
         request's matches). An undone merge splits a group whose primary stays primary,
-        so each of them is read again under the lock and must still be live and in the
-        same group; if not, :class:`StaleGroup` too.
+        so on PostgreSQL each of them is read again under the lock and must still be
+        live and in the same group; if not, :class:`StaleGroup` too. (SQLite's writer
+        read them under the database write lock already.)
         """
         wanted = sorted(set(ids))
         stmt = _BY_IDS_FOR_UPDATE if self.dialect == "postgresql" else _BY_IDS
@@ -100,6 +129,8 @@ class ContactTx:
             raise StaleGroup(f"groups {wanted} changed while being read")
         self._locked_at.update((r.id, r.createdAt) for r in rows)
         locked = set(wanted)
+        if self.dialect != "postgresql":
+            return rows
         read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
         if read and any(
             r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 
 from .auth import require_api_key
 from .errors import ApiError
@@ -31,4 +31,5 @@ def identify():
     reconciler = current_app.extensions["reconcile"]
     identity = reconciler.parse(decode_json_object())
     result = reconciler.identify(identity)
+    g.identify_method = result.match["method"]  # for the metrics, without re-reading the body
     return jsonify(result.as_json())

@@ -91,8 +91,7 @@ def _observe(response: Response) -> Response:
     method = "none"
     if response.status_code < 400:
         outcome = "ok"
-        body = response.get_json(silent=True) or {}
-        reported = (body.get("match") or {}).get("method")
+        reported = g.pop("identify_method", None)
         method = reported if reported in METHODS else "other"
     else:
         outcome = "invalid" if response.status_code < 500 else "error"
