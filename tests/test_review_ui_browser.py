@@ -1,9 +1,10 @@
 """The review UI end to end in a real headless Chromium (Debian's, driven by Playwright):
 log in, open the queue, confirm with the keyboard, reject, undo, bulk-reject from the list,
 then check the database; a contact named ``<script>`` must show as text. The item page's
-screenshot is saved to tests/artifacts/review_item.png; docs/review-page.png (the README's)
-is written when missing or when RECONCILE_UPDATE_SCREENSHOTS is set, so a test run leaves
-the working tree clean."""
+screenshot is saved to tests/artifacts/review_item.png. A second test opens an item that
+the shipped model scored on the sample stream; its screenshot becomes docs/review-page.png
+(the README's) when missing or when RECONCILE_UPDATE_SCREENSHOTS is set, so a test run
+leaves the working tree clean."""
 from __future__ import annotations
 
 import os
@@ -17,10 +18,11 @@ from review_seed import PASSWORD, exact_only, identify, reviewer, status_of
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from reconcile import create_app
+from reconcile import Settings, create_app
+from reconcile.replay import read_stream
 from reconcile.store import ContactTx
 from reconcile.store.pending import open_pending_merge
-from reconcile.store.schema import audit_log, cannot_link, contact, label
+from reconcile.store.schema import audit_log, cannot_link, contact, label, pending_merge
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -138,9 +140,6 @@ def test_a_reviewer_works_the_queue_from_the_keyboard(server):
             assert page.locator("td.agree").count() == 4  # the name, on both contacts of both sides
             assert page.locator("td.differ").count() == 8
             page.screenshot(path=str(ARTIFACTS / "review_item.png"), full_page=True)
-            if not DOCS_SCREENSHOT.exists() or os.environ.get("RECONCILE_UPDATE_SCREENSHOTS"):
-                DOCS_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)  # the README's picture
-                shutil.copyfile(ARTIFACTS / "review_item.png", DOCS_SCREENSHOT)
 
             # c confirms and moves on to the next pending item
             with page.expect_navigation():
@@ -209,3 +208,55 @@ def test_a_reviewer_works_the_queue_from_the_keyboard(server):
     assert sorted(labels) == sorted([(items["lorraine"], "match"), (items["george"], "non-match"), (items["biff"], "non-match")])
     assert sorted(blocks) == sorted([items["george"], items["biff"]])
     assert_sound(store)
+
+
+@pytest.fixture
+def scored_server(sqlite_db):
+    """The real pipeline (shipped model) over the committed sample stream, served."""
+    app = create_app(Settings(database_url=sqlite_db))
+    rec = app.extensions["reconcile"]
+    for event in read_stream(ROOT / "data" / "sample_stream.jsonl", None):
+        rec.identify(rec.parse({k: event.get(k) for k in ("email", "phoneNumber", "name")}))
+    reviewer(rec.store, "alice")
+    httpd = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_port}", rec.store
+    httpd.shutdown()
+    thread.join(timeout=5)
+    rec.store.dispose()
+
+
+def test_an_item_the_model_scored_shows_its_real_evidence(scored_server):
+    from playwright.sync_api import sync_playwright
+
+    base, store = scored_server
+    with store.read() as tx:
+        item = tx.conn.execute(
+            select(pending_merge)
+            .where(pending_merge.c.reason == "score", pending_merge.c.status == "pending")
+            .order_by(pending_merge.c.score.desc())
+        ).first()
+    assert item is not None, "the sample stream should leave near misses for review"
+    comparisons = [c["comparison"] for c in item.evidence["comparisons"]]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1360, "height": 900})
+            page.goto(f"{base}/review/login")
+            page.fill("input[name=username]", "alice")
+            page.fill("input[name=password]", PASSWORD)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            page.goto(f"{base}/review/items/{item.id}")
+            waterfall = page.inner_text(".waterfall")
+            for name in comparisons:
+                assert name in waterfall
+            assert f"{item.matchWeight:+.2f}" in waterfall
+            assert page.locator(".waterfall svg rect").count() == len(comparisons) + 2  # prior, final
+            page.screenshot(path=str(ARTIFACTS / "review_item_scored.png"), full_page=True)
+            if not DOCS_SCREENSHOT.exists() or os.environ.get("RECONCILE_UPDATE_SCREENSHOTS"):
+                shutil.copyfile(ARTIFACTS / "review_item_scored.png", DOCS_SCREENSHOT)
+        finally:
+            browser.close()

@@ -333,8 +333,8 @@ def _weight(entry: dict[str, Any]) -> float | None:
     return float(value)
 
 
-WATERFALL_WIDTH = 860
-LABEL_WIDTH = 230
+WATERFALL_WIDTH = 1100
+LABEL_WIDTH = 380
 VALUE_WIDTH = 70
 ROW_HEIGHT = 30
 BAR_HEIGHT = 18
