@@ -35,8 +35,8 @@ class Settings:
     #: False runs the exact rules only (the baseline ``reconcile evaluate`` compares with)
     probabilistic: bool = True
     model_path: str = str(DEFAULT_MODEL)
-    upper_threshold: float = 0.9999
-    lower_threshold: float = 0.80
+    upper_threshold: float = 0.999
+    lower_threshold: float = 0.99
     #: how often (seconds) each worker checks the model registry for a newly active model
     model_poll_seconds: float = 2.0
     #: extra placeholder values never linked on (added to the built-in list in guards.py)
