@@ -17,7 +17,7 @@ from .normalize import name_key
 TOKEN_SIMILARITY = 0.88
 
 # Common English given-name diminutives; each row is one family of equivalent forms.
-_NICKNAME_FAMILIES = [
+_ENGLISH_FAMILIES = [
     "william bill will billy liam willy",
     "robert bob rob bobby robbie bert",
     "richard rick dick rich ricky richie",
@@ -89,10 +89,49 @@ _NICKNAME_FAMILIES = [
 ]
 
 
+#: Given-name hypocorisms of the other cultures the service sees: without them
+#: "Chuy" / "Jesus Garcia" looks like two relatives sharing a surname, the very
+#: pattern the model must learn to distrust. Each row: the full name first, then the
+#: forms it goes by; tokens folded as :func:`reconcile.normalize.name_key` folds them
+#: (``ł`` stays).
+_OTHER_FAMILIES: tuple[str, ...] = (
+    # anglo
+    "alexander al", "zoe zoey", "emily em emmy", "sarah sally sadie", "olivia liv livvy",
+    # hispanic
+    "jose pepe chepe", "francisco paco pancho curro", "alejandro alex alejo ale",
+    "guadalupe lupe lupita", "jesus chuy chucho", "manuel manolo manu", "ignacio nacho",
+    "roberto beto", "eduardo lalo", "dolores lola lolita", "mercedes meche merche",
+    "isabel chabela isa", "concepcion concha conchita", "rosario charo", "enrique quique",
+    "rafael rafa", "fernando nando", "javier javi", "antonio tono toni",
+    # german
+    "johannes hannes jo hans", "wolfgang wolf", "katharina kathi kati", "friedrich fritz",
+    "stefanie steffi", "maximilian max", "ursula uschi", "sebastian basti", "tobias tobi",
+    "andreas andi", "susanne susi",
+    # french
+    "frederic fred", "stephane steph", "genevieve ginette", "nathalie nath", "guillaume guigui",
+    "nicolas nico", "emmanuel manu",
+    # indian
+    "venkatesh venky", "subramanian subbu mani", "srinivas srini seenu", "rajesh raj",
+    "priyanka priya", "aishwarya aish", "vikram vicky", "mohammed mohd mo",
+    # brazilian / portuguese
+    "antonio toninho tonho", "sebastiao tiao", "julia ju", "leticia le", "rodrigo digo",
+    "gabriel biel gabi", "eduarda duda", "fernanda nanda", "vinicius vini", "beatriz bia",
+    # arabic
+    "muhammad mo", "abdullah abdul",
+    # polish
+    "grzegorz grzesiek", "małgorzata gosia", "katarzyna kasia", "agnieszka aga", "wojciech wojtek",
+    "krzysztof krzysiek", "aleksandra ola", "zofia zosia", "tomasz tomek",
+)
+
+#: Every nickname family, one row each, the full name first. The model's first-name keys
+#: (:mod:`reconcile.scoring.features`) depend on this order: append, never reorder.
+NICKNAME_FAMILIES: tuple[str, ...] = (*_ENGLISH_FAMILIES, *_OTHER_FAMILIES)
+
+
 @lru_cache(maxsize=1)
 def _nickname_groups() -> dict[str, frozenset[int]]:
     groups: dict[str, set[int]] = {}
-    for index, family in enumerate(_NICKNAME_FAMILIES):
+    for index, family in enumerate(NICKNAME_FAMILIES):
         for token in family.split():
             groups.setdefault(token, set()).add(index)
     return {token: frozenset(ids) for token, ids in groups.items()}

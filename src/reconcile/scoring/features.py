@@ -11,7 +11,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from ..names import _NICKNAME_FAMILIES
+from ..names import NICKNAME_FAMILIES
 from ..normalize import email_parts, mailbox_key, name_key, phone_national, phone_tail
 
 #: Every column a record passed to the scorer or to Splink carries, in table order.
@@ -40,46 +40,11 @@ def _name_tokens(name: str) -> list[str]:
     return _NAME_PUNCT.sub(" ", folded).split()
 
 
-#: Given-name hypocorisms beyond the guards' (English-centred) table in
-#: :mod:`reconcile.names`, for the other cultures the service sees: without them
-#: "Chuy" / "Jesus Garcia" looks like two relatives sharing a surname, the very
-#: pattern the model must learn to distrust. Each row: the full name first, then the
-#: forms it goes by; tokens folded as :func:`_name_tokens` folds them (``ł`` stays).
-EXTRA_NICKNAME_FAMILIES: tuple[str, ...] = (
-    # anglo
-    "alexander al", "zoe zoey", "emily em emmy", "sarah sally sadie", "olivia liv livvy",
-    # hispanic
-    "jose pepe chepe", "francisco paco pancho curro", "alejandro alex alejo ale",
-    "guadalupe lupe lupita", "jesus chuy chucho", "manuel manolo manu", "ignacio nacho",
-    "roberto beto", "eduardo lalo", "dolores lola lolita", "mercedes meche merche",
-    "isabel chabela isa", "concepcion concha conchita", "rosario charo", "enrique quique",
-    "rafael rafa", "fernando nando", "javier javi", "antonio tono toni",
-    # german
-    "johannes hannes jo hans", "wolfgang wolf", "katharina kathi kati", "friedrich fritz",
-    "stefanie steffi", "maximilian max", "ursula uschi", "sebastian basti", "tobias tobi",
-    "andreas andi", "susanne susi",
-    # french
-    "frederic fred", "stephane steph", "genevieve ginette", "nathalie nath", "guillaume guigui",
-    "nicolas nico", "emmanuel manu",
-    # indian
-    "venkatesh venky", "subramanian subbu mani", "srinivas srini seenu", "rajesh raj",
-    "priyanka priya", "aishwarya aish", "vikram vicky", "mohammed mohd mo",
-    # brazilian / portuguese
-    "antonio toninho tonho", "sebastiao tiao", "julia ju", "leticia le", "rodrigo digo",
-    "gabriel biel gabi", "eduarda duda", "fernanda nanda", "vinicius vini", "beatriz bia",
-    # arabic
-    "muhammad mo", "abdullah abdul",
-    # polish
-    "grzegorz grzesiek", "małgorzata gosia", "katarzyna kasia", "agnieszka aga", "wojciech wojtek",
-    "krzysztof krzysiek", "aleksandra ola", "zofia zosia", "tomasz tomek",
-)
-
-
 @lru_cache(maxsize=1)
 def _family_heads() -> dict[str, tuple[str, ...]]:
     """Each name in the guards' nickname table -> the heads of the families it is in."""
     heads: dict[str, list[str]] = {}
-    for family in (*_NICKNAME_FAMILIES, *EXTRA_NICKNAME_FAMILIES):
+    for family in NICKNAME_FAMILIES:
         tokens = family.split()
         for token in tokens:
             if tokens[0] not in heads.setdefault(token, []):
