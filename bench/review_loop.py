@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh-events", type=int, default=10_000, help="out-of-sample events after --limit (0: skip)")
     parser.add_argument("--target-precision", type=float, default=0.99)
     parser.add_argument("--models-dir", type=Path, default=None, help="where the new version goes (default: a temp dir)")
+    parser.add_argument("--m-source", default="warm", help="train_from_labels' m_source (warm: the active model updated by the labels)")
+    parser.add_argument("--proxy", default="live", help="person proxy for u/TF when training from scratch: live groups or exact")
     parser.add_argument("--version", default="review-loop")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -160,7 +162,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {reviewed} in {review_seconds:.0f} s", flush=True)
             print("3. train from labels", flush=True)
             result = train_from_labels(
-                store, Settings(database_url=url), models_dir, args.version, target_precision=args.target_precision, progress=True
+                store, Settings(database_url=url), models_dir, args.version, target_precision=args.target_precision,
+                m_source=args.m_source, proxy=args.proxy, progress=True,
             )
         finally:
             store.dispose()
@@ -201,9 +204,12 @@ def main(argv: list[str] | None = None) -> int:
                 "thresholds": {"upper": upper, "lower": lower},
                 "labels": result.summary["labels"],
                 "notes": result.notes,
+                "method": result.summary["parameters"].get("method"),
+                "threshold_basis": result.thresholds.get("basis"),
+                "review_load": result.thresholds.get("review_load"),
                 "seconds": result.summary["seconds"],
                 "heldout_evaluation": {
-                    k: {x: result.evaluation[k].get(x) for x in ("version", "upper", "lower", "precision", "recall", "f1", "linked", "review", "dropped", "false_match_rate", "pending_merges")}
+                    k: {x: result.evaluation[k].get(x) for x in ("version", "upper", "lower", "precision", "recall", "f1", "average_precision", "roc_auc", "linked", "review", "dropped", "false_match_rate", "pending_merges")}
                     for k in ("candidate", "active")
                 },
             },
@@ -254,6 +260,17 @@ def _print(report: dict) -> None:
         )
     console.print(table)
     t = report["training"]
+    table = Table(title="Held-out labels (pairs the reviewer decided, not trained on)")
+    for col in ("model", "upper", "lower", "P", "R", "F1", "avg precision", "ROC AUC", "linked", "review", "dropped"):
+        table.add_column(col, justify="right")
+    for name, b in t["heldout_evaluation"].items():
+        fmt = lambda v: "-" if v is None else f"{v:.4f}"  # noqa: E731
+        table.add_row(
+            f"{name} ({b['version']})", f"{b['upper']:.6g}", f"{b['lower']:.6g}", fmt(b["precision"]), fmt(b["recall"]), fmt(b["f1"]),
+            fmt(b.get("average_precision")), fmt(b.get("roc_auc")), str(b["linked"]), str(b["review"]), str(b["dropped"]),
+        )
+    console.print(table)
+    console.print(f"method: {t.get('method')}; thresholds: {t.get('threshold_basis')}; review load on candidate pairs: {t.get('review_load')}")
     console.print(f"new model {t['version']}: upper {t['thresholds']['upper']:.6g}, lower {t['thresholds']['lower']:.6g}; labels {t['labels']['training']} training, {t['labels']['heldout']} held out")
     for note in t["notes"]:
         console.print(f"note: {note}")

@@ -28,12 +28,20 @@ from reconcile.scoring.labels import (
     split,
     write_csv,
 )
+from reconcile.scoring import warm_start
 from reconcile.scoring.retrain import (
     MIN_CONFIRMED,
+    candidate_pairs,
     choose_thresholds,
+    clusters_of,
     decision_metrics,
+    live_rows,
+    load_floor,
+    ranking_metrics,
+    review_load,
     score_pairs,
     train_from_labels,
+    wilson_lower,
 )
 from reconcile.scoring.scorer import Scorer
 from reconcile.scoring.simulate import play_reviewer, replay_tracking
@@ -262,7 +270,9 @@ def test_labels_are_the_scored_pairs_and_export_import_round_trips(reviewed, tmp
 def test_too_few_confirmed_falls_back_to_em_and_says_so(reviewed, tmp_path):
     url, store = _copy_db(reviewed, tmp_path)
     try:
-        result = train_from_labels(store, Settings(database_url=url), tmp_path / "models", "few", register=False)
+        result = train_from_labels(
+            store, Settings(database_url=url), tmp_path / "models", "few", m_source="labels+em", register=False
+        )
     finally:
         store.dispose()
     if reviewed[1]["confirmed"] < MIN_CONFIRMED:
@@ -289,7 +299,8 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         expected = {"model.json", "model.tf.json", "thresholds.json", "summary.json", "evaluation.json", "pr_curve.svg", "match_weights.svg"}
         assert expected <= {p.name for p in directory.iterdir()}
         summary = json.loads((directory / "summary.json").read_text())
-        assert summary["parameters"]["m_from_labels"] and summary["parameters"]["m_from_em"]
+        assert summary["parameters"]["method"].startswith("warm start")
+        assert summary["parameters"]["strength"] in warm_start.STRENGTHS
         assert summary["labels"]["training"]["confirmed"] >= MIN_CONFIRMED
         assert summary["labels"]["training"]["pairs"] + summary["labels"]["heldout"]["pairs"] == summary["labels"]["total"]
 
@@ -319,6 +330,7 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         assert set(evaluation) >= {"candidate", "active", "heldout_labels"}
         for block in (evaluation["candidate"], evaluation["active"]):
             assert {"precision", "recall", "f1", "pr_curve", "pending_merges", "upper", "lower"} <= set(block)
+            assert 0 <= block["average_precision"] <= 1 and 0 <= block["roc_auc"] <= 1
         assert evaluation["active"]["version"] == "default"
         record = get_model(store, "v-test")
         assert not record.active and record.upper_threshold == thresholds["upper"]
@@ -330,3 +342,122 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         _ = settings
     finally:
         store.dispose()
+
+
+# --- warm start, person proxy, threshold-free measures, confidence bound, review load -----
+
+
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.json"
+
+
+def test_warm_start_with_no_labels_is_the_active_model_exactly():
+    active = json.loads(DEFAULT_MODEL.read_text())
+    m = warm_start.level_m(active)
+    fitted = warm_start.fit(m, [], [], warm_start.DEFAULT_STRENGTH)
+    assert fitted.prior_shift == 0 and all(a == 0 for aj in fitted.shifts for a in aj)
+    assert warm_start.apply(active, fitted) == active
+
+
+def test_warm_start_moves_only_what_the_labels_show():
+    active = json.loads(DEFAULT_MODEL.read_text())
+    scorer = Scorer.load(DEFAULT_MODEL)
+    m = warm_start.level_m(active)
+    a = {"email": "ann.lee@example.com", "phone": None, "name": "Ann Lee"}
+    b = {"email": "ann.lee@example.org", "phone": None, "name": "Ann Lee"}
+    from reconcile.scoring.features import features
+
+    fa, fb = features(a["email"], None, a["name"]), features(b["email"], None, b["name"])
+    item = warm_start.pair_levels(scorer, fa, fb)
+    assert item.weight == pytest.approx(scorer.score(fa, fb).match_weight)
+    assert item.levels[1] is None  # no phone on either side: the null level
+    # the active model calls this pair a likely match; labels say it never is
+    fitted = warm_start.fit(m, [item] * 40, [False] * 40, 1.0)
+    model = warm_start.apply(active, fitted)
+    new_scorer = Scorer(model, json.loads((PROJECT_ROOT / "models" / "default.tf.json").read_text()), "t")
+    assert new_scorer.score(fa, fb).match_weight < item.weight - 1
+    # phone levels saw no evidence (null on the labelled pair): their m is unchanged
+    phone = [lv["m_probability"] for lv in model["comparisons"][1]["comparison_levels"] if not lv.get("is_null_level")]
+    assert phone == pytest.approx(m[1])
+    for comparison in model["comparisons"]:  # m still sums to 1 per comparison
+        total = sum(lv["m_probability"] for lv in comparison["comparison_levels"] if not lv.get("is_null_level"))
+        assert total == pytest.approx(1.0)
+
+
+def test_strength_is_cross_validated_and_deterministic():
+    active = json.loads(DEFAULT_MODEL.read_text())
+    m = warm_start.level_m(active)
+    rng = random.Random(3)
+    items, truth, keys = [], [], []
+    for i in range(200):
+        match = rng.random() < 0.3
+        level = 0 if match and rng.random() < 0.8 else len(m[0]) - 1
+        items.append(warm_start.PairLevels(rng.gauss(0, 2), (level, None, None)))
+        truth.append(match)
+        keys.append(f"k{i}")
+    first = warm_start.choose_strength(m, items, truth, keys)
+    assert first == warm_start.choose_strength(m, items, truth, keys)
+    assert first[0] in warm_start.STRENGTHS and set(first[1]["per_strength"]) == {str(s) for s in warm_start.STRENGTHS}
+    few = warm_start.choose_strength(m, items[:10], truth[:10], keys[:10])
+    assert few[0] == warm_start.DEFAULT_STRENGTH
+
+
+def test_live_groups_are_the_person_proxy(reviewed):
+    url = f"sqlite:///{reviewed[0]}"
+    rows, _ = live_rows(url)
+    store = Store(url)
+    try:
+        from sqlalchemy import func, select
+
+        from reconcile.store.schema import contact
+
+        with store.read() as tx:
+            groups = {
+                f"group{g}"
+                for (g,) in tx.conn.execute(
+                    select(func.coalesce(contact.c.linkedId, contact.c.id)).where(contact.c.deletedAt.is_(None))
+                )
+            }
+    finally:
+        store.dispose()
+    live = clusters_of(rows, "live")
+    assert set(live) <= groups and len(set(live)) > 0
+    assert all(c == r.person for c, r in zip(live, rows))
+    exact = clusters_of(rows, "exact")
+    assert len(exact) == len(rows) and all(c.startswith("proxy") for c in exact)
+    with pytest.raises(ValueError):
+        clusters_of(rows, "truth")
+    # candidate pairs for the review load never pair a group with itself
+    pairs = candidate_pairs(rows, per_key=5)
+    assert pairs and all(a != b for a, b in pairs)
+
+
+def test_ranking_metrics_are_threshold_free():
+    assert ranking_metrics([3, 2, 1, 0], [True, True, False, False]) == {"average_precision": 1.0, "roc_auc": 1.0}
+    assert ranking_metrics([0, 1, 2, 3], [True, True, False, False])["roc_auc"] == 0.0
+    assert ranking_metrics([1, 1, 1, 1], [True, False, True, False]) == {"average_precision": 0.5, "roc_auc": 0.5}
+    assert ranking_metrics([1, 2], [True, True]) == {"average_precision": None, "roc_auc": None}
+
+
+def test_upper_needs_a_confident_cut_else_keeps_the_active_one():
+    assert wilson_lower(10, 10, 0) == 1.0 and wilson_lower(10, 10, 1.645) < 0.8 < wilson_lower(400, 400, 1.645)
+    scores = [0.99] * 10 + [0.5] * 10
+    truth = [True] * 10 + [False] * 10
+    plain = choose_thresholds(scores, truth, 0.99)
+    assert plain["upper"] == 0.99  # 10 of 10: the point estimate is enough
+    confident = choose_thresholds(scores, truth, 0.99, z=1.645, fallback_upper=0.999)
+    assert confident["upper"] == 0.999 and "active model's upper" in confident["basis"]["upper"]
+    many = choose_thresholds([0.95] * 400 + [0.5] * 10, [True] * 400 + [False] * 10, 0.99, z=1.645, fallback_upper=0.999)
+    assert many["upper"] == 0.95
+    # the active upper is kept only when the labels do not contradict it
+    contradicted = choose_thresholds([0.9995, 0.5], [False, True], 0.99, z=1.645, fallback_upper=0.999)
+    assert contradicted["upper"] > 0.9995 and contradicted["linked"] == 0
+
+
+def test_lower_keeps_the_review_load_within_the_active_budget():
+    probabilities = [i / 100 for i in range(100)]
+    floor = load_floor(probabilities, budget=10)
+    lower = floor(0.9)
+    assert review_load(probabilities, 0.9, lower) <= 10 and review_load(probabilities, 0.9, lower - 0.011) > 10
+    assert load_floor(probabilities, budget=1000)(0.9) == 0.0
+    chosen = choose_thresholds([0.95, 0.2, 0.1], [True, True, False], 0.9, lower_floor=floor)
+    assert review_load(probabilities, chosen["upper"], chosen["lower"]) <= 10

@@ -60,8 +60,9 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from ..config import PROJECT_ROOT, Settings
-from . import charts, model_spec
+from . import charts, model_spec, warm_start
 from . import train as base_train
+from .features import features
 from .labels import HELDOUT_FRACTION, LabelPair, load_labels, split
 from .scorer import Scorer, compile_condition, tf_path_for
 
@@ -69,9 +70,14 @@ MIN_CONFIRMED = 10
 EM_PSEUDO_PAIRS = 50
 TARGET_PRECISION = 0.99
 LOWER_RECALL = 0.99
+#: one-sided 95% Wilson bound on the precision the upper threshold must reach
+CONFIDENCE_Z = 1.645
 PR_POINTS = 200
-M_SOURCES = ("labels+em", "labels", "em")
+M_SOURCES = ("warm", "labels+em", "labels", "em")
+PROXIES = ("live", "exact")
 MODEL_FILE = "model.json"
+#: candidate pairs scored to estimate review loads (sampled deterministically beyond)
+LOAD_MAX_PAIRS = 150_000
 
 
 class TrainingError(RuntimeError):
@@ -89,17 +95,44 @@ def _f1(p: float, r: float) -> float:
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def wilson_lower(successes: int, n: int, z: float) -> float:
+    """Wilson score lower bound of a proportion (the point estimate when ``z`` is 0)."""
+    if n == 0:
+        return 0.0
+    p = successes / n
+    if z <= 0:
+        return p
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1 + z2 / n)
+
+
 def choose_thresholds(
-    scores: Sequence[float], is_match: Sequence[bool], target_precision: float = TARGET_PRECISION, lower_recall: float = LOWER_RECALL
+    scores: Sequence[float],
+    is_match: Sequence[bool],
+    target_precision: float = TARGET_PRECISION,
+    lower_recall: float = LOWER_RECALL,
+    *,
+    z: float = 0.0,
+    fallback_upper: float | None = None,
+    lower_floor: Callable[[float], float] | None = None,
 ) -> dict[str, Any]:
-    """Upper and lower thresholds from labelled scores (see the module doc)."""
+    """Upper and lower thresholds from labelled scores (see the module doc).
+
+    ``z`` > 0 asks the upper cut's Wilson lower bound of precision (not just its point
+    estimate) to reach the target; when no cut qualifies, ``fallback_upper`` (the active
+    model's) is kept rather than guessed. ``lower_floor(upper)``, when given, is the
+    lowest lower threshold that keeps the review load within budget.
+    """
     ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
     matches = sum(is_match)
     non_matches = len(ranked) - matches
     if not ranked:
-        return {"upper": 1.0, "lower": 1.0, "basis": "no labels: nothing decided automatically"}
+        upper = 1.0 if fallback_upper is None else fallback_upper
+        return {"upper": upper, "lower": upper, "basis": "no labels: the active model's upper, nothing else decided"}
     # precision of score >= t at each distinct score, highest first
-    cuts: list[tuple[float, float, int]] = []  # (t, precision, tp)
+    cuts: list[tuple[float, int, int]] = []  # (t, tp, n)
     tp = fp = 0
     i = 0
     while i < len(ranked):
@@ -108,19 +141,31 @@ def choose_thresholds(
             tp += ranked[i][1]
             fp += not ranked[i][1]
             i += 1
-        cuts.append((t, tp / (tp + fp), tp))
+        cuts.append((t, tp, tp + fp))
     upper = None
-    for t, precision, _ in cuts:  # descending t: stop at the first cut that fails
-        if precision < target_precision:
+    for t, tp_t, n_t in cuts:  # descending t: stop at the first cut whose precision fails
+        if tp_t / n_t < target_precision:
             break
-        upper = t
-    rejected_scores = [s for s, m in ranked if not m]
-    if upper is None:
-        top_rejected = max(rejected_scores)
+        if wilson_lower(tp_t, n_t, z) >= target_precision:
+            upper = t
+    confidence = f" (Wilson lower bound, z={z:g})" if z > 0 else ""
+    if upper is not None:
+        upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}{confidence}"
+    elif fallback_upper is not None:
+        rejected_above = [s for s, m in ranked if not m and s >= fallback_upper]
+        if all(tp_t / n_t >= target_precision for t, tp_t, n_t in cuts if t >= fallback_upper):
+            upper = fallback_upper
+            upper_basis = f"no cut reaches precision {target_precision}{confidence}: the active model's upper threshold"
+        else:
+            upper = min(1.0, math.nextafter(max(rejected_above), math.inf))
+            upper_basis = (
+                f"no cut reaches precision {target_precision}{confidence} and the active model's upper does not either: "
+                "just above the highest-scored rejected pair"
+            )
+    else:
+        top_rejected = max(s for s, m in ranked if not m)
         upper = min(1.0, math.nextafter(top_rejected, math.inf))
         upper_basis = f"no cut reaches precision {target_precision}: just above the highest-scored rejected pair"
-    else:
-        upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}"
     match_scores = sorted((s for s, m in ranked if m), reverse=True)
     if match_scores:
         keep = max(1, math.ceil(lower_recall * len(match_scores)))
@@ -129,12 +174,18 @@ def choose_thresholds(
     else:
         lower = upper
         lower_basis = "no confirmed pairs: lower = upper"
+    if lower_floor is not None:
+        floor = lower_floor(upper)
+        if floor > lower:
+            lower = floor
+            lower_basis = "review load capped at the active model's (estimated on candidate pairs of the contact table)"
     lower = min(lower, upper)
     return {
         "upper": upper,
         "lower": lower,
         "target_precision": target_precision,
         "lower_recall": lower_recall,
+        "confidence_z": z,
         "basis": {"upper": upper_basis, "lower": lower_basis},
         **decision_metrics(scores, is_match, upper, lower),
         "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
@@ -186,6 +237,42 @@ def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR
         step = len(out) / points
         out = [out[int(k * step)] for k in range(points)] + [out[-1]]
     return out
+
+
+def ranking_metrics(weights: Sequence[float], is_match: Sequence[bool]) -> dict[str, float | None]:
+    """Threshold-free: average precision and ROC AUC of the match weight over labelled
+    pairs (ties share their rank). None when a class is absent."""
+    matches = sum(is_match)
+    if matches == 0 or matches == len(is_match):
+        return {"average_precision": None, "roc_auc": None}
+    ranked = sorted(zip(weights, is_match), key=lambda t: -t[0])
+    ap = 0.0
+    tp = seen = 0
+    i = 0
+    while i < len(ranked):  # a group of tied weights enters at once
+        j = i
+        group_tp = 0
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            group_tp += ranked[j][1]
+            j += 1
+        tp += group_tp
+        seen += j - i
+        ap += group_tp / matches * (tp / seen)
+        i = j
+    # AUC by ranks (Mann-Whitney), ascending, midranks for ties
+    ascending = sorted(zip(weights, is_match), key=lambda t: t[0])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ascending):
+        j = i
+        while j < len(ascending) and ascending[j][0] == ascending[i][0]:
+            j += 1
+        midrank = (i + 1 + j) / 2
+        rank_sum += midrank * sum(1 for k in range(i, j) if ascending[k][1])
+        i = j
+    non_matches = len(is_match) - matches
+    auc = (rank_sum - matches * (matches + 1) / 2) / (matches * non_matches)
+    return {"average_precision": ap, "roc_auc": auc}
 
 
 # --- the active model ------------------------------------------------------------------
@@ -263,6 +350,79 @@ def pending_decisions(scorer: Scorer, pairs: Sequence[tuple[dict, dict]], upper:
     return {"link": link, "drop": drop, "review": len(pairs) - link - drop, "scored_pending": len(pairs)}
 
 
+# --- the contact table: live groups, candidate pairs, review load -----------------------
+
+
+def live_rows(database_url: str, default_region: str = "US") -> tuple[list[base_train.Row], int]:
+    """De-duplicated live contacts, each with its LIVE GROUP (``COALESCE(linkedId, id)``)
+    as its cluster: the service's own grouping (exact links, confident probabilistic
+    links, confirmed reviews; rejected pairs are kept apart by cannot-link). Never the
+    stream's truth: the table has none."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            result = conn.execute(
+                text('SELECT email, "phoneNumber", name, COALESCE("linkedId", id) FROM "Contact" WHERE "deletedAt" IS NULL')
+            )
+            raw = [(r[0], r[1], r[2], f"group{r[3]}") for r in result]
+    finally:
+        engine.dispose()
+    return base_train._dedupe(raw, default_region)
+
+
+def clusters_of(rows: Sequence[base_train.Row], proxy: str) -> list[str]:
+    """Person proxy for u, TF tables and the prior: ``live`` groups, or ``exact`` (records
+    sharing an exact email or phone, :func:`reconcile.scoring.train.proxy_clusters`)."""
+    if proxy == "live":
+        return [r.person or f"row{i}" for i, r in enumerate(rows)]
+    if proxy == "exact":
+        return base_train.proxy_clusters(list(rows))
+    raise ValueError(f"proxy must be one of {PROXIES}")
+
+
+def candidate_pairs(rows: Sequence[base_train.Row], per_key: int, max_pairs: int = LOAD_MAX_PAIRS) -> list[tuple[dict, dict]]:
+    """Pairs of records of DIFFERENT live groups sharing a blocking key, at most
+    ``per_key`` partners per record and key (as candidate retrieval caps them): the kind
+    of pair the probabilistic stage scores. Deterministically thinned to ``max_pairs``."""
+    feats = [features(r.email, r.phone, r.name) for r in rows]
+    buckets: dict[tuple[str, str], list[int]] = {}
+    for i, f in enumerate(feats):
+        for key in model_spec.BLOCKING_KEYS:
+            if f.get(key):
+                buckets.setdefault((key, f[key]), []).append(i)
+    seen: set[tuple[int, int]] = set()
+    for members in buckets.values():
+        for pos, i in enumerate(members):
+            partners = [j for j in members[max(0, pos - per_key) : pos] if rows[j].person != rows[i].person]
+            seen.update((j, i) for j in partners)
+    ordered = sorted(seen)
+    if len(ordered) > max_pairs:
+        step = len(ordered) / max_pairs
+        ordered = [ordered[int(k * step)] for k in range(max_pairs)]
+    return [(feats[i], feats[j]) for i, j in ordered]
+
+
+def review_load(probabilities: Sequence[float], upper: float, lower: float) -> int:
+    return sum(1 for p in probabilities if lower <= p < upper)
+
+
+def load_floor(candidate_probabilities: Sequence[float], budget: int) -> Callable[[float], float]:
+    """``upper -> the lowest lower threshold`` whose review load (candidate pairs scored
+    in ``[lower, upper)``) is at most ``budget``."""
+    ranked = sorted(candidate_probabilities, reverse=True)
+
+    def floor(upper: float) -> float:
+        inside = [p for p in ranked if p < upper]
+        if len(inside) <= budget:
+            return 0.0
+        # the (budget+1)-th highest below upper must fall out: just above it
+        return math.nextafter(inside[budget], math.inf)
+
+    return floor
+
+
 # --- progress ---------------------------------------------------------------------------
 
 
@@ -303,11 +463,14 @@ class Steps:
             self._progress.advance(self._task)
 
 
-STEP_NAMES = (
-    "load labels and contacts",
+STEPS_FIRST = ("load labels and contacts",)
+STEPS_WARM = ("warm start: the active model's parameters", "m and prior: fitted to the training labels")
+STEPS_SCRATCH = (
     "u: value frequencies and random sampling",
     "m: EM over the contact table",
     "m: confirmed pairs (Splink pairwise labels)",
+)
+STEPS_LAST = (
     "write the model",
     "thresholds from training labels",
     "evaluate: held-out labels, both models",
@@ -437,7 +600,9 @@ def train_from_labels(
     version: str | None = None,
     *,
     target_precision: float = TARGET_PRECISION,
-    m_source: str = "labels+em",
+    m_source: str = "warm",
+    proxy: str = "live",
+    confidence_z: float = CONFIDENCE_Z,
     register: bool = True,
     progress: bool = False,
     heldout_fraction: float = HELDOUT_FRACTION,
@@ -446,6 +611,8 @@ def train_from_labels(
     """Train, evaluate and write ``models_dir/<version>/``; register unless told not to."""
     if m_source not in M_SOURCES:
         raise ValueError(f"m_source must be one of {M_SOURCES}")
+    if proxy not in PROXIES:
+        raise ValueError(f"proxy must be one of {PROXIES}")
     if not 0 < target_precision <= 1:
         raise ValueError("target precision must be in (0, 1]")
     started = time.perf_counter()
@@ -456,56 +623,34 @@ def train_from_labels(
     if directory.exists():
         raise TrainingError(f"{directory} exists already: choose another --version")
     notes: list[str] = []
-    steps = Steps(STEP_NAMES, progress)
+    warm = m_source == "warm"
+    steps = Steps(STEPS_FIRST + (STEPS_WARM if warm else STEPS_SCRATCH) + STEPS_LAST, progress)
     with _quiet_splink(), steps.run():
-        with steps.step(STEP_NAMES[0]):
+        with steps.step(STEPS_FIRST[0]):
             pairs, skipped = load_labels(store, settings.default_region)
             training, heldout = split(pairs, heldout_fraction)
             confirmed = [p for p in training if p.is_match]
-            rows, invalid = base_train.read_database(settings.database_url, settings.default_region)
+            rows, invalid = live_rows(settings.database_url, settings.default_region)
             if len(rows) < 3:
                 raise TrainingError(f"the contact table has {len(rows)} distinct valid records: too few to train on")
             if skipped:
                 notes.append(f"{len(skipped)} label(s) skipped: " + "; ".join(skipped[:5]))
-        use_labels = m_source in ("labels+em", "labels")
-        if use_labels and len(confirmed) < MIN_CONFIRMED:
-            notes.append(
-                f"only {len(confirmed)} confirmed training pair(s) (< {MIN_CONFIRMED}): too few to estimate m "
-                "from labels; m comes from EM over the contact table instead"
-            )
-            use_labels = False
-        use_em = m_source in ("labels+em", "em") or not use_labels
+            active = active_reference(store, settings)
+            try:
+                active_scorer: Scorer | None = Scorer.load(active.path)
+            except Exception as exc:  # noqa: BLE001 - reported; warm start cannot run without it
+                active_scorer = None
+                active_error = f"cannot load {active.path}: {exc}"
+                if warm:
+                    raise TrainingError(f"warm start needs the active model: {active_error}") from None
+        clusters = clusters_of(rows, proxy)
+        if warm:
+            model, tf_tables, parameters = _warm_parameters(steps, active, active_scorer, training)
+        else:
+            model, tf_tables, parameters = _scratch_parameters(steps, rows, clusters, confirmed, m_source, notes)
 
-        with steps.step(STEP_NAMES[1]):
-            feats = [base_train.features(r.email, r.phone, r.name) for r in rows]
-            clusters = base_train.proxy_clusters(rows)
-            exact_u: dict[str, float] = {}
-            tf_tables: dict[str, dict[str, float]] = {}
-            diagnostics: dict[str, Any] = {}
-            for column in model_spec.TF_COLUMNS:
-                identifier = column in model_spec.IDENTIFIER_COLUMNS
-                exact_u[column], tf_tables[column], diagnostics[column] = base_train.value_frequencies(
-                    feats, clusters, column, identifier
-                )
-            prior = base_train.prior_from_clusters(clusters)
-            con = base_train.connect()
-            base = model_spec.settings_creator(prior).get_settings("duckdb").as_dict()
-            first_of: dict[str, int] = {}
-            for i, c in enumerate(clusters):
-                first_of.setdefault(c, i)
-            trained_u, u_pairs = base_train._estimate_u(con, base_train.feature_table(rows, sorted(first_of.values())), base)
-            model, filled_u = base_train.fixed_u_settings(base, trained_u, exact_u, u_pairs)
-
-        with steps.step(STEP_NAMES[2]):
-            m_em = _m_from_em(con, model, rows, tf_tables) if use_em else None
-        with steps.step(STEP_NAMES[3]):
-            m_labels, non_null = _m_from_labels(con, model, tf_tables, confirmed) if use_labels else (None, None)
-        con.close()
-
-        with steps.step(STEP_NAMES[4]):
-            m_detail = combine_m(model, m_em, m_labels, non_null)
+        with steps.step(STEPS_LAST[0]):
             filled_m = base_train.fill_unobserved_m(model)
-            model["probability_two_random_records_match"] = prior
             model["linker_uid"] = None
             directory.mkdir(parents=True)
             model_path = directory / MODEL_FILE
@@ -513,16 +658,34 @@ def train_from_labels(
             tf_path_for(model_path).write_text(json.dumps(tf_tables, sort_keys=True, separators=(",", ":")) + "\n")
             candidate = Scorer.load(model_path)
 
-        with steps.step(STEP_NAMES[5]):
+        with steps.step(STEPS_LAST[1]):
             threshold_pairs = [p for p in training if p.kind != "guard"]
             basis = "training labels of scored and imported pairs"
             if not threshold_pairs:
                 threshold_pairs, basis = training, "all training labels (no scored pairs)"
             train_scores = score_pairs(candidate, threshold_pairs)
-            thresholds = choose_thresholds(train_scores, [p.is_match for p in threshold_pairs], target_precision)
+            # the review load of each model on candidate pairs of the contact table
+            pairs_for_load = candidate_pairs(rows, settings.candidates_per_key)
+            candidate_probs = [candidate.score(a, b).match_probability for a, b in pairs_for_load]
+            floor = None
+            budget = None
+            if active_scorer is not None:
+                active_probs = [active_scorer.score(a, b).match_probability for a, b in pairs_for_load]
+                budget = review_load(active_probs, active.upper, active.lower)
+                floor = load_floor(candidate_probs, budget)
+            thresholds = choose_thresholds(
+                train_scores, [p.is_match for p in threshold_pairs], target_precision,
+                z=confidence_z, fallback_upper=active.upper if active_scorer is not None else None, lower_floor=floor,
+            )
             thresholds["labels_used"] = basis
+            thresholds["review_load"] = {
+                "candidate_pairs": len(pairs_for_load),
+                "active": budget,
+                "candidate": review_load(candidate_probs, thresholds["upper"], thresholds["lower"]),
+                "basis": "pairs of different live groups sharing a blocking key, scored in [lower, upper)",
+            }
             if not threshold_pairs:
-                notes.append("no training labels: thresholds 1.0 (nothing decided automatically)")
+                notes.append("no training labels: thresholds of the active model")
             all_train = score_pairs(candidate, training)
             thresholds["all_training_labels"] = decision_metrics(
                 all_train, [p.is_match for p in training], thresholds["upper"], thresholds["lower"]
@@ -531,8 +694,7 @@ def train_from_labels(
                 json.dumps({"upper": thresholds["upper"], "lower": thresholds["lower"], **thresholds}, indent=2) + "\n"
             )
 
-        with steps.step(STEP_NAMES[6]):
-            active = active_reference(store, settings)
+        with steps.step(STEPS_LAST[2]):
             evaluation: dict[str, Any] = {"heldout_labels": _label_counts(heldout)}
             truth = [p.is_match for p in heldout]
             curves: dict[str, list] = {}
@@ -540,17 +702,17 @@ def train_from_labels(
             blocks = {}
             for name, ref, scorer in (
                 ("candidate", ModelRef(version, model_path, thresholds["upper"], thresholds["lower"]), candidate),
-                ("active", active, None),
+                ("active", active, active_scorer),
             ):
                 block: dict[str, Any] = {"version": ref.version, "model": stored_path(ref.path), "upper": ref.upper, "lower": ref.lower}
-                try:
-                    scorer = scorer or Scorer.load(ref.path)
-                except Exception as exc:  # noqa: BLE001 - the comparison is reported, training still succeeds
-                    block["error"] = f"cannot load {ref.path}: {exc}"
+                if scorer is None:
+                    block["error"] = active_error
                     blocks[name] = (block, None)
                     continue
-                scores = score_pairs(scorer, heldout)
+                results = [scorer.score(p.left.features(), p.right.features()) for p in heldout]
+                scores = [r.match_probability for r in results]
                 block.update(decision_metrics(scores, truth, ref.upper, ref.lower))
+                block.update(ranking_metrics([r.match_weight for r in results], truth))
                 block["pr_curve"] = pr_curve(scores, truth)
                 curves[f"{name} ({ref.version})"] = block["pr_curve"]
                 markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
@@ -558,14 +720,14 @@ def train_from_labels(
             if len(heldout) == 0:
                 notes.append("no held-out labels: the evaluation has nothing to measure")
 
-        with steps.step(STEP_NAMES[7]):
+        with steps.step(STEPS_LAST[3]):
             pending, unscored = pending_pairs(store)
             for name, (block, scorer) in blocks.items():
                 if scorer is not None:
                     block["pending_merges"] = {**pending_decisions(scorer, pending, block["upper"], block["lower"]), "unscored_pending": unscored}
                 evaluation[name] = block
 
-        with steps.step(STEP_NAMES[8]):
+        with steps.step(STEPS_LAST[4]):
             (directory / "pr_curve.svg").write_text(
                 charts.pr_curve_svg(curves, markers, title=f"Held-out labels ({len(heldout)} pairs): precision-recall")
             )
@@ -583,24 +745,19 @@ def train_from_labels(
             "heldout_fraction": heldout_fraction,
             "split": "sha256 of the normalised pair (sides in canonical order)",
         },
-        "contacts": {"distinct_records": len(rows), "invalid_or_empty": invalid, "proxy_clusters": len(set(clusters))},
+        "contacts": {"distinct_records": len(rows), "invalid_or_empty": invalid, "proxy": proxy, "proxy_clusters": len(set(clusters))},
         "parameters": {
             "m_source_requested": m_source,
-            "m_from_labels": use_labels,
-            "m_from_em": use_em,
-            "min_confirmed": MIN_CONFIRMED,
-            "em_pseudo_pairs": EM_PSEUDO_PAIRS,
+            "active": {"version": active.version, "model": stored_path(active.path)},
             "target_precision": target_precision,
+            "confidence_z": confidence_z,
             "lower_recall": LOWER_RECALL,
-            "probability_two_random_records_match": prior,
-            "u_sampling_pairs": u_pairs,
-            "exact_levels": diagnostics,
-            "u_filled_by_rule_of_three": filled_u,
+            "probability_two_random_records_match": model["probability_two_random_records_match"],
+            **parameters,
             "m_filled_unobserved": filled_m,
-            "m_combination": m_detail,
             "levels": base_train._parameter_summary(model),
         },
-        "thresholds": {k: thresholds[k] for k in ("upper", "lower", "false_match_rate", "false_non_match_rate")},
+        "thresholds": {k: thresholds[k] for k in ("upper", "lower", "false_match_rate", "false_non_match_rate", "basis", "review_load")},
         "notes": notes,
         "seconds": {**steps.timings, "total": round(time.perf_counter() - started, 3)},
     }
@@ -620,6 +777,95 @@ def train_from_labels(
         )
         result.registered = True
     return result
+
+
+def _warm_parameters(
+    steps: Steps, active: ModelRef, active_scorer: Scorer, training: Sequence[LabelPair]
+) -> tuple[dict, dict, dict[str, Any]]:
+    """The active model's settings and TF tables with m and the prior fitted to the
+    training labels (:mod:`reconcile.scoring.warm_start`)."""
+    with steps.step(STEPS_WARM[0]):
+        settings = json.loads(Path(active.path).read_text())
+        tf_path = tf_path_for(active.path)
+        tf_tables = json.loads(tf_path.read_text()) if tf_path.exists() else {}
+        m = warm_start.level_m(settings)
+        items = [warm_start.pair_levels(active_scorer, p.left.features(), p.right.features()) for p in training]
+        truth = [p.is_match for p in training]
+    with steps.step(STEPS_WARM[1]):
+        if training:
+            strength, cv = warm_start.choose_strength(m, items, truth, [p.split_key() for p in training])
+        else:
+            strength, cv = warm_start.DEFAULT_STRENGTH, {"basis": "no training labels"}
+        fitted = warm_start.fit(m, items, truth, strength)
+        model = warm_start.apply(settings, fitted)
+    shifts = [
+        {"comparison": c["output_column_name"], "level": lv.get("label_for_charts"), "bits": a}
+        for c, aj in zip(settings["comparisons"], fitted.shifts)
+        for lv, a in zip([lv for lv in c["comparison_levels"] if not lv.get("is_null_level")], aj)
+    ]
+    return model, tf_tables, {
+        "method": "warm start: the active model's u and TF tables; m and prior fitted to the training labels",
+        "strength": strength,
+        "strength_choice": cv,
+        "prior_shift_bits": fitted.prior_shift,
+        "m_shifts_bits": shifts,
+        "fit_iterations": fitted.iterations,
+        "training_log_likelihood": {
+            "active": warm_start.log_likelihood(items, truth, [[0.0] * len(mj) for mj in m], 0.0),
+            "candidate_penalised": fitted.objective,
+        },
+    }
+
+
+def _scratch_parameters(
+    steps: Steps, rows: list, clusters: list[str], confirmed: Sequence[LabelPair], m_source: str, notes: list[str]
+) -> tuple[dict, dict, dict[str, Any]]:
+    """u by sampling over one record per proxy cluster, exact-level u and TF tables from
+    value frequencies, m from EM and/or the confirmed pairs (the module doc, 2-3)."""
+    use_labels = m_source in ("labels+em", "labels")
+    if use_labels and len(confirmed) < MIN_CONFIRMED:
+        notes.append(
+            f"only {len(confirmed)} confirmed training pair(s) (< {MIN_CONFIRMED}): too few to estimate m "
+            "from labels; m comes from EM over the contact table instead"
+        )
+        use_labels = False
+    use_em = m_source in ("labels+em", "em") or not use_labels
+    with steps.step(STEPS_SCRATCH[0]):
+        feats = [base_train.features(r.email, r.phone, r.name) for r in rows]
+        exact_u: dict[str, float] = {}
+        tf_tables: dict[str, dict[str, float]] = {}
+        diagnostics: dict[str, Any] = {}
+        for column in model_spec.TF_COLUMNS:
+            identifier = column in model_spec.IDENTIFIER_COLUMNS
+            exact_u[column], tf_tables[column], diagnostics[column] = base_train.value_frequencies(
+                feats, clusters, column, identifier
+            )
+        prior = base_train.prior_from_clusters(clusters)
+        con = base_train.connect()
+        base = model_spec.settings_creator(prior).get_settings("duckdb").as_dict()
+        first_of: dict[str, int] = {}
+        for i, c in enumerate(clusters):
+            first_of.setdefault(c, i)
+        trained_u, u_pairs = base_train._estimate_u(con, base_train.feature_table(rows, sorted(first_of.values())), base)
+        model, filled_u = base_train.fixed_u_settings(base, trained_u, exact_u, u_pairs)
+    with steps.step(STEPS_SCRATCH[1]):
+        m_em = _m_from_em(con, model, rows, tf_tables) if use_em else None
+    with steps.step(STEPS_SCRATCH[2]):
+        m_labels, non_null = _m_from_labels(con, model, tf_tables, confirmed) if use_labels else (None, None)
+    con.close()
+    m_detail = combine_m(model, m_em, m_labels, non_null)
+    model["probability_two_random_records_match"] = prior
+    return model, tf_tables, {
+        "method": "from scratch: u by sampling, m from " + ("labels and EM" if use_labels and use_em else "labels" if use_labels else "EM"),
+        "m_from_labels": use_labels,
+        "m_from_em": use_em,
+        "min_confirmed": MIN_CONFIRMED,
+        "em_pseudo_pairs": EM_PSEUDO_PAIRS,
+        "u_sampling_pairs": u_pairs,
+        "exact_levels": diagnostics,
+        "u_filled_by_rule_of_three": filled_u,
+        "m_combination": m_detail,
+    }
 
 
 @contextmanager
