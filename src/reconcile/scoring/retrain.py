@@ -4,23 +4,27 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
 :mod:`reconcile.scoring.train`, whose functions this reuses):
 
 1. Labels from the store as pairs of records (:mod:`reconcile.scoring.labels`), split
-   deterministically into training (~75%) and held-out (~25%) parts.
-2. u by random sampling over the de-duplicated contact table, one record per proxy
-   cluster, with the exact identifier levels' u and the TF tables from value
-   frequencies over clusters (``train.value_frequencies``, ``train.fixed_u_settings``);
-   the prior from those clusters.
-3. m, per comparison level:
+   deterministically into training (~75%) and held-out (~25%) parts. Contacts from the
+   live table, each with its live group (``COALESCE(linkedId, id)``): the person proxy
+   (``proxy="live"``; ``"exact"`` is the older shared-email/phone union).
+2. ``m_source="warm"`` (default): the ACTIVE model's settings, u and TF tables, with m
+   and the prior fitted to the training labels by a penalised conditional likelihood
+   (:mod:`reconcile.scoring.warm_start`): labels move the model only where they give
+   evidence, and no labels give the active model back. Reason: the labels are the pairs
+   the active model put between its thresholds, a sample selected by its own score;
+   re-estimating u and m from scratch on such a sample (below) came out worse than the
+   model it was meant to replace.
+3. From scratch (``labels+em``, ``labels``, ``em``): u by random sampling over one
+   record per proxy cluster, with the exact identifier levels' u and the TF tables
+   from value frequencies over clusters (``train.value_frequencies``,
+   ``train.fixed_u_settings``); the prior from those clusters; m, per level:
 
-   * ``labels+em`` (default): Splink's ``estimate_m_from_pairwise_labels`` on the
+   * ``labels+em``: Splink's ``estimate_m_from_pairwise_labels`` on the
      CONFIRMED training pairs (a linker over just those records), and EM (u fixed) over
      the contact table. They are combined per comparison as a weighted mean,
      ``m = (n_c m_labels + EM_PSEUDO_PAIRS m_em) / (n_c + EM_PSEUDO_PAIRS)``, ``n_c``
      the confirmed pairs where that comparison is not null: EM is a prior worth
-     ``EM_PSEUDO_PAIRS`` labelled pairs. Reason: reviewed pairs are not a random sample
-     of matches (the exact stage already linked pairs agreeing on an exact email or
-     phone, and only scores between the old thresholds reach review), so m from labels
-     alone would call the exact levels rare among matches; and a level no confirmed
-     pair showed must not get m = 0;
+     ``EM_PSEUDO_PAIRS`` labelled pairs (the selection bias of 2 applies);
    * ``labels``: labels only (levels not observed get ``train.UNOBSERVED_M``);
    * ``em``: EM only (the existing recipe).
 
@@ -32,17 +36,22 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
 
    * upper: the lowest score ``t`` such that precision of ``score >= t'`` is at least
      the target for EVERY ``t' >= t`` (a plain "lowest t with precision >= target"
-     can sit in a lucky dip with few labels); when none qualifies, just above the
-     highest-scored rejected pair;
+     can sit in a lucky dip with few labels) AND the one-sided 95% Wilson lower bound
+     of precision at ``t`` reaches the target (``CONFIDENCE_Z``); when no cut
+     qualifies, the active model's upper (labels too few to justify another), or just
+     above the highest-scored rejected pair when the labels contradict that one too;
    * lower: the highest score that keeps ``LOWER_RECALL`` (99%) of the confirmed pairs
-     at or above it (what is dropped below it loses at most 1% of matches), never above
-     upper;
+     at or above it, raised if needed so that the review load (candidate pairs of the
+     contact table from different live groups sharing a blocking key, scored in
+     ``[lower, upper)``) stays within the active model's; never above upper;
    * false-match rate (rejected pairs at or above upper) and false non-match rate
      (confirmed pairs below lower) are reported.
 
 5. Evaluation on the held-out labels of the new model and the active one (the
-   registry's active version, else the configured default) side by side; how each
-   would decide the currently pending merges; charts as offline SVG.
+   registry's active version, else the configured default) side by side: precision,
+   recall, F1 at each model's thresholds (what the activation policy compares), and
+   threshold-free average precision and ROC AUC of the match weight; how each would
+   decide the currently pending merges; charts as offline SVG.
 """
 from __future__ import annotations
 
