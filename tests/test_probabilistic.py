@@ -121,3 +121,17 @@ def test_a_missing_model_file_is_a_clear_startup_error(sqlite_db, tmp_path):
 
     with pytest.raises(ModelUnavailable, match="RECONCILE_MODEL"):
         create_app(Settings(database_url=sqlite_db, model_path=str(tmp_path / "nope.json")))
+
+
+def test_a_review_opened_by_a_guard_carries_the_models_opinion_too(client, store, reconciler):
+    identify(client, email="alice@smith.org", phoneNumber="4155552671", name="Alice Smith")
+    bob = identify(client, email="bob@smith.org", phoneNumber="4155552671", name="Bob Smith")
+    (pending,) = rows(store, pending_merge)
+    assert bob["match"]["pendingMergeIds"] == [pending.id]
+    assert (pending.reason, pending.guard) == ("guard", "shared-identifier")
+    assert pending.contactId is not None and pending.candidateId is not None
+    assert pending.modelVersion == reconciler.scorer.version
+    assert 0 <= pending.score < reconciler.settings.upper_threshold  # a family member, not the same person
+    assert pending.evidence["guard"] == "shared-identifier"
+    assert {c["comparison"] for c in pending.evidence["comparisons"]} == {"email", "phone", "name"}
+    assert_sound(store)

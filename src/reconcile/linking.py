@@ -218,9 +218,9 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
             return _new_primary_beside(tx, identity, matches, holds, cause)
         row = tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause)
         outcome.created.append(row)
-        _record_holds(tx, row, winner.id, holds, outcome)
+        _record_holds(tx, row, winner.id, holds, outcome, matches)
     elif holds:
-        _open_reviews(tx, winner.id, None, holds, outcome)
+        _open_reviews(tx, winner.id, None, holds, outcome, matches, merged_ids)
     # the joined groups as read under their locks, plus the row just created
     merged_members = [m for m in members if primary_of(m) in merged_ids] + outcome.created
     outcome.members = sorted(merged_members, key=age_key)
@@ -235,13 +235,20 @@ def _new_primary_beside(
         identity, linked_id=None, method="new", cause=cause, detail={"guards": [h.as_json() for h in holds.values()]}
     )
     outcome = ExactOutcome(primary_id=row.id, members=[row], created=[row], matched=False)
-    _record_holds(tx, row, row.id, holds, outcome)
+    _record_holds(tx, row, row.id, holds, outcome, matches)
     return outcome
 
 
-def _record_holds(tx: ContactTx, row: ContactRow, primary_id: int, holds: dict[int, Hold], outcome: ExactOutcome) -> None:
+def _record_holds(
+    tx: ContactTx,
+    row: ContactRow,
+    primary_id: int,
+    holds: dict[int, Hold],
+    outcome: ExactOutcome,
+    matches: list[ContactRow],
+) -> None:
     """A created contact shares values with held groups: record each guard, open reviews."""
-    pending_by_group = _open_reviews(tx, primary_id, row.id, holds, outcome)
+    pending_by_group = _open_reviews(tx, primary_id, row.id, holds, outcome, matches, {primary_id})
     recorded: set[tuple[str, str, str]] = set()
     for hold in holds.values():
         for name, value in hold.values:
@@ -256,10 +263,20 @@ def _record_holds(tx: ContactTx, row: ContactRow, primary_id: int, holds: dict[i
 
 
 def _open_reviews(
-    tx: ContactTx, primary_id: int, contact_id: int | None, holds: dict[int, Hold], outcome: ExactOutcome
+    tx: ContactTx,
+    primary_id: int,
+    contact_id: int | None,
+    holds: dict[int, Hold],
+    outcome: ExactOutcome,
+    matches: list[ContactRow],
+    own_groups: set[int],
 ) -> dict[int, int]:
+    """Open a review for each reviewable hold, naming the pair of contacts it is about:
+    the request's contact (or its match in the joined group) and the held group's match,
+    so the probabilistic stage can attach the model's opinion of that pair."""
     outcome.holds = list(holds.values())
     opened: dict[int, int] = {}
+    own = contact_id or next((m.id for m in matches if primary_of(m) in own_groups), None)
     reviewable = sorted((h for h in holds.values() if h.review and h.primary_id != primary_id), key=lambda h: h.primary_id)
     for hold in reviewable[:MAX_REVIEWS_PER_GUARD]:
         pending_id = open_pending_merge(
@@ -268,7 +285,8 @@ def _open_reviews(
             hold.primary_id,
             reason="conflict" if hold.guard == "cannot-link" else "guard",
             guard=hold.guard,
-            contact_id=contact_id,
+            contact_id=own,
+            candidate_id=next((m.id for m in matches if primary_of(m) == hold.primary_id), None),
             evidence={"guard": hold.guard, "reason": hold.reason, "values": [list(v) for v in hold.values]},
         )
         if pending_id is not None:

@@ -13,7 +13,7 @@ from .guards import Guards
 from .linking import age_key, primary_of
 from .store import ContactRow, ContactTx
 from .store.candidates import fetch_candidates
-from .store.pending import cannot_link_pairs, open_pending_merge
+from .store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
 
 MAX_REVIEWS_PER_CONTACT = 3
 CANDIDATE_LOCK_TIMEOUT_MS = 200
@@ -142,6 +142,31 @@ def link_probabilistic(
         if pending_id is not None:
             outcome.pending.append(pending_id)
     return outcome
+
+
+def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None:
+    """Attach the model's score and evidence to reviews a guard opened (their pair of
+    contacts is named), keeping the guard's reason: a reviewer sees both, and can sort."""
+    from .scoring.features import features
+
+    pairs = pending_pairs(tx, pending_ids)
+    if not pairs:
+        return
+    rows = {r.id: r for r in tx.contacts({i for _, a, b, _ in pairs for i in (a, b)})}
+    for pending_id, contact_id, candidate_id, evidence in pairs:
+        row, candidate = rows[contact_id], rows[candidate_id]
+        (scored,) = scorer.score_many(
+            features(row.email, row.phoneNumber, row.name),
+            [features(candidate.email, candidate.phoneNumber, candidate.name)],
+        )
+        attach_score(
+            tx,
+            pending_id,
+            score=scored.match_probability,
+            match_weight=scored.match_weight,
+            model_version=scorer.version,
+            evidence={**evidence, **_evidence(row, candidate, scored, scorer.version)},
+        )
 
 
 def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str] | None:

@@ -12,7 +12,7 @@ from .config import Settings
 from .guards import Guards
 from .linking import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .normalize import Identity, parse_identity
-from .probabilistic import Scorer, Thresholds, link_probabilistic
+from .probabilistic import Scorer, Thresholds, link_probabilistic, score_reviews
 from .store import ContactTx, Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,8 @@ class Reconciler:
         def work(tx: ContactTx) -> tuple[ExactOutcome, str, dict]:
             exact = link_exact(tx, identity, cause, self.guards)
             method, extra = exact.method, {}
+            if scorer is not None and exact.pending:
+                score_reviews(tx, exact.pending, scorer)
             if scorer is None or not exact.created:
                 return exact, method, extra
             stage = link_probabilistic(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .contacts import ContactTx, utcnow
@@ -68,6 +68,29 @@ def open_pending_merge(
     ).scalar_one_or_none()
 
 
+def pending_pairs(tx: ContactTx, pending_ids: Iterable[int]) -> list[tuple[int, int, int, dict]]:
+    """(id, contactId, candidateId, evidence) of the given pending merges that name a pair."""
+    rows = tx.conn.execute(
+        select(pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId, pending_merge.c.evidence).where(
+            pending_merge.c.id.in_(sorted(set(pending_ids))),
+            pending_merge.c.contactId.is_not(None),
+            pending_merge.c.candidateId.is_not(None),
+        )
+    ).all()
+    return [(r.id, r.contactId, r.candidateId, r.evidence or {}) for r in rows]
+
+
+def attach_score(
+    tx: ContactTx, pending_id: int, *, score: float, match_weight: float, model_version: str, evidence: Any
+) -> None:
+    """Add the model's opinion to a review a guard opened, so reviewers can sort by it."""
+    tx.conn.execute(
+        update(pending_merge)
+        .where(pending_merge.c.id == pending_id)
+        .values(score=score, matchWeight=match_weight, modelVersion=model_version, evidence=evidence)
+    )
+
+
 def record_guard(
     tx: ContactTx,
     contact_id: int,
@@ -118,4 +141,4 @@ def _primary_expr(alias):
     return func.coalesce(alias.c.linkedId, alias.c.id)
 
 
-__all__ = ["open_pending_merge", "record_guard", "cannot_link_pairs"]
+__all__ = ["open_pending_merge", "pending_pairs", "attach_score", "record_guard", "cannot_link_pairs"]
