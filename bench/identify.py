@@ -106,7 +106,32 @@ def _email(rng: random.Random, first: str, last: str, person: int, k: int) -> st
     return f"{local}@{rng.choice(DOMAINS)}"
 
 
-def generate(size: int, seed: int = SEED) -> list[tuple]:
+class Population:
+    """What seeded people look like: their names, emails and phones. :func:`generate`
+    owns the group structure; other benchmarks subclass this (``bench/probabilistic.py``)
+    for other value distributions. ``tag`` names the cached seeds and bench databases."""
+
+    tag = "identify"
+
+    def person(self, rng: random.Random, person: int) -> tuple[str, str, str | None]:
+        """(first, last) for emails, and the display name (or None)."""
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        return first, last, (f"{first.title()} {last.title()}" if rng.random() < 0.7 else None)
+
+    def email(self, rng: random.Random, first: str, last: str, person: int, k: int) -> str:
+        return _email(rng, first, last, person, k)
+
+    def phone(self, i: int) -> str:
+        """The i-th seeded phone, E.164 (normalises to itself)."""
+        return seed_phone(i)
+
+    def fingerprint(self) -> str:
+        import inspect
+
+        return "".join(inspect.getsource(cls) for cls in type(self).__mro__[:-1])
+
+
+def generate(size: int, seed: int = SEED, population: Population | None = None) -> list[tuple]:
     """``size`` contact rows ``(id, phone, email, linkedId, precedence, createdAt, name, keys)``.
 
     People arrive in order; a person's secondaries arrive later (exponentially spread),
@@ -116,6 +141,7 @@ def generate(size: int, seed: int = SEED) -> list[tuple]:
     """
     from reconcile.normalize import Identity
 
+    pop = population or Population()
     rng = random.Random(seed)
     cumulative = [sum(GROUP_WEIGHTS[: i + 1]) for i in range(len(GROUP_WEIGHTS))]
     people = int(size / sum(s * w for s, w in zip(GROUP_SIZES, GROUP_WEIGHTS))) + 1
@@ -125,23 +151,22 @@ def generate(size: int, seed: int = SEED) -> list[tuple]:
     person = 0
     while len(events) < size * 1.02 + 10:
         n = GROUP_SIZES[bisect.bisect_left(cumulative, rng.random() * cumulative[-1])]
-        first, last = rng.choice(FIRST), rng.choice(LAST)
-        name = f"{first.title()} {last.title()}" if rng.random() < 0.7 else None
+        first, last, name = pop.person(rng, person)
         kind = rng.random()
-        email = _email(rng, first, last, person, 0) if kind >= 0.05 else None
+        email = pop.email(rng, first, last, person, 0) if kind >= 0.05 else None
         phone = None
         if kind < 0.05 or kind >= 0.10:
-            phone, phone_i = seed_phone(phone_i), phone_i + 1
+            phone, phone_i = pop.phone(phone_i), phone_i + 1
         events.append((float(person), person, email, phone, name))
         emails = [email] if email else []
         phones = [phone] if phone else []
         for k, offset in enumerate(sorted(rng.expovariate(1 / spread) for _ in range(n - 1)), start=1):
             if emails and (not phones or rng.random() < 0.5):
-                e, p = rng.choice(emails), seed_phone(phone_i)
+                e, p = rng.choice(emails), pop.phone(phone_i)
                 phone_i += 1
                 phones.append(p)
             else:
-                e, p = _email(rng, first, last, person, k), rng.choice(phones)
+                e, p = pop.email(rng, first, last, person, k), rng.choice(phones)
                 emails.append(e)
             events.append((person + offset, person, e, p, name))
         person += 1
@@ -173,8 +198,8 @@ AUDIT_COLS = ["id", "at", "contactId", "action", "oldLinkedId", "newLinkedId", "
               "newPrecedence", "cause", "detail"]
 
 
-def records(size: int, fmt_time) -> tuple[list[tuple], list[tuple]]:
-    rows = generate(size)
+def records(size: int, fmt_time, population: Population | None = None) -> tuple[list[tuple], list[tuple]]:
+    rows = generate(size, population=population)
     times = timestamps(size)
     contacts, audits = [], []
     for (row_id, phone, email, linked, name, keys), at in zip(rows, times):
@@ -186,11 +211,14 @@ def records(size: int, fmt_time) -> tuple[list[tuple], list[tuple]]:
     return contacts, audits
 
 
-def seed_key(size: int) -> str:
-    """Changes when the generator, the size or the schema's migrations change."""
+def seed_key(size: int, population: Population | None = None) -> str:
+    """Changes when the generator, the population, the size or the schema's migrations change."""
     import inspect
 
+    pop = population or Population()
     h = hashlib.sha256(f"{SEED_VERSION}:{SEED}:{size}:{GROUP_WEIGHTS}:{SEED_AREAS}:{FIRST}:{LAST}:{DOMAINS}".encode())
+    if type(pop) is not Population:  # the default keeps its old keys (and cached seeds)
+        h.update(pop.fingerprint().encode())
     for fn in (seed_phone, _email, generate, timestamps, records):
         h.update(inspect.getsource(fn).encode())
     versions = ROOT / "src" / "reconcile" / "migrations" / "versions"
@@ -202,22 +230,23 @@ def seed_key(size: int) -> str:
 # --- seeding -----------------------------------------------------------------------------
 
 
-def seed_sqlite(size: int, log) -> Path:
+def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     """A migrated, seeded SQLite file, from the cache when the seed is unchanged."""
     from reconcile.store.migrate import upgrade
 
+    pop = population or Population()
     SEED_DIR.mkdir(parents=True, exist_ok=True)
-    path = SEED_DIR / f"identify-sqlite-{size}-{seed_key(size)}.db"
+    path = SEED_DIR / f"{pop.tag}-sqlite-{size}-{seed_key(size, pop)}.db"
     if path.exists():
         log(f"sqlite {size:,}: cached seed {path.name}")
         return path
-    for old in SEED_DIR.glob(f"identify-sqlite-{size}-*.db"):
+    for old in SEED_DIR.glob(f"{pop.tag}-sqlite-{size}-*.db"):
         old.unlink()
     tmp = path.with_suffix(".tmp")
     tmp.unlink(missing_ok=True)
     t0 = time.perf_counter()
     upgrade(f"sqlite:///{tmp}")
-    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}")
+    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}", pop)
     t1 = time.perf_counter()
     con = sqlite3.connect(tmp, isolation_level=None)
     con.execute("PRAGMA journal_mode=OFF")
@@ -269,14 +298,15 @@ def _pg_drop(admin, db: str) -> None:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
 
 
-def seed_postgresql(size: int, log) -> str:
-    """A seeded template database ``bench_identify_seed_<size>_<key>`` (reused if present)."""
+def seed_postgresql(size: int, log, population: Population | None = None) -> str:
+    """A seeded template database ``bench_<tag>_seed_<size>_<key>`` (reused if present)."""
     import psycopg
     from sqlalchemy import text
 
     from reconcile.store.migrate import upgrade
 
-    db = f"bench_identify_seed_{size}_{seed_key(size)}"
+    pop = population or Population()
+    db = f"bench_{pop.tag}_seed_{size}_{seed_key(size, pop)}"
     admin = _pg_admin()
     try:
         if _pg_exists(admin, db):
@@ -284,7 +314,7 @@ def seed_postgresql(size: int, log) -> str:
             return db
         with admin.connect() as conn:
             for (old,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                                       {"p": f"bench_identify_seed_{size}_%"}):
+                                       {"p": f"bench_{pop.tag}_seed_{size}_%"}):
                 conn.execute(text(f'DROP DATABASE "{old}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{db}"'))
     finally:
@@ -292,7 +322,7 @@ def seed_postgresql(size: int, log) -> str:
     t0 = time.perf_counter()
     url = _pg_url(db)
     upgrade(url)
-    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}+00")
+    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}+00", pop)
     t1 = time.perf_counter()
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
@@ -548,9 +578,13 @@ class RssSampler(threading.Thread):
 
 def run_wrk(base: str, reqfile: Path, duration: int, connections: int, threads: int,
             mix: tuple[float, float], tag: str, counter_base: int) -> dict:
+    return wrk(base, LUA, [reqfile, SEED, mix[0], mix[1], tag, counter_base, threads], duration, connections, threads)
+
+
+def wrk(base: str, script: Path, script_args: list, duration: int, connections: int, threads: int) -> dict:
+    """Run ``wrk --latency -s script``; the script's ``done`` prints one ``BENCHJSON {...}`` line."""
     cmd = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s", "--timeout", "10s",
-           "--latency", "-s", str(LUA), base,
-           "--", str(reqfile), str(SEED), str(mix[0]), str(mix[1]), tag, str(counter_base), str(threads)]
+           "--latency", "-s", str(script), base, "--", *map(str, script_args)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
     if out.returncode != 0:
         raise RuntimeError(f"wrk failed: {out.stderr or out.stdout}")
@@ -592,16 +626,17 @@ def check_invariants(url: str) -> int:
 class Backend:
     """A fresh copy of the seeded database per trial."""
 
-    def __init__(self, name: str, size: int, log):
+    def __init__(self, name: str, size: int, log, population: Population | None = None):
         self.name, self.size, self.log = name, size, log
+        self.tag = (population or Population()).tag
         RUN_DIR.mkdir(parents=True, exist_ok=True)
-        self.seed = seed_sqlite(size, log) if name == "sqlite" else seed_postgresql(size, log)
+        self.seed = seed_sqlite(size, log, population) if name == "sqlite" else seed_postgresql(size, log, population)
         self.run_db: str | None = None
 
     def fresh(self) -> str:
         self.cleanup()
         if self.name == "sqlite":
-            path = RUN_DIR / f"identify-{self.size}.db"
+            path = RUN_DIR / f"{self.tag}-{self.size}.db"
             for suffix in ("", "-wal", "-shm", "-writelock"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
             shutil.copyfile(self.seed, path)
@@ -609,7 +644,7 @@ class Backend:
             return f"sqlite:///{path}"
         from sqlalchemy import text
 
-        self.run_db = f"bench_identify_run_{self.size}"
+        self.run_db = f"bench_{self.tag}_run_{self.size}"
         admin = _pg_admin()
         try:
             _pg_drop(admin, self.run_db)
