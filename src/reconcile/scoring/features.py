@@ -69,8 +69,20 @@ def first_name_keys(token: str | None) -> tuple[str | None, str | None]:
     return families[0], families[-1]
 
 
+FEATURE_CACHE_SIZE = 65_536
+
+
 def features(email: str | None, phone: str | None, name: str | None) -> dict[str, str | None]:
-    """All compared columns for one normalised (email, phone, name); absent parts are None."""
+    """All compared columns for one normalised (email, phone, name); absent parts are None.
+
+    Memoised: the same contacts come back as candidates again and again, and parsing
+    their phones costs more than scoring them. Each call gets its own dict.
+    """
+    return dict(_features(email, phone, name))
+
+
+@lru_cache(maxsize=FEATURE_CACHE_SIZE)
+def _features(email: str | None, phone: str | None, name: str | None) -> dict[str, str | None]:
     mailbox = mailbox_key(email)
     tokens = _name_tokens(name) if name else []
     nick, nick2 = first_name_keys(tokens[0] if tokens else None)

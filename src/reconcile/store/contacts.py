@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, union_all, update
 
 from ..normalize import Identity
 from .schema import audit_log, contact, link_guard
@@ -39,12 +39,14 @@ _GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
 
 
 def _groups_holding(condition):
+    # a UNION of two index look-ups: PostgreSQL plans ``id IN (...) OR linkedId IN (...)``
+    # as a scan of the whole table
     holders = select(_GROUP_KEY).where(_LIVE, condition).scalar_subquery()
-    return (
-        select(contact)
-        .where(_LIVE, or_(contact.c.id.in_(holders), contact.c.linkedId.in_(holders)))
-        .order_by(contact.c.createdAt, contact.c.id)
-    )
+    members = union_all(  # disjoint: the primaries, then their secondaries
+        select(contact).where(_LIVE, contact.c.id.in_(holders)),
+        select(contact).where(_LIVE, contact.c.linkedId.in_(holders)),
+    ).subquery()
+    return select(members).order_by(members.c.createdAt, members.c.id)
 
 
 _GROUPS_HOLDING = {

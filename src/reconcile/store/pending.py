@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .contacts import ContactTx, utcnow
@@ -118,27 +118,35 @@ def record_guard(
     )
 
 
+def _cannot_link_stmt():
+    ids = bindparam("ids", expanding=True)
+    members = (
+        select(contact.c.id, func.coalesce(contact.c.linkedId, contact.c.id).label("grp"))
+        .where(or_(contact.c.id.in_(ids), contact.c.linkedId.in_(ids)))
+        .subquery()
+    )
+    left, right = members.alias("l"), members.alias("r")
+    return (
+        select(left.c.grp, right.c.grp)
+        .select_from(cannot_link)
+        .join(left, left.c.id == cannot_link.c.leftContactId)
+        .join(right, right.c.id == cannot_link.c.rightContactId)
+        .where(left.c.grp != right.c.grp)
+    )
+
+
+# Built once; it starts from the groups' members (index look-ups), so its cost does not
+# grow with the number of rejections ever recorded.
+_CANNOT_LINK = _cannot_link_stmt()
+
+
 def cannot_link_pairs(tx: ContactTx, primary_ids: Iterable[int]) -> set[tuple[int, int]]:
     """Pairs of the given groups (by current primary) that a reviewer has rejected."""
     ids = sorted(set(primary_ids))
     if len(ids) < 2:
         return set()
-    left_c = contact.alias("l")
-    right_c = contact.alias("r")
-    left_primary = _primary_expr(left_c)
-    right_primary = _primary_expr(right_c)
-    rows = tx.conn.execute(
-        select(left_primary, right_primary)
-        .select_from(cannot_link)
-        .join(left_c, left_c.c.id == cannot_link.c.leftContactId)
-        .join(right_c, right_c.c.id == cannot_link.c.rightContactId)
-        .where(left_primary.in_(ids), right_primary.in_(ids), left_primary != right_primary)
-    ).all()
+    rows = tx.conn.execute(_CANNOT_LINK, {"ids": ids}).all()
     return {tuple(sorted((a, b))) for a, b in rows}
-
-
-def _primary_expr(alias):
-    return func.coalesce(alias.c.linkedId, alias.c.id)
 
 
 __all__ = ["open_pending_merge", "pending_pairs", "attach_score", "record_guard", "cannot_link_pairs"]

@@ -59,11 +59,12 @@ contact = Table(
 Index("ix_contact_email", contact.c.email)
 Index("ix_contact_phone", contact.c.phoneNumber)
 Index("ix_contact_linked", contact.c.linkedId)
-Index("ix_contact_mailbox", contact.c.emailMailbox)
-Index("ix_contact_local", contact.c.emailLocal)
-Index("ix_contact_phone_national", contact.c.phoneNational)
-Index("ix_contact_phone_tail", contact.c.phoneTail)
-Index("ix_contact_name_key", contact.c.nameKey)
+# blocking keys with the id, so "newest N sharing this key" is read from the index alone
+Index("ix_contact_mailbox_id", contact.c.emailMailbox, contact.c.id)
+Index("ix_contact_local_id", contact.c.emailLocal, contact.c.id)
+Index("ix_contact_phone_national_id", contact.c.phoneNational, contact.c.id)
+Index("ix_contact_phone_tail_id", contact.c.phoneTail, contact.c.id)
+Index("ix_contact_name_key_id", contact.c.nameKey, contact.c.id)
 
 audit_log = Table(
     "audit_log",
