@@ -6,7 +6,7 @@ import os
 import uuid
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
 from reconcile import Settings, create_app
@@ -106,3 +106,16 @@ def assert_sound(store: Store) -> None:
     """Fail with every broken invariant listed."""
     violations = check(store)
     assert not violations, "\n".join(map(str, violations))
+
+
+def identify(client, **body) -> dict:
+    """POST /identify and return the JSON answer, which must be a 200."""
+    response = client.post("/identify", json=body)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def rows(store: Store, table) -> list:
+    """Every row of a table, read in its own transaction."""
+    with store.read() as tx:
+        return tx.conn.execute(select(table)).all()

@@ -1,24 +1,13 @@
 """Over-merge guards in the exact stage: placeholders, shared identifiers, rejected
 pairs, group size. A guarded link is recorded, never silent; the invariants hold."""
 import pytest
-from conftest import assert_sound
-from sqlalchemy import insert, select
+from conftest import assert_sound, identify, rows
+from sqlalchemy import insert
 
 from reconcile import Settings, create_app
 from reconcile.guards import Guards
 from reconcile.store.contacts import utcnow
 from reconcile.store.schema import cannot_link, link_guard, pending_merge
-
-
-def identify(client, **body):
-    response = client.post("/identify", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def rows(store, table):
-    with store.read() as tx:
-        return tx.conn.execute(select(table)).all()
 
 
 @pytest.mark.parametrize(

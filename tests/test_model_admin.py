@@ -6,7 +6,7 @@ import pytest
 from model_versions import SVG, make_version, scores
 from review_seed import PASSWORD, reviewer
 
-from reconcile import Settings, create_app
+from reconcile import Settings
 from reconcile.model_admin import register_path
 from reconcile.store import models as registry
 from reconcile.store.review import add_reviewer

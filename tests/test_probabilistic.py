@@ -1,8 +1,8 @@
 """The probabilistic stage with the shipped model: near misses link, uncertain ones
 wait for review with their evidence, strangers stay apart, guards still hold."""
 import pytest
-from conftest import assert_sound
-from sqlalchemy import insert, select
+from conftest import assert_sound, identify, rows
+from sqlalchemy import insert
 
 from reconcile import Settings, create_app
 from reconcile.store.contacts import utcnow
@@ -16,17 +16,6 @@ def app(sqlite_db):
     app = create_app(Settings(database_url=sqlite_db))
     yield app
     app.extensions["reconcile"].store.dispose()
-
-
-def identify(client, **body):
-    response = client.post("/identify", json=body)
-    assert response.status_code == 200, response.get_json()
-    return response.get_json()
-
-
-def rows(store, table):
-    with store.read() as tx:
-        return tx.conn.execute(select(table)).all()
 
 
 def test_the_seed_examples_are_unchanged_with_the_model_on(client, store):

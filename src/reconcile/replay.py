@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ from sqlalchemy import MetaData, func, inspect, select, text
 from .config import Settings
 from .evaluation import cluster_metrics
 from .normalize import InvalidInput, parse_identity
-from .service import ModelUnavailable, Reconciler
+from .service import IdentifyResult, ModelUnavailable, Reconciler
 from .store import Store
 from .store.engine import make_engine
 from .store.migrate import upgrade
@@ -114,6 +114,26 @@ def contract_components(
     }
 
 
+def identify_events(
+    reconciler: Reconciler, path: str | Path, limit: int | None = None
+) -> Iterator[tuple[int, dict, IdentifyResult | None]]:
+    """Each event of the stream (index from 0) through ``Reconciler.identify``, exactly as
+    ``/identify`` runs it; ``None`` for an event rejected as invalid input."""
+    for n, event in enumerate(read_stream(path, limit)):
+        try:
+            identity = reconciler.parse({k: event.get(k) for k in ("email", "phoneNumber", "name")})
+        except InvalidInput:
+            yield n, event, None
+            continue
+        yield n, event, reconciler.identify(identity)
+
+
+def scored_contact(result: IdentifyResult) -> int:
+    """The contact an event is scored by: the one it created, else its group's primary."""
+    created = result.match.get("createdContactIds") or []
+    return created[0] if created else result.contact["primaryContactId"]
+
+
 def replay(
     path: str | Path,
     settings: Settings,
@@ -134,20 +154,15 @@ def replay(
     rejected = 0
     try:
         started = time.perf_counter()
-        for n, event in enumerate(read_stream(path, limit), 1):
-            payload = {"email": event.get("email"), "phoneNumber": event.get("phoneNumber"), "name": event.get("name")}
-            try:
-                identity = reconciler.parse(payload)
-            except InvalidInput:
+        for n, event, result in identify_events(reconciler, path, limit):
+            if result is None:
                 rejected += 1
                 continue
-            result = reconciler.identify(identity)
-            created = result.match.get("createdContactIds") or []
-            contact_ids.append(created[0] if created else result.contact["primaryContactId"])
+            contact_ids.append(scored_contact(result))
             persons.append(event["person"])
-            indices.append(n - 1)
-            if progress is not None and n % PROGRESS_EVERY == 0:
-                progress(n)
+            indices.append(n)
+            if progress is not None and (n + 1) % PROGRESS_EVERY == 0:
+                progress(n + 1)
         seconds = time.perf_counter() - started
 
         with store.engine.connect() as conn:

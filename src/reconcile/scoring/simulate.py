@@ -16,12 +16,11 @@ from sqlalchemy import func, select
 
 from ..config import Settings
 from ..evaluation import cluster_metrics
-from ..normalize import InvalidInput
 from ..service import Reconciler
 from ..store import Store
 from ..store import review
+from ..replay import identify_events, scored_contact
 from ..store.schema import contact, pending_merge
-from ..synth import read_stream
 
 
 def replay_tracking(
@@ -39,20 +38,15 @@ def replay_tracking(
     try:
         reconciler = Reconciler(store, settings)
         started = time.perf_counter()
-        for n, event in enumerate(read_stream(path, limit), 1):
-            payload = {"email": event.get("email"), "phoneNumber": event.get("phoneNumber"), "name": event.get("name")}
-            try:
-                identity = reconciler.parse(payload)
-            except InvalidInput:
+        for n, event, result in identify_events(reconciler, path, limit):
+            if result is None:
                 rejected += 1
                 continue
-            result = reconciler.identify(identity)
-            created = result.match.get("createdContactIds") or []
-            for cid in created:
+            for cid in result.match.get("createdContactIds") or []:
                 person_of[cid] = event["person"]
-            events.append((event["person"], created[0] if created else result.contact["primaryContactId"]))
-            if progress is not None and n % 1000 == 0:
-                progress(n)
+            events.append((event["person"], scored_contact(result)))
+            if progress is not None and (n + 1) % 1000 == 0:
+                progress(n + 1)
         seconds = time.perf_counter() - started
         metrics = grouping_metrics(store, events)
         with store.engine.connect() as conn:
