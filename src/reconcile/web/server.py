@@ -31,5 +31,7 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
             "accesslog": None,
             "graceful_timeout": 10,
             "timeout": 60,
+            # no gunicornc socket: every instance would share ~/.gunicorn/gunicorn.ctl
+            "control_socket_disable": True,
         }
     ).run()
