@@ -215,7 +215,9 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
                 winner.id, "group-size", f"the group already holds {group_size} contacts", True,
                 [(n, v) for n, v in request_values(identity).items() if v is not None],
             )
-            return _new_primary_beside(tx, identity, matches, holds, cause)
+            beside = _new_primary_beside(tx, identity, matches, holds, cause)
+            beside.demoted, beside.relinked = outcome.demoted, outcome.relinked  # the merge above stands
+            return beside
         row = tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause)
         outcome.created.append(row)
         _record_holds(tx, row, winner.id, holds, outcome, matches)
