@@ -34,18 +34,11 @@ def open_pending_merge(
 
     The same pair of groups is never proposed twice, whatever became of the first
     proposal (a rejected pair is also a cannot-link; a confirmed one is one group).
-    Two transactions holding different locks (a request in each group) can propose the
-    same pair at once: the insert does nothing on conflict, so the later one gets
-    ``None`` instead of a unique violation that would fail its request.
+    The insert does nothing on conflict with the pair's unique key, which answers both
+    "proposed before" and two transactions proposing the same pair at once (the later
+    gets ``None`` instead of a unique violation that would fail its request).
     """
     left, right = sorted((primary_a, primary_b))
-    exists = tx.conn.execute(
-        select(pending_merge.c.id).where(
-            pending_merge.c.leftPrimaryId == left, pending_merge.c.rightPrimaryId == right
-        )
-    ).first()
-    if exists is not None:
-        return None
     upsert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
     return tx.conn.execute(
         upsert(pending_merge)
