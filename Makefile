@@ -8,17 +8,37 @@ WORKERS ?= 1
 
 .PHONY: run test install install-test chromium bench clean
 
+UV_VERSION := 0.13.8
+# pip refuses anything whose version or hash differs from the lock
+LOCKED_INSTALL := $(BIN)/pip install -q --require-hashes --no-deps --only-binary :all: -r
+PROJECT_INSTALL := $(BIN)/pip install -q --no-deps --no-build-isolation -e .
+
+.PHONY: lock
+
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+# The lock files (requirements/*.txt, every package of the tree with its hashes) are
+# what run and test install; pyproject.toml keeps the ranges a library user needs.
+$(VENV)/.installed: requirements/run.txt pyproject.toml | $(BIN)/python
+	$(LOCKED_INSTALL) requirements/run.txt
+	$(PROJECT_INSTALL)
 	touch $@
 
-$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+$(VENV)/.installed-test: requirements/test.txt pyproject.toml | $(BIN)/python
+	$(LOCKED_INSTALL) requirements/test.txt
+	$(PROJECT_INSTALL)
 	touch $(VENV)/.installed $@
+
+## lock: re-resolve the lock files to the newest releases pyproject.toml allows
+## (then `make test`: the scorer-conformance tests decide whether the upgrade is safe)
+lock:
+	$(PYTHON) -m venv .uv-venv && .uv-venv/bin/pip install -q uv==$(UV_VERSION)
+	for extra in run test; do \
+		.uv-venv/bin/uv pip compile pyproject.toml requirements/build.in \
+			$$( [ $$extra = test ] && echo --extra test ) --upgrade --generate-hashes \
+			--universal --python-version 3.11 -q -o requirements/$$extra.txt; \
+	done
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
@@ -43,4 +63,4 @@ bench: install-test
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info src/*.egg-info
+	rm -rf $(VENV) .uv-venv .pytest_cache build *.egg-info src/*.egg-info

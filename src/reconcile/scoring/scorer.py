@@ -258,6 +258,7 @@ class Scorer:
     """A compiled model. Immutable after load, so one instance serves many threads."""
 
     def __init__(self, settings: Mapping[str, Any], tf_tables: Mapping[str, Mapping[str, float]], version: str):
+        similarity.check_duckdb_build()
         dialect = settings.get("sql_dialect", "duckdb")
         if dialect != "duckdb":
             raise UnsupportedModel(f"model SQL dialect {dialect!r}: only duckdb models are scored online")

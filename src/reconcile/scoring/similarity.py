@@ -11,11 +11,42 @@ boost ``sim + prefix * 0.1 * (1 - sim)`` when ``sim > 0.7``. The DuckDB 2.0 buil
 evaluates that boost as one fused multiply-add (a single rounding), measured over
 200k random pairs; :func:`_fma` reproduces it on Python 3.11, which has no
 ``math.fma``.
+
+That arithmetic belongs to one DuckDB build: DuckDB 2.0.1 already puts "łukasz" and
+"lukasz" on another side of a threshold. :data:`REPRODUCED_DUCKDB` names the build
+these functions were checked against (``tests/test_scorer_conformance.py``), and
+:func:`check_duckdb_build` refuses to score beside any other, since training (in
+DuckDB) and online scoring (here) would then disagree without a word.
 """
 from __future__ import annotations
 
+from importlib import metadata
+
+REPRODUCED_DUCKDB = "2.0.0"
 PREFIX_WEIGHT = 0.1
 MAX_PREFIX = 4
+
+
+class DuckDBBuildMismatch(RuntimeError):
+    """The installed DuckDB is not the build whose arithmetic this module reproduces."""
+
+
+def check_duckdb_build(installed: str | None = None) -> None:
+    """Fail unless the installed DuckDB is the reproduced build (see the module doc).
+
+    Upgrading DuckDB is a deliberate act: re-lock, run the conformance tests, and if
+    they pass unchanged, move :data:`REPRODUCED_DUCKDB` along with the lock."""
+    if installed is None:
+        try:
+            installed = metadata.version("duckdb")
+        except metadata.PackageNotFoundError:
+            installed = "none"
+    if installed != REPRODUCED_DUCKDB:
+        raise DuckDBBuildMismatch(
+            f"DuckDB {installed} is installed, but the online scorer reproduces the string "
+            f"similarities of DuckDB {REPRODUCED_DUCKDB} bit for bit; install from the lock "
+            "(requirements/*.txt) or re-check the scorer against the new build"
+        )
 
 
 def _jaro_bytes(p: bytes, t: bytes) -> float:
