@@ -5,7 +5,7 @@ Issue 3's targets: retrieval plus scoring p99 <= 5 ms in-process at 1M contacts;
 
 1. **Seed** 100k / 1M contacts with ``bench/identify.py``'s seeding (same group structure,
    caches and template databases) but a realistic population (:class:`RealisticPopulation`):
-   names from ``reconcile.synth``'s cultures with a Zipf-like skew (common names share a
+   names from ``reconcile.synth.generator``'s cultures with a Zipf-like skew (common names share a
    name key), email local parts that recur across domains ("john.smith" at several
    providers), 30% non-US phones, phone tails that collide as often as random numbers do.
 2. **Near misses**: NEW records built from sampled seeded people (email typo, plus-alias or
@@ -80,7 +80,7 @@ class RealisticPopulation(ib.Population):
     tag = "prob"
 
     def __init__(self) -> None:
-        from reconcile import synth
+        from reconcile.synth import generator as synth
 
         self.synth = synth
         self.cultures = [c for c, _, _ in synth.CULTURES]
@@ -208,7 +208,7 @@ class NearMisses:
     """NEW request bodies close to seeded people (or strangers), none an exact hit."""
 
     def __init__(self, pop: RealisticPopulation, seed: int):
-        from reconcile import synth
+        from reconcile.synth import generator as synth
 
         self.pop, self.synth, self.rng = pop, synth, random.Random(seed)
         self.kinds = [k for k, _ in KINDS]
@@ -333,14 +333,14 @@ def _pct(samples: list[float]) -> dict:
 
 def in_process(url: str, requests: list[dict], warmup: int, profile_path: Path | None = None) -> dict:
     """The exact stage then ``link_probabilistic`` per record, in a write transaction rolled back."""
-    import reconcile.probabilistic as prob
     from reconcile.config import DEFAULT_MODEL, Settings
-    from reconcile.guards import Guards
-    from reconcile.linking import link_exact
+    from reconcile.engine import probabilistic as prob
+    from reconcile.engine.exact import link_exact
+    from reconcile.engine.guards import Guards
+    from reconcile.engine.probabilistic import Thresholds
+    from reconcile.engine.reconciler import _lock_keys
     from reconcile.normalize import parse_identity
-    from reconcile.probabilistic import Thresholds
     from reconcile.scoring.scorer import Scorer
-    from reconcile.service import _lock_keys
     from reconcile.store import Store
 
     settings = Settings(database_url=url)

@@ -17,7 +17,7 @@ retrain from those labels -> before/after.
      new model trained on) and on the held-out ones only;
    * the whole stream: pairwise P/R/F1 and B-cubed F1 of the grouping the engine ends
      with, replaying the same events on a fresh database with the new model and its
-     thresholds (``reconcile.replay.replay``), against the first replay; and, out of
+     thresholds (``reconcile.synth.replay.replay``), against the first replay; and, out of
      sample, the next ``--fresh-events`` events (persons the reviewer never saw) with
      each model.
 
@@ -33,19 +33,19 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from reconcile.synth.generator import SIZES, default_path, read_stream, write_stream
+from reconcile.synth.replay import replay
+from reconcile.synth.review_simulation import grouping_metrics, play_reviewer, replay_tracking
 from sqlalchemy import select
 
 from reconcile.config import PROJECT_ROOT, Settings
-from reconcile.replay import replay
+from reconcile.review.labels import LabelPair, Side, is_heldout
 from reconcile.scoring.features import features
-from reconcile.scoring.labels import LabelPair, Side, is_heldout
-from reconcile.scoring.retrain import train_from_labels
 from reconcile.scoring.scorer import Scorer
-from reconcile.scoring.simulate import grouping_metrics, play_reviewer, replay_tracking
 from reconcile.store import Store
 from reconcile.store.migrate import upgrade
 from reconcile.store.schema import contact, pending_merge
-from reconcile.synth import SIZES, default_path, read_stream, write_stream
+from reconcile.training.retrain import train_from_labels
 
 RESULTS = Path(__file__).resolve().parent / "results" / "review_loop.json"
 STREAM_KEYS = ("pairwise_precision", "pairwise_recall", "pairwise_f1", "bcubed_f1", "pending_merges", "overmerged_clusters", "split_persons")

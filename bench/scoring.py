@@ -19,7 +19,7 @@ from reconcile.config import DEFAULT_MODEL, PROJECT_ROOT
 from reconcile.normalize import InvalidInput, normalize_email, normalize_name, normalize_phone
 from reconcile.scoring import Scorer, features
 from reconcile.scoring.model_spec import BLOCKING_KEYS
-from reconcile.scoring.train import iter_jsonl
+from reconcile.training.train import iter_jsonl
 
 MEDIUM = PROJECT_ROOT / "data" / "synth" / "stream-medium-seed0.jsonl"
 SAMPLE = PROJECT_ROOT / "data" / "sample_stream.jsonl"

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 
-from reconcile import Settings, create_app
-from reconcile.service import Reconciler
+from reconcile.config import Settings
+from reconcile.engine.reconciler import Reconciler
 from reconcile.store import Store
 from reconcile.store.invariants import check
 from reconcile.store.migrate import upgrade
+from reconcile.web import create_app
 
 PG_ADMIN_URL = os.environ.get("RECONCILE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from reconcile import Settings
+from reconcile.config import Settings
+from reconcile.engine.reconciler import Reconciler
 from reconcile.normalize import parse_identity
-from reconcile.service import Reconciler
+from reconcile.review.queue import add_reviewer
 from reconcile.store import ContactTx, Store
 from reconcile.store.pending import open_pending_merge
-from reconcile.store.review import add_reviewer
 from reconcile.store.schema import pending_merge
 
 EVIDENCE = [

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from reconcile import MAX_BODY_BYTES, Settings
+from reconcile.config import Settings
+from reconcile.web.app import MAX_BODY_BYTES
 
 
 @pytest.fixture

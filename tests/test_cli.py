@@ -10,9 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import create_engine, inspect, text
 
-from reconcile import Settings, create_app
 from reconcile.cli import main
+from reconcile.config import Settings
 from reconcile.store.migrate import current
+from reconcile.web import create_app
 
 HEAD = sorted(
     p.name.split("_", 1)[0]

@@ -35,17 +35,18 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import assert_sound, sqlite_url
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from conftest import assert_sound, sqlite_url
-from reconcile import Settings, create_app
-from reconcile.linking import age_key, contact_payload
+from reconcile.config import Settings
+from reconcile.engine.exact import age_key, contact_payload
 from reconcile.normalize import Identity, normalize_email, normalize_phone
-from reconcile.store import Store, StaleGroup
+from reconcile.store import StaleGroup, Store
 from reconcile.store.migrate import upgrade
 from reconcile.store.pending import open_pending_merge
 from reconcile.store.schema import audit_log, contact, pending_merge
+from reconcile.web import create_app
 
 RECONCILE_BIN = Path(sys.executable).with_name("reconcile")
 REGION = "US"
@@ -598,7 +599,7 @@ def test_a_request_racing_an_undone_merge_never_splits_an_identifier(engine_reco
     PostgreSQL only: SQLite runs one writer at a time, so the two cannot interleave. The
     interleaving is forced with a third transaction holding the primary's row lock: the
     undo queues on it first, the request (having read its matches) second."""
-    from reconcile.store import review
+    from reconcile.review import queue as review
 
     reconciler, store = engine_reconciler, engine_reconciler.store
     older = reconciler.identify(reconciler.parse({"email": "doc@hillvalley.edu", "phoneNumber": "111222"}))

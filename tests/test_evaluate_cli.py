@@ -6,12 +6,12 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from reconcile.synth.generator import SAMPLE_PATH
+from reconcile.synth.replay import evaluate_stream
 from sqlalchemy import create_engine, text
 
 from reconcile.cli import main
 from reconcile.config import PROJECT_ROOT, Settings
-from reconcile.replay import evaluate_stream
-from reconcile.synth import SAMPLE_PATH
 
 
 def test_evaluate_sample_reports_both_runs(tmp_path, monkeypatch):

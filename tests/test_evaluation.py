@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile.evaluation import cluster_metrics
+from reconcile.training.evaluation import cluster_metrics
 
 
 def score(truth: list, predicted: list):

@@ -4,10 +4,11 @@ import pytest
 from conftest import assert_sound, identify, rows
 from sqlalchemy import insert
 
-from reconcile import Settings, create_app
-from reconcile.guards import Guards
+from reconcile.config import Settings
+from reconcile.engine.guards import Guards
 from reconcile.store.contacts import utcnow
 from reconcile.store.schema import cannot_link, link_guard, pending_merge
+from reconcile.web import create_app
 
 
 @pytest.mark.parametrize(

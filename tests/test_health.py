@@ -13,8 +13,9 @@ import time
 import pytest
 from sqlalchemy.engine import make_url
 
-from reconcile import Settings, create_app
+from reconcile.config import Settings
 from reconcile.store.invariants import check
+from reconcile.web import create_app
 
 
 class TcpProxy:

@@ -17,10 +17,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from reconcile import Settings, create_app
+from reconcile.config import Settings
 from reconcile.store.invariants import check
 from reconcile.store.migrate import upgrade
 from reconcile.store.schema import contact
+from reconcile.web import create_app
 
 ABSENT = object()  # the key is left out of the JSON body
 

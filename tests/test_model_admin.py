@@ -6,10 +6,10 @@ import pytest
 from model_versions import SVG, make_version, scores
 from review_seed import PASSWORD, reviewer
 
-from reconcile import Settings
-from reconcile.model_admin import register_path
+from reconcile.config import Settings
+from reconcile.review.queue import add_reviewer
 from reconcile.store import models as registry
-from reconcile.store.review import add_reviewer
+from reconcile.training.registry import register_path
 
 
 @pytest.fixture

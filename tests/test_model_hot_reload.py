@@ -20,14 +20,14 @@ from conftest import sqlite_url
 from model_versions import make_version, scores
 from sqlalchemy import select
 
-from reconcile import Settings
-from reconcile.model_admin import activate, register_path
+from reconcile.config import Settings
+from reconcile.engine.reconciler import Reconciler
 from reconcile.normalize import parse_identity
-from reconcile.service import Reconciler
 from reconcile.store import Store
 from reconcile.store.migrate import upgrade
 from reconcile.store.models import active_model
 from reconcile.store.schema import contact
+from reconcile.training.registry import activate, register_path
 
 RECONCILE_BIN = Path(sys.executable).with_name("reconcile")
 
@@ -44,7 +44,7 @@ def test_a_request_in_flight_keeps_the_model_it_started_with(tmp_path):
     upgrade(url)
     store = Store(url)
     try:
-        from reconcile.model_admin import ensure_default_registered
+        from reconcile.training.registry import ensure_default_registered
 
         settings = Settings(database_url=url, model_poll_seconds=3600)
         ensure_default_registered(store, settings)
@@ -98,8 +98,8 @@ def test_polling_runs_at_most_once_per_interval(tmp_path):
     store = Store(url)
     try:
         now = [0.0]
-        from reconcile.model_admin import ensure_default_registered
-        from reconcile.models_runtime import ModelManager
+        from reconcile.engine.active_model import ModelManager
+        from reconcile.training.registry import ensure_default_registered
 
         settings = Settings(database_url=url, model_poll_seconds=2)
         ensure_default_registered(store, settings)

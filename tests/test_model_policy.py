@@ -1,6 +1,6 @@
 """The activation policy (pure): a version goes live only when it is not worse than the
 active one on held-out labels, and missing numbers refuse (forceably), saying so."""
-from reconcile.model_admin import PRECISION_TOLERANCE, activation_decision
+from reconcile.training.registry import PRECISION_TOLERANCE, activation_decision
 
 
 def evaluation(p: float, f1: float, active_version: str | None = None, active_p: float = 0.0, active_f1: float = 0.0):

@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from conftest import sqlite_url
 from model_versions import make_version, scores
 
-from reconcile import Settings
 from reconcile.cli import main as cli
+from reconcile.config import Settings
+from reconcile.engine.reconciler import Reconciler
 from reconcile.normalize import parse_identity
-from reconcile.service import Reconciler
 from reconcile.store import Store
 from reconcile.store import models as registry
 
@@ -180,8 +180,8 @@ def test_a_model_that_fails_to_load_keeps_the_previous_one_serving(tmp_path, db,
 
 
 def test_first_start_registers_the_default_when_the_registry_is_empty(tmp_path):
-    from reconcile import create_app
     from reconcile.store.migrate import upgrade
+    from reconcile.web import create_app
 
     url = sqlite_url(tmp_path)
     upgrade(url)
@@ -196,7 +196,13 @@ def test_first_start_registers_the_default_when_the_registry_is_empty(tmp_path):
 
 def test_activation_rollback_and_the_switch_on_each_backend(db_url, tmp_path):
     """The same registry calls on SQLite and PostgreSQL (model_admin under the CLI and API)."""
-    from reconcile.model_admin import ActivationRefused, activate, ensure_default_registered, register_path, rollback
+    from reconcile.training.registry import (
+        ActivationRefused,
+        activate,
+        ensure_default_registered,
+        register_path,
+        rollback,
+    )
 
     store = Store(db_url)
     try:

@@ -18,8 +18,10 @@ from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from reconcile import MAX_BODY_BYTES, Settings, create_app
+from reconcile.config import Settings
 from reconcile.store.migrate import upgrade
+from reconcile.web import create_app
+from reconcile.web.app import MAX_BODY_BYTES
 
 DOC_PATH = Path(__file__).resolve().parents[1] / "src" / "reconcile" / "openapi.json"
 DOC = json.loads(DOC_PATH.read_text())

@@ -4,9 +4,10 @@ import pytest
 from conftest import assert_sound, identify, rows
 from sqlalchemy import insert
 
-from reconcile import Settings, create_app
+from reconcile.config import Settings
 from reconcile.store.contacts import utcnow
 from reconcile.store.schema import cannot_link, contact, pending_merge
+from reconcile.web import create_app
 
 JONATHAN = {"email": "jonathan.smith@gmail.com", "phoneNumber": "+14155552671", "name": "Jonathan Smith"}
 
@@ -106,7 +107,7 @@ def test_exact_only_mode_never_scores(sqlite_db):
 
 
 def test_a_missing_model_file_is_a_clear_startup_error(sqlite_db, tmp_path):
-    from reconcile.service import ModelUnavailable
+    from reconcile.scoring.documents import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="RECONCILE_MODEL"):
         create_app(Settings(database_url=sqlite_db, model_path=str(tmp_path / "nope.json")))

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from reconcile.synth.generator import read_stream
+from reconcile.synth.review_simulation import play_reviewer, replay_tracking
 
 from reconcile.cli import main as cli
 from reconcile.config import PROJECT_ROOT, Settings
 from reconcile.normalize import InvalidInput
-from reconcile.scoring import charts
-from reconcile.scoring.labels import (
+from reconcile.review.labels import (
     LabelFileError,
     LabelPair,
     Side,
@@ -28,8 +29,12 @@ from reconcile.scoring.labels import (
     split,
     write_csv,
 )
-from reconcile.scoring import warm_start
-from reconcile.scoring.retrain import (
+from reconcile.scoring.scorer import Scorer
+from reconcile.store import Store
+from reconcile.store.migrate import upgrade
+from reconcile.store.models import get_model, list_models
+from reconcile.training import charts, warm_start
+from reconcile.training.retrain import (
     MIN_CONFIRMED,
     candidate_pairs,
     choose_thresholds,
@@ -43,12 +48,6 @@ from reconcile.scoring.retrain import (
     train_from_labels,
     wilson_lower,
 )
-from reconcile.scoring.scorer import Scorer
-from reconcile.scoring.simulate import play_reviewer, replay_tracking
-from reconcile.store import Store
-from reconcile.store.migrate import upgrade
-from reconcile.store.models import get_model, list_models
-from reconcile.synth import read_stream
 
 SAMPLE = PROJECT_ROOT / "data" / "sample_stream.jsonl"
 HEADER = "left_email,left_phoneNumber,left_name,right_email,right_phoneNumber,right_name,outcome"
@@ -308,7 +307,7 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         scorer = Scorer.load(directory / "model.json")
         from splink import DuckDBAPI, Linker
 
-        from reconcile.scoring.train import connect, feature_table, read_database
+        from reconcile.training.train import connect, feature_table, read_database
 
         rows, _ = read_database(url)
         Linker(DuckDBAPI(connection=connect()).register(feature_table(rows[:50])), str(directory / "model.json"))

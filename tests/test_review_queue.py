@@ -10,9 +10,9 @@ from conftest import assert_sound
 from review_seed import EVIDENCE, PASSWORD, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
 from sqlalchemy import func, select
 
-from reconcile.service import Reconciler
+from reconcile.engine.reconciler import Reconciler
+from reconcile.review import queue as review
 from reconcile.store import Store
-from reconcile.store import review
 from reconcile.store.pending import cannot_link_pairs, open_pending_merge
 from reconcile.store.schema import audit_log, cannot_link, contact, label, pending_merge
 

@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_sound
+from reconcile.synth.replay import read_stream
 from review_seed import PASSWORD, exact_only, identify, reviewer, status_of
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from reconcile import Settings, create_app
-from reconcile.replay import read_stream
+from reconcile.config import Settings
 from reconcile.store import ContactTx
 from reconcile.store.pending import open_pending_merge
 from reconcile.store.schema import audit_log, cannot_link, contact, label, pending_merge
+from reconcile.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -15,9 +15,9 @@ from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 from review_seed import PASSWORD, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
 
-from reconcile import create_app
 from reconcile.cli import main as cli
-from reconcile.store import review
+from reconcile.review import queue as review
+from reconcile.web import create_app
 
 
 @pytest.fixture
@@ -433,7 +433,7 @@ def test_metrics_in_multiprocess_mode_add_up_every_workers_files(sqlite_db, tmp_
         import sys
         sys.path.insert(0, {str(Path(__file__).parent)!r})
         from review_seed import exact_only
-        from reconcile import create_app
+        from reconcile.web import create_app
         client = create_app(exact_only({sqlite_db!r})).test_client()
         client.post("/identify", json={{"email": sys.argv[1]}})
         print(client.get("/metrics").get_data(as_text=True))

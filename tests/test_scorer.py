@@ -14,7 +14,7 @@ from reconcile.config import PROJECT_ROOT
 from reconcile.scoring import Scorer, UnsupportedModel, features
 from reconcile.scoring.scorer import tf_path_for
 from reconcile.scoring.similarity import jaro_winkler_similarity, levenshtein
-from reconcile.scoring.train import read_stream, train
+from reconcile.training.train import read_stream, train
 
 DEFAULT = PROJECT_ROOT / "models" / "default.json"
 

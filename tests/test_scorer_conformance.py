@@ -23,7 +23,7 @@ from reconcile.normalize import InvalidInput, normalize_email, normalize_name, n
 from reconcile.scoring import COLUMNS, Scorer, features
 from reconcile.scoring.scorer import tf_path_for
 from reconcile.scoring.similarity import jaro_winkler_similarity
-from reconcile.scoring.train import connect, iter_jsonl, register_tf_tables
+from reconcile.training.train import connect, iter_jsonl, register_tf_tables
 
 MODELS = sorted(p for p in (PROJECT_ROOT / "models").glob("*.json") if p.name.count(".") == 1)
 SAMPLE = PROJECT_ROOT / "data" / "sample_stream.jsonl"

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import phonenumbers
+from reconcile.synth.generator import SAMPLE_PATH, generate, random_valid_phone, read_stream, write_stream
 
 from reconcile.normalize import parse_identity
-from reconcile.synth import SAMPLE_PATH, generate, random_valid_phone, read_stream, write_stream
 
 
 def test_same_seed_same_stream_and_other_seed_differs():

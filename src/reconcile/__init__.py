@@ -1,60 +1,15 @@
 """Identity reconciliation service: exact linking rules, a Splink model for near misses,
-a review queue. :func:`create_app` builds the HTTP service; the engine below it
-(``normalize``, ``linking``, ``store``, ``service``) does not depend on Flask."""
-from __future__ import annotations
+a review queue, a batch path.
 
-import logging
+The package is layered; each layer imports only the ones below it (see
+docs/ARCHITECTURE.md):
 
-from flask import Flask
+* ``cli`` and ``web`` (Flask: :func:`reconcile.web.create_app`) at the top;
+* ``training``, ``review`` and ``synth``;
+* ``engine`` (the exact rules, the guards, the probabilistic stage, the ``Reconciler``);
+* ``scoring`` (the model document and the online scorer);
+* ``store`` (every SQL statement and transaction);
+* ``normalize``, ``names`` and ``config`` at the ground.
 
-from .config import Settings
-from .service import Reconciler
-from .store import Store
-from .web.auth import persistent_secret_key
-
-__all__ = ["create_app", "Settings"]
-
-MAX_BODY_BYTES = 64 * 1024
-
-
-def create_app(settings: Settings | None = None) -> Flask:
-    """Application factory: configuration, the store, then each area's blueprint."""
-    settings = settings or Settings.from_env()
-    app = Flask(__name__)
-    app.config.update(
-        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
-        SECRET_KEY=settings.secret_key or persistent_secret_key(settings.database_url, app.instance_path),
-        JSON_SORT_KEYS=False,
-        RECONCILE=settings,
-    )
-    app.json.sort_keys = False
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-
-    store = Store(settings.database_url, pool_size=settings.db_pool_size)
-    if settings.probabilistic:
-        _register_default_model(store, settings)
-    app.extensions["reconcile"] = Reconciler(store, settings)
-
-    from .web import admin, auth, errors, health, identify, metrics, review_ui, reviews
-
-    errors.register_error_handlers(app)
-    auth.init_app(app)
-    metrics.init_app(app)
-    app.register_blueprint(identify.bp)
-    app.register_blueprint(health.bp)
-    app.register_blueprint(reviews.bp)
-    app.register_blueprint(review_ui.bp)  # with admin's /review/admin/models pages
-    app.register_blueprint(admin.bp)
-    return app
-
-
-def _register_default_model(store: Store, settings: Settings) -> None:
-    """First start: an empty model registry gets the configured model, active."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from .model_admin import ensure_default_registered
-
-    try:
-        ensure_default_registered(store, settings)
-    except (SQLAlchemyError, ValueError) as exc:  # no registry table yet, or a bad model file
-        logging.getLogger(__name__).warning("default model not registered: %s", exc)
+Importing this package, or anything but ``web``, never imports Flask.
+"""

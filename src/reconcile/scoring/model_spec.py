@@ -1,6 +1,6 @@
 """The model's shape: comparisons, levels and blocking rules, built with Splink's creators.
 
-Parameters (m, u, prior) are not set here; :mod:`reconcile.scoring.train` estimates
+Parameters (m, u, prior) are not set here; :mod:`reconcile.training.train` estimates
 them. Every level is written in SQL that :mod:`reconcile.scoring.scorer` can compile,
 so a model built here always loads in the online scorer.
 """
@@ -17,7 +17,7 @@ from splink import SettingsCreator, block_on
 TF_COLUMNS: tuple[str, ...] = ("email", "phone", "name_key")
 
 #: TF columns that are identifiers (one owner by construction), not names drawn from a
-#: population: see reconcile.scoring.train.value_frequencies. Phones are not: a
+#: population: see reconcile.training.train.value_frequencies. Phones are not: a
 #: household shares its landline or a parent's mobile, and a carrier reissues numbers,
 #: so a phone value the training data never saw shared is NOT evidence of a unique
 #: owner. The exact-phone level's u is therefore the average over values (about 5e-5

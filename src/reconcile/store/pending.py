@@ -2,7 +2,7 @@
 
 These are the writes the identify pipeline makes when it keeps two groups apart; the
 reviewer's side of the queue (listing, deciding, labels) lives in
-:mod:`reconcile.store.review`.
+:mod:`reconcile.review.queue`.
 """
 from __future__ import annotations
 

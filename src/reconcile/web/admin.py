@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 
-from .. import model_admin
 from ..store import models as registry
+from ..training import registry as model_admin
 from . import review_ui
 from .auth import authenticate_api
 from .errors import ApiError

@@ -17,8 +17,8 @@ from flask import Flask, current_app, g, request, session
 from flask.sessions import SecureCookieSessionInterface
 from sqlalchemy.engine import make_url
 
-from ..store import review
-from ..store.review import Reviewer
+from ..review import queue as review
+from ..review.queue import Reviewer
 from .errors import ApiError
 
 SESSION_USER = "reviewer"

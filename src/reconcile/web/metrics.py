@@ -31,7 +31,7 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
-from ..store import review
+from ..review import queue as review
 
 bp = Blueprint("metrics", __name__)
 

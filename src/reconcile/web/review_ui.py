@@ -26,7 +26,7 @@ from flask import (
 )
 
 from ..config import PROJECT_ROOT
-from ..store import review
+from ..review import queue as review
 from . import auth, metrics
 
 UI_ROOT = PROJECT_ROOT / "review_ui"

@@ -1,13 +1,13 @@
 """``/reviews``: the review queue as a JSON API (list, show, confirm, reject, undo, bulk).
 
 Thin: authenticate (:func:`reconcile.web.auth.authenticate_api`), decode, delegate to
-:mod:`reconcile.store.review`, encode. A refused decision is a 409 with a stable code.
+:mod:`reconcile.review.queue`, encode. A refused decision is a 409 with a stable code.
 """
 from __future__ import annotations
 
 from flask import Blueprint, current_app, g, jsonify, request
 
-from ..store import review
+from ..review import queue as review
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError

@@ -15,7 +15,7 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
-        from .. import create_app
+        from . import create_app
 
         return create_app()
 

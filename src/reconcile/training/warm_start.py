@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .scorer import Scorer
+from ..scoring.scorer import Scorer
 
 LN2 = math.log(2.0)
 #: candidate strengths for cross-validation (per squared bit)

@@ -9,7 +9,7 @@ import json
 
 import click
 
-from .config import Settings
+from ..config import Settings
 
 
 def _by(name: str | None) -> str:
@@ -22,15 +22,15 @@ def _by(name: str | None) -> str:
 
 
 def _store():
-    from .store import Store
+    from ..store import Store
 
     return Store(Settings.from_env().database_url)
 
 
 def register_default(settings: Settings) -> None:
     """After ``db upgrade``: an empty registry gets the configured model, active."""
-    from .model_admin import ensure_default_registered
-    from .store import Store
+    from ..store import Store
+    from ..training.registry import ensure_default_registered
 
     store = Store(settings.database_url)
     try:
@@ -57,8 +57,8 @@ def models() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the registry as JSON")
 def models_list(as_json: bool) -> None:
     """The registered versions, oldest first; * marks the active one."""
-    from .model_admin import summary
-    from .store.models import list_models
+    from ..store.models import list_models
+    from ..training.registry import summary
 
     store = _store()
     try:
@@ -88,7 +88,7 @@ def models_list(as_json: bool) -> None:
 @click.option("--version", "version", help="default: the directory's name, or the JSON file's name without .json")
 def models_register(path: str, version: str | None) -> None:
     """Register a model directory (model.json, thresholds.json, evaluation.json) or a model JSON."""
-    from .model_admin import register_path
+    from ..training.registry import register_path
 
     store = _store()
     try:
@@ -101,8 +101,8 @@ def models_register(path: str, version: str | None) -> None:
 
 
 def _activation(kind: str, force: bool, by: str | None, version: str | None = None) -> None:
-    from .model_admin import ActivationRefused, activate, rollback
-    from .store.models import UnknownModel
+    from ..store.models import UnknownModel
+    from ..training.registry import ActivationRefused, activate, rollback
 
     store = _store()
     try:

@@ -4,7 +4,7 @@ roll back, and register the shipped default when the registry is empty.
 
 The registry itself (a table and its queries) is :mod:`reconcile.store.models`; the
 serving side, which picks the active version up in every worker, is
-:mod:`reconcile.models_runtime`.
+:mod:`reconcile.engine.active_model`.
 
 A model version is either a directory ``models/<version>/`` holding ``model.json``
 (Splink settings), ``model.tf.json``, ``thresholds.json`` ``{"upper", "lower"}``,
@@ -21,10 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import PROJECT_ROOT, Settings
-from .store import Store
-from .store import models as registry
-from .store.models import ModelRecord, UnknownModel
+from ..config import PROJECT_ROOT, Settings
+from ..scoring.documents import MODEL_FILE, resolve_path
+from ..store import Store
+from ..store import models as registry
+from ..store.models import ModelRecord, UnknownModel
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,6 @@ log = logging.getLogger(__name__)
 PRECISION_TOLERANCE = 0.005
 #: chart files served from a registered model's directory, and nothing else
 CHART_FILES = ("pr_curve.svg", "match_weights.svg")
-MODEL_FILE = "model.json"
 
 
 class ActivationRefused(Exception):
@@ -210,14 +210,6 @@ def stored_path(path: Path) -> str:
         return str(path)
 
 
-def resolve_path(recorded: str) -> Path:
-    """The model JSON a registry path names (relative to the project; a directory means
-    its ``model.json``)."""
-    path = Path(recorded)
-    path = path if path.is_absolute() else PROJECT_ROOT / path
-    return path / MODEL_FILE if path.is_dir() else path
-
-
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -269,7 +261,7 @@ def read_model_files(path: str | Path, version: str | None = None) -> ModelFiles
 
 def check_loads(path: str | Path) -> str:
     """Load the model as the service would; returns its content digest version or raises."""
-    from .scoring.scorer import Scorer
+    from ..scoring.scorer import Scorer
 
     return Scorer.load(resolve_path(str(path))).version
 

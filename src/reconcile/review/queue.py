@@ -23,10 +23,10 @@ from typing import Any, Literal
 from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..linking import age_key
-from . import Store
-from .contacts import ContactRow, ContactTx, utcnow
-from .schema import audit_log, cannot_link, contact, label, link_guard, pending_merge, reviewer
+from ..engine.exact import age_key
+from ..store import Store
+from ..store.contacts import ContactRow, ContactTx, utcnow
+from ..store.schema import audit_log, cannot_link, contact, label, link_guard, pending_merge, reviewer
 
 STATUSES = ("pending", "confirmed", "rejected", "superseded")
 Order = Literal["score", "age"]

@@ -17,15 +17,16 @@ from pathlib import Path
 
 from sqlalchemy import MetaData, func, inspect, select, text
 
-from .config import Settings
-from .evaluation import cluster_metrics
-from .normalize import InvalidInput, parse_identity
-from .service import IdentifyResult, ModelUnavailable, Reconciler
-from .store import Store
-from .store.engine import make_engine
-from .store.migrate import upgrade
-from .store.schema import contact
-from .synth import read_stream
+from ..config import Settings
+from ..engine.reconciler import IdentifyResult, Reconciler
+from ..normalize import InvalidInput, parse_identity
+from ..scoring.documents import ModelUnavailable
+from ..store import Store
+from ..store.engine import make_engine
+from ..store.migrate import upgrade
+from ..store.schema import contact
+from ..training.evaluation import cluster_metrics
+from .generator import read_stream
 
 #: The runs ``reconcile evaluate`` compares: the exact rules alone, then the full pipeline.
 RUNS: tuple[tuple[str, dict], ...] = (("exact baseline", {"probabilistic": False}), ("probabilistic", {}))

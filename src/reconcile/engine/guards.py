@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .config import Settings
-from .names import distinct_names, names_compatible
-from .normalize import email_parts, normalize_email, normalize_phone
+from ..config import Settings
+from ..names import distinct_names, names_compatible
+from ..normalize import email_parts, normalize_email, normalize_phone
 
 #: local parts that mean "the customer gave no email" at any domain
 PLACEHOLDER_LOCAL_PARTS = frozenset(

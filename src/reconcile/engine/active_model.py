@@ -21,10 +21,11 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from .config import Settings
+from ..config import Settings
+from ..scoring.documents import load_scorer, resolve_path
+from ..store import Store
+from ..store import models as registry
 from .probabilistic import Scorer, Thresholds
-from .store import Store
-from .store import models as registry
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +126,14 @@ class ModelManager:
         return self._load_settings()
 
     def _load_settings(self) -> ModelSnapshot:
-        from .service import load_scorer  # raises ModelUnavailable: the service cannot start
-
+        # raises ModelUnavailable: the service cannot start
         scorer = load_scorer(self.settings.model_path)
         thresholds = Thresholds(upper=self.settings.upper_threshold, lower=self.settings.lower_threshold)
         return ModelSnapshot(scorer, thresholds, scorer.version, "settings", self.settings.model_path)
 
     def _load_registered(self, key: tuple) -> ModelSnapshot:
-        from .model_admin import resolve_path
-        from .scoring.scorer import Scorer as SplinkScorer
-
         version, path, upper, lower, _activated = key
-        scorer = SplinkScorer.load(resolve_path(path))
+        scorer = load_scorer(str(resolve_path(path)))
         # Decisions record the registry's version name (so they join the registry); set
         # once, on a fresh object nobody else holds yet.
         scorer.version = version

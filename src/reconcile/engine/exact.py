@@ -2,7 +2,7 @@
 
 Same normalised email or same normalised phone => same person; the oldest contact
 (``createdAt``, then ``id``) is the primary and every other contact points straight at
-it. Guards (see :mod:`reconcile.guards`) may refuse a link on one identifier or hold a
+it. Guards (see :mod:`reconcile.engine.guards`) may refuse a link on one identifier or hold a
 merge of two groups for review; every refusal is recorded (a ``link_guard`` row for
 each created contact that shares a value with a group it was kept from, and a pending
 merge unless the value is a mere placeholder). Without names, placeholders, rejected
@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from ..normalize import Identity
+from ..store import ContactRow, ContactTx
+from ..store.pending import cannot_link_pairs, open_pending_merge, record_guard
 from .guards import Guards
-from .normalize import Identity
-from .store import ContactRow, ContactTx
-from .store.pending import cannot_link_pairs, open_pending_merge, record_guard
 
 FIELDS = ("email", "phoneNumber")
 MAX_REVIEWS_PER_GUARD = 3

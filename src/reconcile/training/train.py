@@ -38,9 +38,9 @@ import duckdb
 import pyarrow as pa
 
 from ..normalize import InvalidInput, normalize_email, normalize_name, normalize_phone
-from . import model_spec
-from .features import COLUMNS, features
-from .scorer import tf_path_for
+from ..scoring import model_spec
+from ..scoring.features import COLUMNS, features
+from ..scoring.scorer import tf_path_for
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 queue from the stream's truth: the real flow that produces labels, for tests and the
 measured loop (bench/review_loop.py).
 
-:func:`replay_tracking` runs what :func:`reconcile.replay.replay` runs (``Reconciler.parse``
+:func:`replay_tracking` runs what :func:`reconcile.synth.replay.replay` runs (``Reconciler.parse``
 then ``Reconciler.identify`` per event) and also remembers which person each created
 contact belongs to, which the reviewer needs.
 """
@@ -15,12 +15,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from ..config import Settings
-from ..evaluation import cluster_metrics
-from ..service import Reconciler
+from ..engine.reconciler import Reconciler
+from ..review import queue as review
 from ..store import Store
-from ..store import review
-from ..replay import identify_events, scored_contact
 from ..store.schema import contact, pending_merge
+from ..training.evaluation import cluster_metrics
+from .replay import identify_events, scored_contact
 
 
 def replay_tracking(
@@ -28,7 +28,7 @@ def replay_tracking(
 ) -> tuple[dict, dict[int, object], list[tuple[object, int]]]:
     """Replay ``path`` into the (migrated, empty) database of ``settings``.
 
-    Returns the metrics :func:`reconcile.replay.replay` reports, contact id -> person,
+    Returns the metrics :func:`reconcile.synth.replay.replay` reports, contact id -> person,
     and (person, contact id the event is scored by) per accepted event.
     """
     store = Store(settings.database_url, pool_size=2)

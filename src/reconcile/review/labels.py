@@ -4,7 +4,7 @@ and a deterministic split into training and held-out parts.
 What a label becomes
 --------------------
 The review queue writes one ``label`` row per decision (see
-:func:`reconcile.store.review._write_label`) with both groups' contacts as they were
+:func:`reconcile.review.queue._write_label`) with both groups' contacts as they were
 when decided. Training needs pairs of records, so each label is reduced to ONE pair:
 
 * a scored item (the probabilistic stage opened it: ``pending_merge.candidateId`` is
@@ -38,7 +38,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from ..normalize import InvalidInput, normalize_email, normalize_name, normalize_phone
-from .features import COLUMNS, features
+from ..scoring.features import COLUMNS, features
 
 HELDOUT_FRACTION = 0.25
 _BUCKETS = 10_000

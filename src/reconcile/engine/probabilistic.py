@@ -9,11 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..store import ContactRow, ContactTx
+from ..store.candidates import fetch_candidates
+from ..store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
+from .exact import age_key, primary_of
 from .guards import Guards
-from .linking import age_key, primary_of
-from .store import ContactRow, ContactTx
-from .store.candidates import fetch_candidates
-from .store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
 
 MAX_REVIEWS_PER_CONTACT = 3
 CANDIDATE_LOCK_TIMEOUT_MS = 200
@@ -93,7 +93,7 @@ def link_probabilistic(
     candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
     if not candidates:
         return outcome
-    from .scoring.features import features
+    from ..scoring.features import features
 
     record = features(row.email, row.phoneNumber, row.name)
     scores = scorer.score_many(record, [features(c.email, c.phoneNumber, c.name) for c in candidates])
@@ -147,7 +147,7 @@ def link_probabilistic(
 def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None:
     """Attach the model's score and evidence to reviews a guard opened (their pair of
     contacts is named), keeping the guard's reason: a reviewer sees both, and can sort."""
-    from .scoring.features import features
+    from ..scoring.features import features
 
     pairs = pending_pairs(tx, pending_ids)
     if not pairs:

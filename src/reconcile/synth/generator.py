@@ -27,8 +27,8 @@ from typing import IO
 import phonenumbers
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
-from .config import PROJECT_ROOT
-from .normalize import mailbox_key
+from ..config import PROJECT_ROOT
+from ..normalize import mailbox_key
 
 #: ``sample`` is the small committed stream tests and docs use (data/sample_stream.jsonl).
 SIZES: dict[str, int] = {"sample": 500, "small": 5_000, "medium": 50_000, "large": 1_000_000}

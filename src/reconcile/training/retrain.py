@@ -1,15 +1,15 @@
 """``reconcile train --from-labels``: a new model version from reviewers' decisions.
 
 Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
-:mod:`reconcile.scoring.train`, whose functions this reuses):
+:mod:`reconcile.training.train`, whose functions this reuses):
 
-1. Labels from the store as pairs of records (:mod:`reconcile.scoring.labels`), split
+1. Labels from the store as pairs of records (:mod:`reconcile.review.labels`), split
    deterministically into training (~75%) and held-out (~25%) parts. Contacts from the
    live table, each with its live group (``COALESCE(linkedId, id)``): the person proxy
    (``proxy="live"``; ``"exact"`` is the older shared-email/phone union).
 2. ``m_source="warm"`` (default): the ACTIVE model's settings, u and TF tables, with m
    and the prior fitted to the training labels by a penalised conditional likelihood
-   (:mod:`reconcile.scoring.warm_start`): labels move the model only where they give
+   (:mod:`reconcile.training.warm_start`): labels move the model only where they give
    evidence, and no labels give the active model back. Reason: the labels are the pairs
    the active model put between its thresholds, a sample selected by its own score;
    re-estimating u and m from scratch on such a sample (below) came out worse than the
@@ -69,11 +69,13 @@ from typing import Any, Iterator
 import pyarrow as pa
 
 from ..config import PROJECT_ROOT, Settings
-from . import charts, model_spec, warm_start
+from ..review.labels import HELDOUT_FRACTION, LabelPair, load_labels, split
+from ..scoring import model_spec
+from ..scoring.documents import MODEL_FILE
+from ..scoring.features import features
+from ..scoring.scorer import Scorer, compile_condition, tf_path_for
+from . import charts, warm_start
 from . import train as base_train
-from .features import features
-from .labels import HELDOUT_FRACTION, LabelPair, load_labels, split
-from .scorer import Scorer, compile_condition, tf_path_for
 
 MIN_CONFIRMED = 10
 EM_PSEUDO_PAIRS = 50
@@ -84,7 +86,6 @@ CONFIDENCE_Z = 1.645
 PR_POINTS = 200
 M_SOURCES = ("warm", "labels+em", "labels", "em")
 PROXIES = ("live", "exact")
-MODEL_FILE = "model.json"
 #: candidate pairs scored to estimate review loads (sampled deterministically beyond)
 LOAD_MAX_PAIRS = 150_000
 
@@ -332,8 +333,8 @@ def pending_pairs(store: Any) -> tuple[list[tuple[dict, dict]], int]:
     scored pair (guard items, decided by people whatever the model says)."""
     from sqlalchemy import select
 
+    from ..scoring.features import features
     from ..store.schema import contact, pending_merge
-    from .features import features
 
     a, b = contact.alias("a"), contact.alias("b")
     with store.read() as tx:
@@ -383,7 +384,7 @@ def live_rows(database_url: str, default_region: str = "US") -> tuple[list[base_
 
 def clusters_of(rows: Sequence[base_train.Row], proxy: str) -> list[str]:
     """Person proxy for u, TF tables and the prior: ``live`` groups, or ``exact`` (records
-    sharing an exact email or phone, :func:`reconcile.scoring.train.proxy_clusters`)."""
+    sharing an exact email or phone, :func:`reconcile.training.train.proxy_clusters`)."""
     if proxy == "live":
         return [r.person or f"row{i}" for i, r in enumerate(rows)]
     if proxy == "exact":
@@ -548,7 +549,7 @@ def _m_from_labels(
 
 
 def _m_from_em(con: Any, settings: dict, rows: list, tf_tables: dict) -> dict[tuple[int, int], float]:
-    """EM (u fixed) over the contact table, as :func:`reconcile.scoring.train.train` does."""
+    """EM (u fixed) over the contact table, as :func:`reconcile.training.train.train` does."""
     from splink import DuckDBAPI, Linker
 
     db_api = DuckDBAPI(connection=con)
@@ -792,7 +793,7 @@ def _warm_parameters(
     steps: Steps, active: ModelRef, active_scorer: Scorer, training: Sequence[LabelPair]
 ) -> tuple[dict, dict, dict[str, Any]]:
     """The active model's settings and TF tables with m and the prior fitted to the
-    training labels (:mod:`reconcile.scoring.warm_start`)."""
+    training labels (:mod:`reconcile.training.warm_start`)."""
     with steps.step(STEPS_WARM[0]):
         settings = json.loads(Path(active.path).read_text())
         tf_path = tf_path_for(active.path)

@@ -5,7 +5,7 @@ import sys
 
 import click
 
-from .config import Settings
+from ..config import Settings
 
 
 @click.group()
@@ -22,15 +22,15 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Create or migrate the schema of RECONCILE_DATABASE_URL."""
-    from .store.engine import make_engine
-    from .store.migrate import upgrade
+    from ..store.engine import make_engine
+    from ..store.migrate import upgrade
 
     settings = Settings.from_env()
     make_engine(settings.database_url).dispose()  # creates the SQLite file's folder
     upgrade(settings.database_url, revision)
     click.echo(f"database at revision {revision}: {_redact(settings.database_url)}")
     if revision == "head":
-        from .cli_models import register_default
+        from .models import register_default
 
         register_default(settings)
 
@@ -38,8 +38,8 @@ def db_upgrade(revision: str) -> None:
 @main.command()
 def check() -> None:
     """Check the invariants of the contact graph; exit 1 when any is broken."""
-    from .store import Store
-    from .store.invariants import check as run_checks
+    from ..store import Store
+    from ..store.invariants import check as run_checks
 
     settings = Settings.from_env()
     store = Store(settings.database_url)
@@ -62,11 +62,11 @@ def check() -> None:
 def serve(host: str, port: int, workers: int, threads: int) -> None:
     """Serve the HTTP API."""
     if workers <= 1:
-        from . import create_app
+        from ..web import create_app
 
         create_app().run(host=host, port=port, threaded=True)
         return
-    from .web.server import run_gunicorn
+    from ..web.server import run_gunicorn
 
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
@@ -82,8 +82,8 @@ def reviewer() -> None:
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="prompted for when omitted")
 def reviewer_add(username: str, admin: bool, password: str) -> None:
     """Create a reviewer; prints their API token, which is shown only this once."""
-    from .store import Store
-    from .store.review import add_reviewer
+    from ..review.queue import add_reviewer
+    from ..store import Store
 
     store = Store(Settings.from_env().database_url)
     try:
@@ -100,8 +100,8 @@ def reviewer_add(username: str, admin: bool, password: str) -> None:
 @click.argument("username")
 def reviewer_token(username: str) -> None:
     """Replace a reviewer's API token (the old one stops working) and print the new one."""
-    from .store import Store
-    from .store.review import new_token
+    from ..review.queue import new_token
+    from ..store import Store
 
     store = Store(Settings.from_env().database_url)
     try:
@@ -128,7 +128,7 @@ def synth(size: str, seed: int, out: str | None) -> None:
     import time
     from pathlib import Path
 
-    from .synth import SIZES, default_path, write_stream
+    from ..synth.generator import SIZES, default_path, write_stream
 
     path = Path(out) if out else default_path(size, seed)
     started = time.perf_counter()
@@ -146,7 +146,7 @@ def synth(size: str, seed: int, out: str | None) -> None:
 @click.option("--assignments", type=click.Path(dir_okay=False), help="write each run's event -> final group here (JSONL)")
 def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str | None, assignments: str | None) -> None:
     """Replay a labelled STREAM through /identify's code path; score the exact baseline and the full pipeline."""
-    from .replay import evaluate_stream, print_report, write_json
+    from ..synth.replay import evaluate_stream, print_report, write_json
 
     def progress(run: str, n: int) -> None:
         if n % 10_000 == 0:
@@ -178,8 +178,8 @@ def train(
     or with --from-labels a new model version from reviewers' decisions."""
     from pathlib import Path
 
-    from .config import PROJECT_ROOT
-    from .scoring import train as training
+    from ..config import PROJECT_ROOT
+    from ..training import train as training
 
     if from_labels:
         if stream or from_db:
@@ -202,15 +202,15 @@ def train(
         click.echo(f"  held-out p>={threshold}: precision {scores['precision']} recall {scores['recall']} F1 {scores['f1']}")
 
 
-from .cli_models import models as _models  # noqa: E402 - `reconcile models ...`
+from .models import models as _models  # noqa: E402 - `reconcile models ...`
 
 main.add_command(_models)
 
 def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
     import logging
 
-    from .scoring.retrain import TrainingError, train_from_labels
-    from .store import Store
+    from ..store import Store
+    from ..training.retrain import TrainingError, train_from_labels
 
     logging.getLogger("splink").setLevel(logging.WARNING)
     settings = Settings.from_env()
@@ -261,8 +261,8 @@ def labels() -> None:
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
 def labels_export(path: str) -> None:
     """Write every label as one pair of records to PATH (CSV)."""
-    from .scoring.labels import load_labels, write_csv
-    from .store import Store
+    from ..review.labels import load_labels, write_csv
+    from ..store import Store
 
     settings = Settings.from_env()
     store = Store(settings.database_url)
@@ -280,8 +280,8 @@ def labels_export(path: str) -> None:
 def labels_import(path: str, decided_by: str | None) -> None:
     """Import labelled pairs from PATH (CSV: left_email,left_phoneNumber,left_name,
     right_email,right_phoneNumber,right_name,outcome[,source]); all or nothing."""
-    from .scoring.labels import LabelFileError, insert_labels, read_csv
-    from .store import Store
+    from ..review.labels import LabelFileError, insert_labels, read_csv
+    from ..store import Store
 
     settings = Settings.from_env()
     try:

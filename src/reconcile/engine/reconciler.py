@@ -6,14 +6,14 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-from .config import Settings
+from ..config import Settings
+from ..normalize import Identity, parse_identity
+from ..store import ContactTx, Store
+from .active_model import ModelManager
+from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
-from .linking import ExactOutcome, contact_payload, fast_lookup, link_exact
-from .normalize import Identity, parse_identity
 from .probabilistic import Scorer, Thresholds, link_probabilistic, score_reviews
-from .store import ContactTx, Store
 
 log = logging.getLogger(__name__)
 
@@ -27,21 +27,6 @@ class IdentifyResult:
         return {"contact": self.contact, "match": self.match}
 
 
-class ModelUnavailable(RuntimeError):
-    """The configured model cannot be loaded; the message says which file and why."""
-
-
-def load_scorer(path: str) -> Scorer:
-    from .scoring.scorer import Scorer as SplinkScorer
-
-    if not Path(path).is_file():
-        raise ModelUnavailable(
-            f"model file {path} does not exist: set RECONCILE_MODEL to a model JSON in models/, "
-            "or RECONCILE_PROBABILISTIC=0 to run the exact rules only"
-        )
-    return SplinkScorer.load(path)
-
-
 class Reconciler:
     """Answers "which customer is this?" against one store."""
 
@@ -49,8 +34,6 @@ class Reconciler:
         self.store = store
         self.settings = settings
         self.guards = Guards.from_settings(settings)
-        from .models_runtime import ModelManager
-
         # the active model from the registry, re-checked every RECONCILE_MODEL_POLL_SECONDS
         self.models = ModelManager(store, settings, scorer)
 
