@@ -450,15 +450,15 @@ def in_process(url: str, requests: list[dict], warmup: int, profile_path: Path |
 
 #: where a decision's time goes: (label, module path suffix, function name)
 PROFILE_POINTS = [
-    ("link_probabilistic (whole decision)", "reconcile/probabilistic.py", "link_probabilistic"),
+    ("link_probabilistic (whole decision)", "reconcile/engine/probabilistic.py", "link_probabilistic"),
     ("  fetch_candidates", "reconcile/store/candidates.py", "fetch_candidates"),
     ("  features() for record + candidates", "reconcile/scoring/features.py", "features"),
     ("  Scorer.score_many", "reconcile/scoring/scorer.py", "score_many"),
     ("    jaro_winkler_similarity", "reconcile/scoring/similarity.py", "jaro_winkler_similarity"),
     ("  open_pending_merge", "reconcile/store/pending.py", "open_pending_merge"),
-    ("  _auto_link_block (cannot-link, group sizes)", "reconcile/probabilistic.py", "_auto_link_block"),
-    ("  _merge (lock primaries, merge groups)", "reconcile/probabilistic.py", "_merge"),
-    ("link_exact (exact stage, before)", "reconcile/linking.py", "link_exact"),
+    ("  _auto_link_block (cannot-link, group sizes)", "reconcile/engine/probabilistic.py", "_auto_link_block"),
+    ("  _merge (lock primaries, merge groups)", "reconcile/engine/probabilistic.py", "_merge"),
+    ("link_exact (exact stage, before)", "reconcile/engine/exact.py", "link_exact"),
     ("all SQL: Connection.execute", "sqlalchemy/engine/base.py", "execute"),
     ("  of which in the driver (sqlite3/psycopg execute)", "", "execute"),
 ]

@@ -5,7 +5,7 @@ retrain from those labels -> before/after.
 
 1. Replay the first ``--limit`` events of the medium synthetic stream (generated when
    missing) into a fresh SQLite database with the shipped model and thresholds.
-2. A script plays reviewer on EVERY pending merge through store/review.py: confirm when
+2. A script plays reviewer on EVERY pending merge through review/queue.py: confirm when
    the item's two contacts belong to the same person, else reject.
 3. ``train_from_labels`` (u by sampling on the contact table, m from confirmed pairs +
    EM, thresholds from confirmed + rejected pairs at the target precision).

@@ -194,7 +194,7 @@ def test_charts_are_self_contained_svg():
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory):
     """The sample stream replayed with the shipped model; every pending merge decided
-    from the truth by the scripted reviewer through store/review.py."""
+    from the truth by the scripted reviewer through review/queue.py."""
     tmp = tmp_path_factory.mktemp("reviewed")
     url = f"sqlite:///{tmp / 'reviewed.db'}"
     upgrade(url)
