@@ -4,7 +4,8 @@ and a deterministic split into training and held-out parts.
 What a label becomes
 --------------------
 The review queue writes one ``label`` row per decision (see
-:func:`reconcile.review.queue._write_label`) with both groups' contacts as they were
+:func:`reconcile.review.queue._write_label`; the table's statements are in
+:mod:`reconcile.store.labels`) with both groups' contacts as they were
 when decided. Training needs pairs of records, so each label is reduced to ONE pair:
 
 * a scored item (the probabilistic stage opened it: ``pending_merge.candidateId`` is
@@ -35,10 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
-
 from ..normalize import InvalidInput, normalize_email, normalize_name, normalize_phone
 from ..scoring.features import COLUMNS, features
+from ..store import labels as label_table
+from ..store.contacts import utcnow
 
 HELDOUT_FRACTION = 0.25
 _BUCKETS = 10_000
@@ -168,18 +169,7 @@ def _most_similar(
 
 def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair], list[str]]:
     """Every label of the store as one pair of records; also why any label was skipped."""
-    from ..store.schema import label, pending_merge
-
-    with store.read() as tx:
-        rows = tx.conn.execute(
-            select(
-                label,
-                pending_merge.c.contactId.label("pm_contact"),
-                pending_merge.c.candidateId.label("pm_candidate"),
-            )
-            .select_from(label.outerjoin(pending_merge, pending_merge.c.id == label.c.pendingMergeId))
-            .order_by(label.c.id)
-        ).all()
+    rows = label_table.labels_with_items(store)
     pairs: list[LabelPair] = []
     skipped: list[str] = []
     for row in rows:
@@ -215,9 +205,6 @@ def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair]
 def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None = None) -> int:
     """Write imported pairs as ``label`` rows (``source='import'``, one record per side);
     a pair+outcome already imported is skipped. Returns how many were written."""
-    from ..store.contacts import utcnow
-    from ..store.schema import label
-
     existing = {(p.split_key(), p.outcome) for p in load_labels(store)[0] if p.source == "import"}
     now = utcnow()
     rows = []
@@ -240,7 +227,7 @@ def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None
             }
         )
     if rows:
-        store.write(lambda tx: tx.conn.execute(insert(label), rows), lock_keys=["labels:import"])
+        label_table.import_labels(store, rows)
     return len(rows)
 
 

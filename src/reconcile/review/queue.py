@@ -1,4 +1,5 @@
-"""The reviewer's side of the queue: list pending merges, show one, decide it, undo it.
+"""The reviewer's side of the queue: list pending merges, show one, decide it, undo it;
+and the reviewers' accounts.
 
 Independent of Flask: the JSON API, the review UI and the CLI call these functions with
 a :class:`~reconcile.store.Store`. The identify pipeline *opens* pending merges (see
@@ -10,26 +11,29 @@ takes), re-checks the item under those locks, and either applies the decision wi
 its audit rows and its label, or changes nothing but the item's status. An outcome
 that must be refused *after* a write (an item found superseded is marked so) is
 returned from the transaction and raised once it has committed.
+
+This module decides what a decision means; the statements it runs inside that
+transaction are the store's (:mod:`reconcile.store.reviews`, :mod:`reconcile.store.labels`,
+:mod:`reconcile.store.reviewers` and :class:`~reconcile.store.ContactTx`).
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from ..engine.exact import age_key
-from ..store import Store
+from ..engine.exact import age_key, primary_of
+from ..store import Store, labels, reviewers, reviews
 from ..store.contacts import ContactRow, ContactTx, utcnow
-from ..store.schema import audit_log, cannot_link, contact, label, link_guard, pending_merge, reviewer
+# the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
+from ..store.reviews import Order, first_pending, last_decision, pending_count  # noqa: F401
 
 STATUSES = ("pending", "confirmed", "rejected", "superseded")
-Order = Literal["score", "age"]
 Decision = Literal["confirm", "reject"]
 
 MAX_PER_PAGE = 200
@@ -93,29 +97,8 @@ class Page:
 
 def counts(store: Store) -> dict[str, int]:
     """Items per status (one indexed ``GROUP BY``), every status present."""
-    with store.read() as tx:
-        rows = tx.conn.execute(
-            select(pending_merge.c.status, func.count()).group_by(pending_merge.c.status)
-        ).all()
-    found = dict(rows)
+    found = reviews.status_counts(store)
     return {status: found.get(status, 0) for status in STATUSES}
-
-
-def pending_count(store: Store) -> int:
-    """The queue's size, for the ``/metrics`` gauge computed at scrape time."""
-    with store.read() as tx:
-        return tx.conn.execute(
-            select(func.count()).select_from(pending_merge).where(pending_merge.c.status == "pending")
-        ).scalar_one()
-
-
-def _ordering(order: Order) -> list:
-    if order == "score":
-        # most likely matches first; guard items (no score) after every scored one
-        return [pending_merge.c.score.desc().nulls_last(), pending_merge.c.id]
-    if order == "age":
-        return [pending_merge.c.openedAt, pending_merge.c.id]
-    raise ValueError(f"unknown order {order!r}: use 'score' or 'age'")
 
 
 def list_items(
@@ -130,37 +113,11 @@ def list_items(
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
     page = max(1, page)
     per_page = min(max(1, per_page), MAX_PER_PAGE)
-    stmt = (
-        _select_items()
-        .order_by(*_ordering(order))
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    )
-    if status is not None:
-        stmt = stmt.where(pending_merge.c.status == status)
-    with store.read() as tx:
-        rows = tx.conn.execute(stmt).all()
+    rows = reviews.items_page(store, status, order, limit=per_page, offset=(page - 1) * per_page)
     all_counts = counts(store)
     total = all_counts[status] if status is not None else sum(all_counts.values())
     now = utcnow()
     return Page([_summary(r, now) for r in rows], total, page, per_page, all_counts)
-
-
-def _select_items() -> Select:
-    """Items with the scored pair's contacts joined in (``c_*`` and ``k_*`` columns)."""
-    contact_c, candidate_c = contact.alias("pair_contact"), contact.alias("pair_candidate")
-    columns = []
-    for alias, prefix in ((contact_c, "c_"), (candidate_c, "k_")):
-        columns += [
-            alias.c.email.label(prefix + "email"),
-            alias.c.phoneNumber.label(prefix + "phone"),
-            alias.c.name.label(prefix + "name"),
-        ]
-    return (
-        select(pending_merge, *columns)
-        .outerjoin(contact_c, contact_c.c.id == pending_merge.c.contactId)
-        .outerjoin(candidate_c, candidate_c.c.id == pending_merge.c.candidateId)
-    )
 
 
 def _summary(row, now: datetime) -> dict[str, Any]:
@@ -207,20 +164,16 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
     superseded.
     """
     with store.read() as tx:
-        row = tx.conn.execute(_select_items().where(pending_merge.c.id == item_id)).first()
+        row = reviews.item_with_pair(tx, item_id)
         if row is None:
             raise NotFound(item_id, f"review {item_id} does not exist")
         sides = _current_sides(tx, row)
         groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
-        guards = tx.conn.execute(
-            select(link_guard.c.field, link_guard.c.value, link_guard.c.guard, link_guard.c.reason)
-            .where(link_guard.c.pendingMergeId == item_id)
-            .order_by(link_guard.c.id)
-        ).all()
+        guards = reviews.item_guards(tx, item_id)
     item = _summary(row, utcnow())
     item.update(
         evidence=row.evidence,
-        guards=[dict(g._mapping) for g in guards],
+        guards=guards,
         stale=sides.stale_reason is not None,
         staleReason=sides.stale_reason,
         left={"primaryId": sides.primaries["left"], "contacts": [record(c) for c in groups["left"]]},
@@ -236,58 +189,7 @@ def neighbour(store: Store, item_id: int, order: Order, direction: Literal["next
     probe at any queue size; ``item_id`` need not be pending any more.
     """
     with store.read() as tx:
-        row = _item(tx, item_id)
-        pm = pending_merge.c
-        forward = direction == "next"
-        if order == "age":
-            if forward:
-                cond = or_(pm.openedAt > row.openedAt, and_(pm.openedAt == row.openedAt, pm.id > row.id))
-                ordering = [pm.openedAt, pm.id]
-            else:
-                cond = or_(pm.openedAt < row.openedAt, and_(pm.openedAt == row.openedAt, pm.id < row.id))
-                ordering = [pm.openedAt.desc(), pm.id.desc()]
-        elif row.score is None:  # among the unscored tail, ordered by id
-            if forward:
-                cond = and_(pm.score.is_(None), pm.id > row.id)
-                ordering = [pm.id]
-            else:
-                cond = or_(pm.score.is_not(None), pm.id < row.id)
-                ordering = [pm.score.is_(None), pm.score, pm.id.desc()]
-        elif forward:
-            cond = or_(pm.score < row.score, and_(pm.score == row.score, pm.id > row.id), pm.score.is_(None))
-            ordering = [pm.score.desc().nulls_last(), pm.id]
-        else:
-            cond = or_(pm.score > row.score, and_(pm.score == row.score, pm.id < row.id))
-            ordering = [pm.score, pm.id.desc()]
-        found = tx.conn.execute(
-            select(pm.id).where(pm.status == "pending", cond).order_by(*ordering).limit(1)
-        ).scalar()
-    return found
-
-
-def first_pending(store: Store, order: Order) -> int | None:
-    """The head of the queue in the given order."""
-    with store.read() as tx:
-        return tx.conn.execute(
-            select(pending_merge.c.id)
-            .where(pending_merge.c.status == "pending")
-            .order_by(*_ordering(order))
-            .limit(1)
-        ).scalar()
-
-
-def last_decision(store: Store, decided_by: str) -> int | None:
-    """The reviewer's most recent decision that is still in force (for "undo last")."""
-    with store.read() as tx:
-        return tx.conn.execute(
-            select(pending_merge.c.id)
-            .where(
-                pending_merge.c.decidedBy == decided_by,
-                pending_merge.c.status.in_(("confirmed", "rejected")),
-            )
-            .order_by(pending_merge.c.decidedAt.desc(), pending_merge.c.id.desc())
-            .limit(1)
-        ).scalar()
+        return reviews.neighbour_id(tx, _item(tx, item_id), order, forward=direction == "next")
 
 
 # --- deciding -----------------------------------------------------------------------
@@ -372,11 +274,7 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
             result = _apply_confirm(tx, row, primaries, cause, decided_by, now)
         else:
             result = _apply_reject(tx, row, left_id, right_id, cause, decided_by, now)
-        tx.conn.execute(
-            update(pending_merge)
-            .where(pending_merge.c.id == item_id)
-            .values(status=result.status, decidedAt=now, decidedBy=decided_by, note=note)
-        )
+        reviews.set_status(tx, item_id, result.status, at=now, by=decided_by, note=note)
         _write_label(tx, row, sides.primaries, snapshot, "match" if decision == "confirm" else "non-match", decided_by, now)
         return result
 
@@ -391,11 +289,7 @@ def _apply_confirm(
 ) -> DecisionResult:
     winner, loser = primaries
     # what undo needs to put each moved contact back exactly as it was
-    before = tx.conn.execute(
-        select(contact.c.id, contact.c.linkMethod, contact.c.linkScore, contact.c.linkModel).where(
-            or_(contact.c.id == loser.id, contact.c.linkedId == loser.id)
-        )
-    ).all()
+    before = reviews.link_provenance(tx, loser.id)
     detail = {
         "pendingMergeId": row.id,
         "decision": "confirm",
@@ -413,16 +307,8 @@ def _apply_reject(
     tx: ContactTx, row, left_id: int, right_id: int, cause: str, decided_by: str, now: datetime
 ) -> DecisionResult:
     low, high = sorted((left_id, right_id))
-    exists = tx.conn.execute(
-        select(cannot_link.c.id).where(cannot_link.c.leftContactId == low, cannot_link.c.rightContactId == high)
-    ).first()
-    if exists is None:
-        tx.conn.execute(
-            insert(cannot_link).values(
-                leftContactId=low, rightContactId=high, pendingMergeId=row.id, createdAt=now, createdBy=decided_by
-            )
-        )
-    _audit_note(tx, now, (low, high), "cannot_link", cause, {"pendingMergeId": row.id, "pair": [low, high]})
+    reviews.add_cannot_link(tx, low, high, pending_merge_id=row.id, at=now, by=decided_by)
+    reviews.audit_note(tx, now, (low, high), "cannot_link", cause, {"pendingMergeId": row.id, "pair": [low, high]})
     return DecisionResult(row.id, "rejected", decided_by, now, cannot_link=(low, high))
 
 
@@ -453,31 +339,19 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             if refused is not None:
                 return CannotUndo(item_id, f"review {item_id} cannot be undone: {refused}")
         else:
-            removed = tx.conn.execute(
-                delete(cannot_link).where(cannot_link.c.pendingMergeId == item_id).returning(
-                    cannot_link.c.leftContactId, cannot_link.c.rightContactId
-                )
-            ).all()
-            pair = tuple(removed[0]) if removed else _stored_pair(row)
-            _audit_note(tx, now, pair, "cannot_link_removed", cause, {"pendingMergeId": item_id, "pair": list(pair)})
-        labels = tx.conn.execute(
-            delete(label)
-            .where(label.c.pendingMergeId == item_id, label.c.source == "review")
-            .returning(label.c.id, label.c.outcome)
-        ).all()
-        _audit_note(
+            removed = reviews.remove_cannot_link(tx, item_id)
+            pair = removed[0] if removed else _stored_pair(row)
+            reviews.audit_note(tx, now, pair, "cannot_link_removed", cause, {"pendingMergeId": item_id, "pair": list(pair)})
+        removed_labels = labels.delete_review_labels(tx, item_id)
+        reviews.audit_note(
             tx,
             now,
             _stored_pair(row),
             "decision_undone",
             cause,
-            {"pendingMergeId": item_id, "undid": row.status, "decidedBy": row.decidedBy, "labels": [list(l) for l in labels]},
+            {"pendingMergeId": item_id, "undid": row.status, "decidedBy": row.decidedBy, "labels": [list(l) for l in removed_labels]},
         )
-        tx.conn.execute(
-            update(pending_merge)
-            .where(pending_merge.c.id == item_id)
-            .values(status="pending", decidedAt=None, decidedBy=None, note=None)
-        )
+        reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
         return DecisionResult(item_id, "pending", undone_by, now)
 
     outcome = store.write(work, lock_keys=[f"review:{item_id}"])
@@ -488,11 +362,7 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
 
 def _revert_confirm(tx: ContactTx, row, cause: str, now: datetime) -> str | None:
     """Split a confirmed merge back; returns why it is refused, or ``None`` once done."""
-    moves = tx.conn.execute(
-        select(audit_log)
-        .where(audit_log.c.cause == f"review:{row.id}:{row.decidedBy}", audit_log.c.newPrecedence.is_not(None))
-        .order_by(audit_log.c.id)
-    ).all()
+    moves = reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}")
     # one merge writes all its rows at one instant; earlier ones belong to an undone confirmation
     moves = [m for m in moves if moves and m.at == moves[-1].at]
     if len([m for m in moves if m.oldPrecedence == "primary"]) != 1:
@@ -502,61 +372,19 @@ def _revert_confirm(tx: ContactTx, row, cause: str, now: datetime) -> str | None
     if not winner or winner[0].linkPrecedence != "primary" or winner[0].deletedAt is not None:
         return "the merged group has since been merged into another group or erased"
     tx.lock_primaries([winner_id])  # StaleGroup (retried) if it is demoted between these two reads
-    members = tx.conn.execute(
-        select(contact.c.id, contact.c.deletedAt).where(
-            or_(contact.c.id == winner_id, contact.c.linkedId == winner_id)
-        )
-    ).all()
+    members = reviews.group_rows(tx, winner_id)
     member_ids = [m.id for m in members]
     if any(m.deletedAt is not None for m in members):
         return "a contact of the merged group has been erased"
     moved_ids = {m.contactId for m in moves}
     if not moved_ids <= set(member_ids):
         return "contacts it merged have moved to another group since"
-    last_change = tx.conn.execute(
-        select(func.max(audit_log.c.id)).where(
-            audit_log.c.newPrecedence.is_not(None),
-            or_(
-                audit_log.c.contactId.in_(member_ids),
-                audit_log.c.newLinkedId == winner_id,
-                audit_log.c.oldLinkedId == winner_id,
-            ),
-        )
-    ).scalar_one()
+    last_change = reviews.last_link_change(tx, member_ids, winner_id)
     if last_change != moves[-1].id:
         return "the merged group has changed since (new contacts or another merge)"
     previous = moves[0].detail.get("previous", {}) if moves[0].detail else {}
-    for move in moves:
-        method, score, model = previous.get(str(move.contactId), ["review", None, None])
-        tx.conn.execute(
-            update(contact)
-            .where(contact.c.id == move.contactId)
-            .values(
-                linkedId=move.oldLinkedId,
-                linkPrecedence=move.oldPrecedence,
-                updatedAt=now,
-                linkMethod=method,
-                linkScore=score,
-                linkModel=model,
-            )
-        )
-    tx.conn.execute(
-        insert(audit_log),
-        [
-            {
-                "at": now,
-                "contactId": m.contactId,
-                "action": "promoted" if m.oldPrecedence == "primary" else "relinked",
-                "oldLinkedId": m.newLinkedId,
-                "newLinkedId": m.oldLinkedId,
-                "oldPrecedence": m.newPrecedence,
-                "newPrecedence": m.oldPrecedence,
-                "cause": cause,
-                "detail": {"pendingMergeId": row.id, "undoes": m.id},
-            }
-            for m in moves
-        ],
-    )
+    provenance = {m.contactId: tuple(previous.get(str(m.contactId), ["review", None, None])) for m in moves}
+    tx.revert_moves(moves, provenance, cause=cause, detail={"pendingMergeId": row.id}, at=now)
     return None
 
 
@@ -570,10 +398,7 @@ class _Sides:
 
 
 def _item(tx: ContactTx, item_id: int, for_update: bool = False):
-    stmt = select(pending_merge).where(pending_merge.c.id == item_id)
-    if for_update and tx.dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    row = tx.conn.execute(stmt).first()
+    row = reviews.item(tx, item_id, for_update=for_update)
     if row is None:
         raise NotFound(item_id, f"review {item_id} does not exist")
     return row
@@ -592,8 +417,8 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     ids = [i for i in (row.leftPrimaryId, row.rightPrimaryId, row.contactId, row.candidateId) if i is not None]
     found = {c.id: c for c in tx.contacts(ids)}
     primaries = {
-        "left": _primary_of(found[row.leftPrimaryId]),
-        "right": _primary_of(found[row.rightPrimaryId]),
+        "left": primary_of(found[row.leftPrimaryId]),
+        "right": primary_of(found[row.rightPrimaryId]),
     }
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
@@ -603,29 +428,12 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     return _Sides(primaries, None)
 
 
-def _primary_of(row: ContactRow) -> int:
-    return row.id if row.linkedId is None else row.linkedId
-
-
 def _mark_superseded(tx: ContactTx, row, decided_by: str, reason: str) -> None:
-    tx.conn.execute(
-        update(pending_merge)
-        .where(pending_merge.c.id == row.id)
-        .values(status="superseded", decidedAt=utcnow(), decidedBy=decided_by, note=reason)
-    )
+    reviews.set_status(tx, row.id, "superseded", at=utcnow(), by=decided_by, note=reason)
 
 
 def _stored_pair(row) -> tuple[int, int]:
     return (row.leftPrimaryId, row.rightPrimaryId)
-
-
-def _audit_note(tx: ContactTx, at: datetime, contact_ids: Iterable[int], action: str, cause: str, detail: dict) -> None:
-    """Audit a decision that changes no link (no precedence columns, so the link history
-    the invariant checks read is untouched)."""
-    tx.conn.execute(
-        insert(audit_log),
-        [{"at": at, "contactId": cid, "action": action, "cause": cause, "detail": detail} for cid in dict.fromkeys(contact_ids)],
-    )
 
 
 def _write_label(
@@ -642,18 +450,16 @@ def _write_label(
     pair = [row.contactId, row.candidateId]
     if row.contactId is not None and row.contactId not in left_ids:
         pair.reverse()  # the left contact id names the left side's member of the pair
-    tx.conn.execute(
-        insert(label).values(
-            pendingMergeId=row.id,
-            leftContactId=pair[0] if pair[0] is not None else primaries["left"],
-            rightContactId=pair[1] if pair[1] is not None else primaries["right"],
-            outcome=outcome,
-            leftRecords=[record(c, precedence=False) for c in snapshot["left"]],
-            rightRecords=[record(c, precedence=False) for c in snapshot["right"]],
-            source="review",
-            decidedBy=decided_by,
-            decidedAt=at,
-        )
+    labels.add_review_label(
+        tx,
+        pending_merge_id=row.id,
+        left_contact_id=pair[0] if pair[0] is not None else primaries["left"],
+        right_contact_id=pair[1] if pair[1] is not None else primaries["right"],
+        outcome=outcome,
+        left_records=[record(c, precedence=False) for c in snapshot["left"]],
+        right_records=[record(c, precedence=False) for c in snapshot["right"]],
+        decided_by=decided_by,
+        decided_at=at,
     )
 
 
@@ -706,42 +512,24 @@ def add_reviewer(store: Store, username: str, password: str, *, admin: bool = Fa
     if len(password) < 8:
         raise ValueError("a password is at least 8 characters")
     token = "rvw_" + secrets.token_urlsafe(32)
-
-    def work(tx: ContactTx) -> None:
-        if tx.conn.execute(select(reviewer.c.id).where(reviewer.c.username == username)).first():
-            raise ValueError(f"reviewer {username!r} exists already")
-        tx.conn.execute(
-            insert(reviewer).values(
-                username=username,
-                passwordHash=generate_password_hash(password),
-                apiTokenHash=hash_token(token),
-                isAdmin=admin,
-                createdAt=utcnow(),
-            )
-        )
-
-    store.write(work, lock_keys=[f"reviewer:{username}"])
+    if not reviewers.create_reviewer(
+        store, username, password_hash=generate_password_hash(password), token_hash=hash_token(token), admin=admin
+    ):
+        raise ValueError(f"reviewer {username!r} exists already")
     return token
 
 
 def new_token(store: Store, username: str) -> str:
     """Replace a reviewer's API token (the old one stops working at once)."""
     token = "rvw_" + secrets.token_urlsafe(32)
-
-    def work(tx: ContactTx) -> int:
-        return tx.conn.execute(
-            update(reviewer).where(reviewer.c.username == username).values(apiTokenHash=hash_token(token))
-        ).rowcount
-
-    if store.write(work, lock_keys=[f"reviewer:{username}"]) != 1:
+    if not reviewers.set_token_hash(store, username, hash_token(token)):
         raise ValueError(f"no reviewer {username!r}")
     return token
 
 
 def check_password(store: Store, username: str, password: str) -> Reviewer | None:
     """The active reviewer with these credentials; as slow for an unknown name as for a wrong password."""
-    with store.read() as tx:
-        row = tx.conn.execute(select(reviewer).where(reviewer.c.username == username)).first()
+    row = reviewers.reviewer_named(store, username)
     if row is None or row.disabledAt is not None:
         check_password_hash(_DUMMY_HASH, password)
         return None
@@ -751,16 +539,10 @@ def check_password(store: Store, username: str, password: str) -> Reviewer | Non
 
 
 def check_token(store: Store, token: str) -> Reviewer | None:
-    with store.read() as tx:
-        row = tx.conn.execute(
-            select(reviewer).where(reviewer.c.apiTokenHash == hash_token(token), reviewer.c.disabledAt.is_(None))
-        ).first()
+    row = reviewers.active_reviewer_with_token(store, hash_token(token))
     return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))
 
 
 def get_reviewer(store: Store, username: str) -> Reviewer | None:
-    with store.read() as tx:
-        row = tx.conn.execute(
-            select(reviewer).where(reviewer.c.username == username, reviewer.c.disabledAt.is_(None))
-        ).first()
+    row = reviewers.active_reviewer_named(store, username)
     return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))

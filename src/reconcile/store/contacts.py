@@ -280,6 +280,52 @@ class ContactTx:
         changed.extend(row.id for row in moved)
         return changed
 
+    def revert_moves(
+        self,
+        moves: Sequence[Row[Any]],
+        provenance: dict[int, tuple[str, float | None, str | None]],
+        *,
+        cause: str,
+        detail: dict,
+        at: datetime,
+    ) -> None:
+        """Put each contact an audited link change moved back where that change found it.
+
+        ``moves`` are ``audit_log`` rows; ``provenance`` gives each contact's method,
+        score and model to restore. Each reversal is audited with ``detail`` plus the
+        audit id it ``undoes``. Callers hold the lock of the group being split.
+        """
+        for move in moves:
+            method, score, model = provenance[move.contactId]
+            self.conn.execute(
+                update(contact)
+                .where(contact.c.id == move.contactId)
+                .values(
+                    linkedId=move.oldLinkedId,
+                    linkPrecedence=move.oldPrecedence,
+                    updatedAt=at,
+                    linkMethod=method,
+                    linkScore=score,
+                    linkModel=model,
+                )
+            )
+        self._audit_many(
+            [
+                self._audit_values(
+                    at,
+                    m.contactId,
+                    "promoted" if m.oldPrecedence == "primary" else "relinked",
+                    cause,
+                    old_linked=m.newLinkedId,
+                    new_linked=m.oldLinkedId,
+                    old_precedence=m.newPrecedence,
+                    new_precedence=m.oldPrecedence,
+                    detail={**detail, "undoes": m.id},
+                )
+                for m in moves
+            ]
+        )
+
     def _audit(self, at: datetime, contact_id: int, action: str, cause: str, **fields: Any) -> None:
         self._audit_many([self._audit_values(at, contact_id, action, cause, **fields)])
 

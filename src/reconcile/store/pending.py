@@ -1,8 +1,8 @@
 """Opening pending merges, recording link guards, and looking up cannot-link pairs.
 
 These are the writes the identify pipeline makes when it keeps two groups apart; the
-reviewer's side of the queue (listing, deciding, labels) lives in
-:mod:`reconcile.review.queue`.
+reviewer's side of the queue (listing, deciding, labels) is decided in
+:mod:`reconcile.review.queue`, with its statements in :mod:`reconcile.store.reviews`.
 """
 from __future__ import annotations
 

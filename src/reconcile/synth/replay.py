@@ -15,16 +15,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import MetaData, func, inspect, select, text
-
 from ..config import Settings
 from ..engine.reconciler import IdentifyResult, Reconciler
 from ..normalize import InvalidInput, parse_identity
 from ..scoring.documents import ModelUnavailable
 from ..store import Store
-from ..store.engine import make_engine
-from ..store.migrate import upgrade
-from ..store.schema import contact
+from ..store.exports import contact_count, pending_merge_count, primary_of_each_contact
+from ..store.migrate import reset, upgrade
 from ..training.evaluation import cluster_metrics
 from .generator import read_stream
 
@@ -34,33 +31,6 @@ RUNS: tuple[tuple[str, dict], ...] = (("exact baseline", {"probabilistic": False
 CONTRACT_RUN = "contract (offline)"
 
 PROGRESS_EVERY = 1000
-
-
-def reset_database(url: str) -> None:
-    """Give ``url`` a fresh schema: drop every table it has, then migrate to head.
-
-    Destructive: :func:`evaluate_stream` calls it only after checking that the database
-    held no contacts, so a mistyped URL cannot wipe real data.
-    """
-    engine = make_engine(url)
-    try:
-        meta = MetaData()
-        meta.reflect(engine)
-        meta.drop_all(engine)
-    finally:
-        engine.dispose()
-    upgrade(url)
-
-
-def _contact_rows(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        if not inspect(engine).has_table(contact.name):
-            return 0
-        with engine.connect() as conn:
-            return conn.execute(select(func.count()).select_from(contact)).scalar_one()
-    finally:
-        engine.dispose()
 
 
 def contract_components(
@@ -166,13 +136,8 @@ def replay(
                 progress(n + 1)
         seconds = time.perf_counter() - started
 
-        with store.engine.connect() as conn:
-            final = dict(conn.execute(select(contact.c.id, func.coalesce(contact.c.linkedId, contact.c.id))).all())
-            pending = (
-                conn.execute(text("SELECT COUNT(*) FROM pending_merge")).scalar_one()
-                if inspect(conn).has_table("pending_merge")
-                else None
-            )
+        final = primary_of_each_contact(store)
+        pending = pending_merge_count(store)
     finally:
         store.dispose()
 
@@ -212,7 +177,9 @@ def evaluate_stream(
     ``person``, ``cluster``) for error analysis.
     """
     base = settings or Settings()
-    if database_url is not None and _contact_rows(database_url):
+    # the reset below is destructive: refusing a database with contacts means a mistyped
+    # URL cannot wipe real data
+    if database_url is not None and contact_count(database_url):
         raise ValueError("the evaluation database already holds contacts: give an empty scratch database")
     assigned: dict[str, list] = {CONTRACT_RUN: []}
     runs = {CONTRACT_RUN: contract_components(path, base.default_region, limit, assigned[CONTRACT_RUN])}
@@ -227,7 +194,7 @@ def evaluate_stream(
                     run_settings = replace(base, database_url=url, **overrides)
                     runs[name] = replay(path, run_settings, limit, step, assigned[name])
             else:
-                reset_database(database_url)
+                reset(database_url)
                 run_settings = replace(base, database_url=database_url, **overrides)
                 runs[name] = replay(path, run_settings, limit, step, assigned[name])
         except ModelUnavailable as exc:

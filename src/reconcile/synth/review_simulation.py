@@ -12,13 +12,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
-
 from ..config import Settings
 from ..engine.reconciler import Reconciler
 from ..review import queue as review
 from ..store import Store
-from ..store.schema import contact, pending_merge
+from ..store.exports import pending_merge_count, primary_of_contact, primary_of_each_contact
+from ..store.reviews import pending_items
 from ..training.evaluation import cluster_metrics
 from .replay import identify_events, scored_contact
 
@@ -49,8 +48,7 @@ def replay_tracking(
                 progress(n + 1)
         seconds = time.perf_counter() - started
         metrics = grouping_metrics(store, events)
-        with store.engine.connect() as conn:
-            pending = conn.execute(select(func.count()).select_from(pending_merge)).scalar_one()
+        pending = pending_merge_count(store)
     finally:
         store.dispose()
     metrics.update(
@@ -62,8 +60,7 @@ def replay_tracking(
 
 def grouping_metrics(store: Store, events: list[tuple[object, int]]) -> dict:
     """Pairwise and B-cubed scores of the store's CURRENT grouping of the events' contacts."""
-    with store.engine.connect() as conn:
-        final = dict(conn.execute(select(contact.c.id, func.coalesce(contact.c.linkedId, contact.c.id))).all())
+    final = primary_of_each_contact(store)
     return cluster_metrics((person, final[cid]) for person, cid in events).as_dict()
 
 
@@ -72,15 +69,7 @@ def play_reviewer(store: Store, person_of: dict[int, object], by: str = "oracle"
     (the scored pair, or for a guard item its contact and the other group's primary)
     belong to the same person, else reject. Items that go stale meanwhile are skipped.
     Returns the counts."""
-    with store.read() as tx:
-        items = tx.conn.execute(
-            select(
-                pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId,
-                pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId,
-            )
-            .where(pending_merge.c.status == "pending")
-            .order_by(pending_merge.c.id)
-        ).all()
+    items = pending_items(store)
     counts = {"confirmed": 0, "rejected": 0, "stale": 0, "unknown": 0}
     for item in items:
         a = item.contactId
@@ -102,9 +91,4 @@ def play_reviewer(store: Store, person_of: dict[int, object], by: str = "oracle"
 
 
 def _primary(store: Store, contact_id: int | None) -> int | None:
-    if contact_id is None:
-        return None
-    with store.read() as tx:
-        return tx.conn.execute(
-            select(func.coalesce(contact.c.linkedId, contact.c.id)).where(contact.c.id == contact_id)
-        ).scalar()
+    return None if contact_id is None else primary_of_contact(store, contact_id)

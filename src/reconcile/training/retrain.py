@@ -331,22 +331,9 @@ def stored_path(path: Path) -> str:
 def pending_pairs(store: Any) -> tuple[list[tuple[dict, dict]], int]:
     """Feature records of each pending scored pair; also how many pending items have no
     scored pair (guard items, decided by people whatever the model says)."""
-    from sqlalchemy import select
+    from ..store.reviews import pending_pair_records
 
-    from ..scoring.features import features
-    from ..store.schema import contact, pending_merge
-
-    a, b = contact.alias("a"), contact.alias("b")
-    with store.read() as tx:
-        rows = tx.conn.execute(
-            select(a.c.email, a.c.phoneNumber, a.c.name, b.c.email, b.c.phoneNumber, b.c.name, pending_merge.c.candidateId)
-            .select_from(
-                pending_merge.outerjoin(a, a.c.id == pending_merge.c.contactId).outerjoin(
-                    b, b.c.id == pending_merge.c.candidateId
-                )
-            )
-            .where(pending_merge.c.status == "pending")
-        ).all()
+    rows = pending_pair_records(store)
     pairs = [(features(r[0], r[1], r[2]), features(r[3], r[4], r[5])) for r in rows if r[6] is not None]
     return pairs, len(rows) - len(pairs)
 
@@ -368,17 +355,9 @@ def live_rows(database_url: str, default_region: str = "US") -> tuple[list[base_
     as its cluster: the service's own grouping (exact links, confident probabilistic
     links, confirmed reviews; rejected pairs are kept apart by cannot-link). Never the
     stream's truth: the table has none."""
-    from sqlalchemy import create_engine, text
+    from ..store.exports import live_contacts_with_group
 
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            result = conn.execute(
-                text('SELECT email, "phoneNumber", name, COALESCE("linkedId", id) FROM "Contact" WHERE "deletedAt" IS NULL')
-            )
-            raw = [(r[0], r[1], r[2], f"group{r[3]}") for r in result]
-    finally:
-        engine.dispose()
+    raw = [(email, phone, name, f"group{group}") for email, phone, name, group in live_contacts_with_group(database_url)]
     return base_train._dedupe(raw, default_region)
 
 

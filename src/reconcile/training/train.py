@@ -73,17 +73,9 @@ def read_stream(path: str | Path, default_region: str = "US") -> tuple[list[Row]
 
 def read_database(url: str, default_region: str = "US") -> tuple[list[Row], int]:
     """Normalised, de-duplicated live contacts of the store at ``url`` (no labels)."""
-    from sqlalchemy import create_engine, text
+    from ..store.exports import live_contacts
 
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            result = conn.execute(
-                text('SELECT email, "phoneNumber", name FROM "Contact" WHERE "deletedAt" IS NULL')
-            )
-            rows = [(r[0], r[1], r[2], None) for r in result]
-    finally:
-        engine.dispose()
+    rows = [(email, phone, name, None) for email, phone, name in live_contacts(url)]
     return _dedupe(rows, default_region)
 
 

@@ -1,0 +1,67 @@
+"""Reviewer accounts: who may decide the review queue. Passwords and API tokens arrive
+here already hashed (see :mod:`reconcile.review.queue`); the store never sees either."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from . import Store
+from .contacts import ContactTx, utcnow
+from .schema import reviewer
+
+
+def create_reviewer(store: Store, username: str, *, password_hash: str, token_hash: str, admin: bool) -> bool:
+    """Add an account; ``False`` (and nothing written) when the username is taken."""
+
+    def work(tx: ContactTx) -> bool:
+        if tx.conn.execute(select(reviewer.c.id).where(reviewer.c.username == username)).first():
+            return False
+        tx.conn.execute(
+            insert(reviewer).values(
+                username=username,
+                passwordHash=password_hash,
+                apiTokenHash=token_hash,
+                isAdmin=admin,
+                createdAt=utcnow(),
+            )
+        )
+        return True
+
+    return store.write(work, lock_keys=[f"reviewer:{username}"])
+
+
+def set_token_hash(store: Store, username: str, token_hash: str) -> bool:
+    """Replace an account's API token hash; ``False`` when there is no such account."""
+
+    def work(tx: ContactTx) -> int:
+        return tx.conn.execute(
+            update(reviewer).where(reviewer.c.username == username).values(apiTokenHash=token_hash)
+        ).rowcount
+
+    return store.write(work, lock_keys=[f"reviewer:{username}"]) == 1
+
+
+def reviewer_named(store: Store, username: str) -> Any | None:
+    """The account row with this username, disabled or not."""
+    with store.read() as tx:
+        return tx.conn.execute(select(reviewer).where(reviewer.c.username == username)).first()
+
+
+def active_reviewer_named(store: Store, username: str) -> Any | None:
+    """The account row with this username, unless it is disabled."""
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(reviewer).where(reviewer.c.username == username, reviewer.c.disabledAt.is_(None))
+        ).first()
+
+
+def active_reviewer_with_token(store: Store, token_hash: str) -> Any | None:
+    """The account row holding this API token hash, unless it is disabled."""
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(reviewer).where(reviewer.c.apiTokenHash == token_hash, reviewer.c.disabledAt.is_(None))
+        ).first()
+
+
+__all__ = ["create_reviewer", "set_token_hash", "reviewer_named", "active_reviewer_named", "active_reviewer_with_token"]
