@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from reconcile.synth.generator import read_stream
-from reconcile.synth.review_simulation import play_reviewer, replay_tracking
 
 from reconcile.cli import main as cli
 from reconcile.config import PROJECT_ROOT, Settings
@@ -33,21 +31,23 @@ from reconcile.scoring.scorer import Scorer
 from reconcile.store import Store
 from reconcile.store.migrate import upgrade
 from reconcile.store.models import get_model, list_models
+from reconcile.synth.generator import read_stream
+from reconcile.synth.review_simulation import play_reviewer, replay_tracking
 from reconcile.training import charts, warm_start
-from reconcile.training.retrain import (
-    MIN_CONFIRMED,
-    candidate_pairs,
-    choose_thresholds,
-    clusters_of,
+from reconcile.training.label_metrics import (
     decision_metrics,
+    ranking_metrics,
+    score_pairs,
+)
+from reconcile.training.retrain import MIN_CONFIRMED, train_from_labels
+from reconcile.training.review_load import (
+    candidate_pairs,
+    clusters_of,
     live_rows,
     load_floor,
-    ranking_metrics,
     review_load,
-    score_pairs,
-    train_from_labels,
-    wilson_lower,
 )
+from reconcile.training.thresholds import choose_thresholds, wilson_lower
 
 SAMPLE = PROJECT_ROOT / "data" / "sample_stream.jsonl"
 HEADER = "left_email,left_phoneNumber,left_name,right_email,right_phoneNumber,right_name,outcome"

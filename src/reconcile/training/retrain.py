@@ -31,7 +31,7 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
    With fewer than ``MIN_CONFIRMED`` confirmed training pairs, m comes from EM alone
    and the summary says so.
 4. The REJECTED pairs, which Splink's label estimation ignores, choose the thresholds
-   together with the confirmed ones (:func:`choose_thresholds`), on the training
+   together with the confirmed ones (:func:`reconcile.training.thresholds.choose_thresholds`), on the training
    labels of scored pairs (guard items are held by guards whatever their score):
 
    * upper: the lowest score ``t`` such that precision of ``score >= t'`` is at least
@@ -57,7 +57,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
@@ -66,223 +65,34 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import pyarrow as pa
-
 from ..config import PROJECT_ROOT, Settings
 from ..review.labels import HELDOUT_FRACTION, LabelPair, load_labels, split
 from ..scoring import model_spec
 from ..scoring.documents import MODEL_FILE
-from ..scoring.features import features
-from ..scoring.scorer import Scorer, compile_condition, tf_path_for
+from ..scoring.scorer import Scorer, tf_path_for
 from . import charts, warm_start
 from . import train as base_train
+from .label_metrics import decision_metrics, pr_curve, ranking_metrics, score_pairs
+from .m_estimation import EM_PSEUDO_PAIRS, combine_m, m_from_em, m_from_labels
+from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps
+from .review_load import (
+    PROXIES,
+    candidate_pairs,
+    clusters_of,
+    live_rows,
+    load_floor,
+    pending_decisions,
+    pending_pairs,
+    review_load,
+)
+from .thresholds import CONFIDENCE_Z, LOWER_RECALL, TARGET_PRECISION, choose_thresholds
 
 MIN_CONFIRMED = 10
-EM_PSEUDO_PAIRS = 50
-TARGET_PRECISION = 0.99
-LOWER_RECALL = 0.99
-#: one-sided 95% Wilson bound on the precision the upper threshold must reach
-CONFIDENCE_Z = 1.645
-PR_POINTS = 200
 M_SOURCES = ("warm", "labels+em", "labels", "em")
-PROXIES = ("live", "exact")
-#: candidate pairs scored to estimate review loads (sampled deterministically beyond)
-LOAD_MAX_PAIRS = 150_000
 
 
 class TrainingError(RuntimeError):
     """Training cannot run (no contacts, a version that exists, ...)."""
-
-
-# --- scoring labelled pairs ------------------------------------------------------------
-
-
-def score_pairs(scorer: Scorer, pairs: Sequence[LabelPair]) -> list[float]:
-    return [scorer.score(p.left.features(), p.right.features()).match_probability for p in pairs]
-
-
-def _f1(p: float, r: float) -> float:
-    return 2 * p * r / (p + r) if p + r else 0.0
-
-
-def wilson_lower(successes: int, n: int, z: float) -> float:
-    """Wilson score lower bound of a proportion (the point estimate when ``z`` is 0)."""
-    if n == 0:
-        return 0.0
-    p = successes / n
-    if z <= 0:
-        return p
-    z2 = z * z
-    centre = p + z2 / (2 * n)
-    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return (centre - spread) / (1 + z2 / n)
-
-
-def choose_thresholds(
-    scores: Sequence[float],
-    is_match: Sequence[bool],
-    target_precision: float = TARGET_PRECISION,
-    lower_recall: float = LOWER_RECALL,
-    *,
-    z: float = 0.0,
-    fallback_upper: float | None = None,
-    lower_floor: Callable[[float], float] | None = None,
-) -> dict[str, Any]:
-    """Upper and lower thresholds from labelled scores (see the module doc).
-
-    ``z`` > 0 asks the upper cut's Wilson lower bound of precision (not just its point
-    estimate) to reach the target; when no cut qualifies, ``fallback_upper`` (the active
-    model's) is kept rather than guessed. ``lower_floor(upper)``, when given, is the
-    lowest lower threshold that keeps the review load within budget.
-    """
-    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
-    matches = sum(is_match)
-    non_matches = len(ranked) - matches
-    if not ranked:
-        upper = 1.0 if fallback_upper is None else fallback_upper
-        return {"upper": upper, "lower": upper, "basis": "no labels: the active model's upper, nothing else decided"}
-    # precision of score >= t at each distinct score, highest first
-    cuts: list[tuple[float, int, int]] = []  # (t, tp, n)
-    tp = fp = 0
-    i = 0
-    while i < len(ranked):
-        t = ranked[i][0]
-        while i < len(ranked) and ranked[i][0] == t:
-            tp += ranked[i][1]
-            fp += not ranked[i][1]
-            i += 1
-        cuts.append((t, tp, tp + fp))
-    upper = None
-    for t, tp_t, n_t in cuts:  # descending t: stop at the first cut whose precision fails
-        if tp_t / n_t < target_precision:
-            break
-        if wilson_lower(tp_t, n_t, z) >= target_precision:
-            upper = t
-    confidence = f" (Wilson lower bound, z={z:g})" if z > 0 else ""
-    if upper is not None:
-        upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}{confidence}"
-    elif fallback_upper is not None:
-        rejected_above = [s for s, m in ranked if not m and s >= fallback_upper]
-        if all(tp_t / n_t >= target_precision for t, tp_t, n_t in cuts if t >= fallback_upper):
-            upper = fallback_upper
-            upper_basis = f"no cut reaches precision {target_precision}{confidence}: the active model's upper threshold"
-        else:
-            upper = min(1.0, math.nextafter(max(rejected_above), math.inf))
-            upper_basis = (
-                f"no cut reaches precision {target_precision}{confidence} and the active model's upper does not either: "
-                "just above the highest-scored rejected pair"
-            )
-    else:
-        top_rejected = max(s for s, m in ranked if not m)
-        upper = min(1.0, math.nextafter(top_rejected, math.inf))
-        upper_basis = f"no cut reaches precision {target_precision}: just above the highest-scored rejected pair"
-    match_scores = sorted((s for s, m in ranked if m), reverse=True)
-    if match_scores:
-        keep = max(1, math.ceil(lower_recall * len(match_scores)))
-        lower = match_scores[keep - 1]
-        lower_basis = f"highest score keeping {lower_recall:.0%} of confirmed pairs at or above it"
-    else:
-        lower = upper
-        lower_basis = "no confirmed pairs: lower = upper"
-    if lower_floor is not None:
-        floor = lower_floor(upper)
-        if floor > lower:
-            lower = floor
-            lower_basis = "review load capped at the active model's (estimated on candidate pairs of the contact table)"
-    lower = min(lower, upper)
-    return {
-        "upper": upper,
-        "lower": lower,
-        "target_precision": target_precision,
-        "lower_recall": lower_recall,
-        "confidence_z": z,
-        "basis": {"upper": upper_basis, "lower": lower_basis},
-        **decision_metrics(scores, is_match, upper, lower),
-        "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
-    }
-
-
-def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float) -> dict[str, Any]:
-    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower)."""
-    matches = sum(is_match)
-    non_matches = len(is_match) - matches
-    linked_tp = sum(1 for s, m in zip(scores, is_match) if s >= upper and m)
-    linked_fp = sum(1 for s, m in zip(scores, is_match) if s >= upper and not m)
-    dropped_fn = sum(1 for s, m in zip(scores, is_match) if s < lower and m)
-    dropped_tn = sum(1 for s, m in zip(scores, is_match) if s < lower and not m)
-    kept_tp = matches - dropped_fn
-    kept_fp = non_matches - dropped_tn
-    precision = linked_tp / (linked_tp + linked_fp) if linked_tp + linked_fp else 1.0
-    recall = linked_tp / matches if matches else 1.0
-    kept_precision = kept_tp / (kept_tp + kept_fp) if kept_tp + kept_fp else 1.0
-    kept_recall = kept_tp / matches if matches else 1.0
-    return {
-        "precision": precision,
-        "recall": recall,
-        "f1": _f1(precision, recall),
-        "linked": linked_tp + linked_fp,
-        "review": len(is_match) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
-        "dropped": dropped_fn + dropped_tn,
-        "false_match_rate": linked_fp / non_matches if non_matches else 0.0,
-        "false_non_match_rate": dropped_fn / matches if matches else 0.0,
-        "at_lower": {"precision": kept_precision, "recall": kept_recall, "f1": _f1(kept_precision, kept_recall)},
-    }
-
-
-def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
-    """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
-    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
-    matches = sum(is_match)
-    out = []
-    tp = fp = 0
-    i = 0
-    while i < len(ranked):
-        t = ranked[i][0]
-        while i < len(ranked) and ranked[i][0] == t:
-            tp += ranked[i][1]
-            fp += not ranked[i][1]
-            i += 1
-        out.append({"threshold": t, "precision": tp / (tp + fp), "recall": tp / matches if matches else 1.0})
-    if len(out) > points:
-        step = len(out) / points
-        out = [out[int(k * step)] for k in range(points)] + [out[-1]]
-    return out
-
-
-def ranking_metrics(weights: Sequence[float], is_match: Sequence[bool]) -> dict[str, float | None]:
-    """Threshold-free: average precision and ROC AUC of the match weight over labelled
-    pairs (ties share their rank). None when a class is absent."""
-    matches = sum(is_match)
-    if matches == 0 or matches == len(is_match):
-        return {"average_precision": None, "roc_auc": None}
-    ranked = sorted(zip(weights, is_match), key=lambda t: -t[0])
-    ap = 0.0
-    tp = seen = 0
-    i = 0
-    while i < len(ranked):  # a group of tied weights enters at once
-        j = i
-        group_tp = 0
-        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
-            group_tp += ranked[j][1]
-            j += 1
-        tp += group_tp
-        seen += j - i
-        ap += group_tp / matches * (tp / seen)
-        i = j
-    # AUC by ranks (Mann-Whitney), ascending, midranks for ties
-    ascending = sorted(zip(weights, is_match), key=lambda t: t[0])
-    rank_sum = 0.0
-    i = 0
-    while i < len(ascending):
-        j = i
-        while j < len(ascending) and ascending[j][0] == ascending[i][0]:
-            j += 1
-        midrank = (i + 1 + j) / 2
-        rank_sum += midrank * sum(1 for k in range(i, j) if ascending[k][1])
-        i = j
-    non_matches = len(is_match) - matches
-    auc = (rank_sum - matches * (matches + 1) / 2) / (matches * non_matches)
-    return {"average_precision": ap, "roc_auc": auc}
 
 
 # --- the active model ------------------------------------------------------------------
@@ -325,149 +135,6 @@ def stored_path(path: Path) -> str:
         return str(path)
 
 
-# --- pending merges ---------------------------------------------------------------------
-
-
-def pending_pairs(store: Any) -> tuple[list[tuple[dict, dict]], int]:
-    """Feature records of each pending scored pair; also how many pending items have no
-    scored pair (guard items, decided by people whatever the model says)."""
-    from ..store.reviews import pending_pair_records
-
-    rows = pending_pair_records(store)
-    pairs = [(features(r[0], r[1], r[2]), features(r[3], r[4], r[5])) for r in rows if r[6] is not None]
-    return pairs, len(rows) - len(pairs)
-
-
-def pending_decisions(scorer: Scorer, pairs: Sequence[tuple[dict, dict]], upper: float, lower: float) -> dict[str, int]:
-    link = drop = 0
-    for fa, fb in pairs:
-        p = scorer.score(fa, fb).match_probability
-        link += p >= upper
-        drop += p < lower
-    return {"link": link, "drop": drop, "review": len(pairs) - link - drop, "scored_pending": len(pairs)}
-
-
-# --- the contact table: live groups, candidate pairs, review load -----------------------
-
-
-def live_rows(database_url: str, default_region: str = "US") -> tuple[list[base_train.Row], int]:
-    """De-duplicated live contacts, each with its LIVE GROUP (``COALESCE(linkedId, id)``)
-    as its cluster: the service's own grouping (exact links, confident probabilistic
-    links, confirmed reviews; rejected pairs are kept apart by cannot-link). Never the
-    stream's truth: the table has none."""
-    from ..store.exports import live_contacts_with_group
-
-    raw = [(email, phone, name, f"group{group}") for email, phone, name, group in live_contacts_with_group(database_url)]
-    return base_train._dedupe(raw, default_region)
-
-
-def clusters_of(rows: Sequence[base_train.Row], proxy: str) -> list[str]:
-    """Person proxy for u, TF tables and the prior: ``live`` groups, or ``exact`` (records
-    sharing an exact email or phone, :func:`reconcile.training.train.proxy_clusters`)."""
-    if proxy == "live":
-        return [r.person or f"row{i}" for i, r in enumerate(rows)]
-    if proxy == "exact":
-        return base_train.proxy_clusters(list(rows))
-    raise ValueError(f"proxy must be one of {PROXIES}")
-
-
-def candidate_pairs(rows: Sequence[base_train.Row], per_key: int, max_pairs: int = LOAD_MAX_PAIRS) -> list[tuple[dict, dict]]:
-    """Pairs of records of DIFFERENT live groups sharing a blocking key, at most
-    ``per_key`` partners per record and key (as candidate retrieval caps them): the kind
-    of pair the probabilistic stage scores. Deterministically thinned to ``max_pairs``."""
-    feats = [features(r.email, r.phone, r.name) for r in rows]
-    buckets: dict[tuple[str, str], list[int]] = {}
-    for i, f in enumerate(feats):
-        for key in model_spec.BLOCKING_KEYS:
-            if f.get(key):
-                buckets.setdefault((key, f[key]), []).append(i)
-    seen: set[tuple[int, int]] = set()
-    for members in buckets.values():
-        for pos, i in enumerate(members):
-            partners = [j for j in members[max(0, pos - per_key) : pos] if rows[j].person != rows[i].person]
-            seen.update((j, i) for j in partners)
-    ordered = sorted(seen)
-    if len(ordered) > max_pairs:
-        step = len(ordered) / max_pairs
-        ordered = [ordered[int(k * step)] for k in range(max_pairs)]
-    return [(feats[i], feats[j]) for i, j in ordered]
-
-
-def review_load(probabilities: Sequence[float], upper: float, lower: float) -> int:
-    return sum(1 for p in probabilities if lower <= p < upper)
-
-
-def load_floor(candidate_probabilities: Sequence[float], budget: int) -> Callable[[float], float]:
-    """``upper -> the lowest lower threshold`` whose review load (candidate pairs scored
-    in ``[lower, upper)``) is at most ``budget``."""
-    ranked = sorted(candidate_probabilities, reverse=True)
-
-    def floor(upper: float) -> float:
-        inside = [p for p in ranked if p < upper]
-        if len(inside) <= budget:
-            return 0.0
-        # the (budget+1)-th highest below upper must fall out: just above it
-        return math.nextafter(inside[budget], math.inf)
-
-    return floor
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-class Steps:
-    """A rich progress bar over named steps (silent when disabled)."""
-
-    def __init__(self, names: Sequence[str], enabled: bool):
-        self.names = list(names)
-        self.enabled = enabled
-        self.timings: dict[str, float] = {}
-        self._progress = None
-
-    @contextmanager
-    def run(self) -> Iterator["Steps"]:
-        if not self.enabled:
-            yield self
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-        with Progress(
-            TextColumn("{task.description:<40}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-            TimeElapsedColumn(), console=Console(stderr=True), transient=False,
-        ) as progress:
-            self._progress = progress
-            self._task = progress.add_task("training", total=len(self.names))
-            yield self
-        self._progress = None
-
-    @contextmanager
-    def step(self, name: str) -> Iterator[None]:
-        if self._progress is not None:
-            self._progress.update(self._task, description=name)
-        started = time.perf_counter()
-        yield
-        self.timings[name] = round(time.perf_counter() - started, 3)
-        if self._progress is not None:
-            self._progress.advance(self._task)
-
-
-STEPS_FIRST = ("load labels and contacts",)
-STEPS_WARM = ("warm start: the active model's parameters", "m and prior: fitted to the training labels")
-STEPS_SCRATCH = (
-    "u: value frequencies and random sampling",
-    "m: EM over the contact table",
-    "m: confirmed pairs (Splink pairwise labels)",
-)
-STEPS_LAST = (
-    "write the model",
-    "thresholds from training labels",
-    "evaluate: held-out labels, both models",
-    "evaluate: pending merges",
-    "charts",
-)
-
-
 # --- training -----------------------------------------------------------------------------
 
 
@@ -480,106 +147,6 @@ class Result:
     evaluation: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     registered: bool = False
-
-
-def _levels(settings: dict) -> Iterator[tuple[int, int, dict]]:
-    for ci, comparison in enumerate(settings["comparisons"]):
-        for li, level in enumerate(comparison["comparison_levels"]):
-            if not level.get("is_null_level"):
-                yield ci, li, level
-
-
-def _m_from_labels(
-    con: Any, settings: dict, tf_tables: dict, confirmed: Sequence[LabelPair]
-) -> tuple[dict[tuple[int, int], float], list[int]]:
-    """Splink's ``estimate_m_from_pairwise_labels`` over the confirmed pairs' records;
-    also, per comparison, how many pairs had it non-null."""
-    from splink import DuckDBAPI, Linker
-
-    records = []
-    for p in confirmed:
-        for side in (p.left, p.right):
-            records.append({"unique_id": len(records), "person": None, **side.features()})
-    schema = pa.schema([("unique_id", pa.int64()), ("person", pa.string())] + [(c, pa.string()) for c in base_train.COLUMNS])
-    db_api = DuckDBAPI(connection=con)
-    sdf = db_api.register(pa.Table.from_pylist(records, schema=schema))
-    linker = Linker(sdf, settings, log_level=logging.WARNING)
-    base_train.register_tf_tables(linker, db_api, tf_tables)
-    pairs_table = pa.table(
-        {
-            "unique_id_l": pa.array(range(0, len(records), 2), pa.int64()),
-            "unique_id_r": pa.array(range(1, len(records), 2), pa.int64()),
-        }
-    )
-    labels_sdf = db_api.register(pairs_table)
-    linker.training.estimate_m_from_pairwise_labels(labels_sdf)
-    trained = linker._settings_obj.as_dict()
-    m = {(ci, li): level["m_probability"] for ci, li, level in _levels(trained) if "m_probability" in level}
-    non_null = []
-    for comparison in settings["comparisons"]:
-        nulls = [compile_condition(lv["sql_condition"]) for lv in comparison["comparison_levels"] if lv.get("is_null_level")]
-        count = 0
-        for k in range(0, len(records), 2):
-            a, b = records[k], records[k + 1]
-            if not any(cond(a, b, {}) for cond in nulls):
-                count += 1
-        non_null.append(count)
-    return m, non_null
-
-
-def _m_from_em(con: Any, settings: dict, rows: list, tf_tables: dict) -> dict[tuple[int, int], float]:
-    """EM (u fixed) over the contact table, as :func:`reconcile.training.train.train` does."""
-    from splink import DuckDBAPI, Linker
-
-    db_api = DuckDBAPI(connection=con)
-    sdf = db_api.register(base_train.feature_table(rows))
-    linker = Linker(sdf, settings, log_level=logging.WARNING)
-    base_train.register_tf_tables(linker, db_api, tf_tables)
-    for rule in model_spec.em_blocking_rules():
-        linker.training.estimate_parameters_using_expectation_maximisation(rule)
-    trained = linker._settings_obj.as_dict()
-    return {(ci, li): level["m_probability"] for ci, li, level in _levels(trained) if "m_probability" in level}
-
-
-def combine_m(
-    settings: dict,
-    m_em: dict[tuple[int, int], float] | None,
-    m_labels: dict[tuple[int, int], float] | None,
-    non_null: Sequence[int] | None,
-    pseudo_pairs: float = EM_PSEUDO_PAIRS,
-) -> dict[str, Any]:
-    """Write each level's m into ``settings`` (see the module doc); returns per-level sources."""
-    detail = []
-    for ci, comparison in enumerate(settings["comparisons"]):
-        levels = [(li, lv) for li, lv in enumerate(comparison["comparison_levels"]) if not lv.get("is_null_level")]
-        n = non_null[ci] if (m_labels is not None and non_null is not None) else 0
-        values = {}
-        for li, _ in levels:
-            em = m_em.get((ci, li)) if m_em is not None else None
-            lab = m_labels.get((ci, li), 0.0) if m_labels is not None else None
-            if m_em is None:
-                values[li] = lab if lab else None
-            elif m_labels is None or n == 0:
-                values[li] = em
-            else:
-                values[li] = (n * lab + pseudo_pairs * (em or 0.0)) / (n + pseudo_pairs)
-        total = sum(v for v in values.values() if v)
-        for li, level in levels:
-            v = values[li]
-            if v:
-                level["m_probability"] = v / total if total else v
-            level["fix_m_probability"] = False
-            detail.append(
-                {
-                    "comparison": comparison["output_column_name"],
-                    "level": level.get("label_for_charts"),
-                    "m_em": m_em.get((ci, li)) if m_em is not None else None,
-                    "m_labels": m_labels.get((ci, li), 0.0) if m_labels is not None else None,
-                    "labelled_pairs": n,
-                    "m": level.get("m_probability"),
-                }
-            )
-    return {"levels": detail, "em_pseudo_pairs": pseudo_pairs}
 
 
 def train_from_labels(
@@ -838,9 +405,9 @@ def _scratch_parameters(
         trained_u, u_pairs = base_train._estimate_u(con, base_train.feature_table(rows, sorted(first_of.values())), base)
         model, filled_u = base_train.fixed_u_settings(base, trained_u, exact_u, u_pairs)
     with steps.step(STEPS_SCRATCH[1]):
-        m_em = _m_from_em(con, model, rows, tf_tables) if use_em else None
+        m_em = m_from_em(con, model, rows, tf_tables) if use_em else None
     with steps.step(STEPS_SCRATCH[2]):
-        m_labels, non_null = _m_from_labels(con, model, tf_tables, confirmed) if use_labels else (None, None)
+        m_labels, non_null = m_from_labels(con, model, tf_tables, confirmed) if use_labels else (None, None)
     con.close()
     m_detail = combine_m(model, m_em, m_labels, non_null)
     model["probability_two_random_records_match"] = prior

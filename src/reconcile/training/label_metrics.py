@@ -1,0 +1,104 @@
+"""How a model decides labelled pairs: precision, recall and F1 at its thresholds, the
+precision-recall curve and threshold-free ranking metrics (average precision, ROC AUC).
+Both the new and the active model are evaluated with these on the held-out labels."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from ..review.labels import LabelPair
+from ..scoring.scorer import Scorer
+
+PR_POINTS = 200
+
+
+def score_pairs(scorer: Scorer, pairs: Sequence[LabelPair]) -> list[float]:
+    return [scorer.score(p.left.features(), p.right.features()).match_probability for p in pairs]
+
+
+def _f1(p: float, r: float) -> float:
+    return 2 * p * r / (p + r) if p + r else 0.0
+
+
+def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float) -> dict[str, Any]:
+    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower)."""
+    matches = sum(is_match)
+    non_matches = len(is_match) - matches
+    linked_tp = sum(1 for s, m in zip(scores, is_match) if s >= upper and m)
+    linked_fp = sum(1 for s, m in zip(scores, is_match) if s >= upper and not m)
+    dropped_fn = sum(1 for s, m in zip(scores, is_match) if s < lower and m)
+    dropped_tn = sum(1 for s, m in zip(scores, is_match) if s < lower and not m)
+    kept_tp = matches - dropped_fn
+    kept_fp = non_matches - dropped_tn
+    precision = linked_tp / (linked_tp + linked_fp) if linked_tp + linked_fp else 1.0
+    recall = linked_tp / matches if matches else 1.0
+    kept_precision = kept_tp / (kept_tp + kept_fp) if kept_tp + kept_fp else 1.0
+    kept_recall = kept_tp / matches if matches else 1.0
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": _f1(precision, recall),
+        "linked": linked_tp + linked_fp,
+        "review": len(is_match) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
+        "dropped": dropped_fn + dropped_tn,
+        "false_match_rate": linked_fp / non_matches if non_matches else 0.0,
+        "false_non_match_rate": dropped_fn / matches if matches else 0.0,
+        "at_lower": {"precision": kept_precision, "recall": kept_recall, "f1": _f1(kept_precision, kept_recall)},
+    }
+
+
+def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
+    """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
+    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
+    matches = sum(is_match)
+    out = []
+    tp = fp = 0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            tp += ranked[i][1]
+            fp += not ranked[i][1]
+            i += 1
+        out.append({"threshold": t, "precision": tp / (tp + fp), "recall": tp / matches if matches else 1.0})
+    if len(out) > points:
+        step = len(out) / points
+        out = [out[int(k * step)] for k in range(points)] + [out[-1]]
+    return out
+
+
+def ranking_metrics(weights: Sequence[float], is_match: Sequence[bool]) -> dict[str, float | None]:
+    """Threshold-free: average precision and ROC AUC of the match weight over labelled
+    pairs (ties share their rank). None when a class is absent."""
+    matches = sum(is_match)
+    if matches == 0 or matches == len(is_match):
+        return {"average_precision": None, "roc_auc": None}
+    ranked = sorted(zip(weights, is_match), key=lambda t: -t[0])
+    ap = 0.0
+    tp = seen = 0
+    i = 0
+    while i < len(ranked):  # a group of tied weights enters at once
+        j = i
+        group_tp = 0
+        while j < len(ranked) and ranked[j][0] == ranked[i][0]:
+            group_tp += ranked[j][1]
+            j += 1
+        tp += group_tp
+        seen += j - i
+        ap += group_tp / matches * (tp / seen)
+        i = j
+    # AUC by ranks (Mann-Whitney), ascending, midranks for ties
+    ascending = sorted(zip(weights, is_match), key=lambda t: t[0])
+    rank_sum = 0.0
+    i = 0
+    while i < len(ascending):
+        j = i
+        while j < len(ascending) and ascending[j][0] == ascending[i][0]:
+            j += 1
+        midrank = (i + 1 + j) / 2
+        rank_sum += midrank * sum(1 for k in range(i, j) if ascending[k][1])
+        i = j
+    non_matches = len(is_match) - matches
+    auc = (rank_sum - matches * (matches + 1) / 2) / (matches * non_matches)
+    return {"average_precision": ap, "roc_auc": auc}
+

@@ -1,0 +1,113 @@
+"""Thresholds from labelled scores: the upper cut whose precision (and its one-sided
+Wilson lower bound) reaches the target all the way up, the lower cut that keeps most
+confirmed pairs within a review budget. Used by :mod:`reconcile.training.retrain`."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .label_metrics import decision_metrics
+
+TARGET_PRECISION = 0.99
+LOWER_RECALL = 0.99
+#: one-sided 95% Wilson bound on the precision the upper threshold must reach
+CONFIDENCE_Z = 1.645
+
+
+def wilson_lower(successes: int, n: int, z: float) -> float:
+    """Wilson score lower bound of a proportion (the point estimate when ``z`` is 0)."""
+    if n == 0:
+        return 0.0
+    p = successes / n
+    if z <= 0:
+        return p
+    z2 = z * z
+    centre = p + z2 / (2 * n)
+    spread = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1 + z2 / n)
+
+
+def choose_thresholds(
+    scores: Sequence[float],
+    is_match: Sequence[bool],
+    target_precision: float = TARGET_PRECISION,
+    lower_recall: float = LOWER_RECALL,
+    *,
+    z: float = 0.0,
+    fallback_upper: float | None = None,
+    lower_floor: Callable[[float], float] | None = None,
+) -> dict[str, Any]:
+    """Upper and lower thresholds from labelled scores (see the module doc).
+
+    ``z`` > 0 asks the upper cut's Wilson lower bound of precision (not just its point
+    estimate) to reach the target; when no cut qualifies, ``fallback_upper`` (the active
+    model's) is kept rather than guessed. ``lower_floor(upper)``, when given, is the
+    lowest lower threshold that keeps the review load within budget.
+    """
+    ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
+    matches = sum(is_match)
+    non_matches = len(ranked) - matches
+    if not ranked:
+        upper = 1.0 if fallback_upper is None else fallback_upper
+        return {"upper": upper, "lower": upper, "basis": "no labels: the active model's upper, nothing else decided"}
+    # precision of score >= t at each distinct score, highest first
+    cuts: list[tuple[float, int, int]] = []  # (t, tp, n)
+    tp = fp = 0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            tp += ranked[i][1]
+            fp += not ranked[i][1]
+            i += 1
+        cuts.append((t, tp, tp + fp))
+    upper = None
+    for t, tp_t, n_t in cuts:  # descending t: stop at the first cut whose precision fails
+        if tp_t / n_t < target_precision:
+            break
+        if wilson_lower(tp_t, n_t, z) >= target_precision:
+            upper = t
+    confidence = f" (Wilson lower bound, z={z:g})" if z > 0 else ""
+    if upper is not None:
+        upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}{confidence}"
+    elif fallback_upper is not None:
+        rejected_above = [s for s, m in ranked if not m and s >= fallback_upper]
+        if all(tp_t / n_t >= target_precision for t, tp_t, n_t in cuts if t >= fallback_upper):
+            upper = fallback_upper
+            upper_basis = f"no cut reaches precision {target_precision}{confidence}: the active model's upper threshold"
+        else:
+            upper = min(1.0, math.nextafter(max(rejected_above), math.inf))
+            upper_basis = (
+                f"no cut reaches precision {target_precision}{confidence} and the active model's upper does not either: "
+                "just above the highest-scored rejected pair"
+            )
+    else:
+        top_rejected = max(s for s, m in ranked if not m)
+        upper = min(1.0, math.nextafter(top_rejected, math.inf))
+        upper_basis = f"no cut reaches precision {target_precision}: just above the highest-scored rejected pair"
+    match_scores = sorted((s for s, m in ranked if m), reverse=True)
+    if match_scores:
+        keep = max(1, math.ceil(lower_recall * len(match_scores)))
+        lower = match_scores[keep - 1]
+        lower_basis = f"highest score keeping {lower_recall:.0%} of confirmed pairs at or above it"
+    else:
+        lower = upper
+        lower_basis = "no confirmed pairs: lower = upper"
+    if lower_floor is not None:
+        floor = lower_floor(upper)
+        if floor > lower:
+            lower = floor
+            lower_basis = "review load capped at the active model's (estimated on candidate pairs of the contact table)"
+    lower = min(lower, upper)
+    return {
+        "upper": upper,
+        "lower": lower,
+        "target_precision": target_precision,
+        "lower_recall": lower_recall,
+        "confidence_z": z,
+        "basis": {"upper": upper_basis, "lower": lower_basis},
+        **decision_metrics(scores, is_match, upper, lower),
+        "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
+    }
+
