@@ -154,9 +154,33 @@ def test_healthz_is_503_json_when_the_sqlite_database_is_not_a_database(tmp_path
     try:
         response = app.test_client().get("/healthz")
         assert response.status_code == 503
-        body = response.get_json()
-        assert body["status"] == "unavailable"
-        assert body["database"] == "unreachable"
+        assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
+        assert str(tmp_path) not in response.get_data(as_text=True)
+    finally:
+        app.extensions["reconcile"].store.dispose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_healthz_tells_an_anonymous_caller_nothing_about_where_the_database_is(caplog):
+    """The driver's error names host and port ("connection to server at 127.0.0.1, port
+    ..."); the caller gets only the status, the operator's log gets the reason."""
+    port = _closed_port()
+    url = f"postgresql+psycopg://reconciler:s3cret-pw@127.0.0.1:{port}/customers?connect_timeout=2"
+    app = _app(url)
+    try:
+        with caplog.at_level("WARNING", logger="reconcile.web.health"):
+            response = app.test_client().get("/healthz")
+        assert response.status_code == 503
+        assert response.get_json() == {"status": "unavailable", "database": "unreachable"}
+        text = response.get_data(as_text=True)
+        for secret in ("127.0.0.1", str(port), "reconciler", "s3cret-pw", "customers", "postgresql+psycopg", "psycopg"):
+            assert secret not in text, secret
+        assert str(port) in caplog.text  # the reason is not lost: the log has it
     finally:
         app.extensions["reconcile"].store.dispose()
 

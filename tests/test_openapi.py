@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from identify_paths import PATHS, answers
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -147,25 +148,40 @@ def test_documented_examples_validate_against_their_schemas():
     )
 
 
-def test_match_keeps_additional_properties_open_for_new_stages():
+def test_match_schema_is_strict_and_requires_every_field():
     match = DOC["components"]["schemas"]["Match"]
-    assert match["additionalProperties"] is True
+    assert match["additionalProperties"] is False
+    assert set(match["properties"]) - set(match["required"]) <= {"warnings"}
     assert match["properties"]["method"]["enum"] == ["new", "exact", "probabilistic"]
-    assert {"score", "modelVersion", "pendingMergeIds", "guards"} <= set(match["properties"])
-    validator_at("/components/schemas/Match").validate(
-        {
-            "method": "probabilistic",
-            "requestId": "r1",
-            "createdContactIds": [5],
-            "demotedContactIds": [],
-            "relinkedContactIds": [],
-            "score": 0.995,
-            "modelVersion": "2024-05-01",
-            "pendingMergeIds": [],
-            "guards": [{"primaryContactId": 3, "guard": "shared-identifier", "reason": "shared by 40 groups"}],
-            "someFutureField": {"anything": True},
-        }
+    validator = validator_at("/components/schemas/Match")
+    nothing_scored = {
+        "method": "exact",
+        "requestId": "r1",
+        "createdContactIds": [],
+        "demotedContactIds": [],
+        "relinkedContactIds": [],
+        "pendingMergeIds": [],
+        "guards": [],
+        "modelVersion": None,
+        "score": None,
+        "candidateId": None,
+        "warnings": [],
+    }
+    validator.validate(nothing_scored)
+    validator.validate(
+        {**nothing_scored, "warnings": [{"field": "phoneNumber", "code": "unreadable_phone", "message": "ignored"}]}
     )
+    for bad in (
+        {**nothing_scored, "someFutureField": True},
+        {k: v for k, v in nothing_scored.items() if k != "modelVersion"},
+        {**nothing_scored, "score": 1.5},
+        {**nothing_scored, "candidateId": 0},
+        {**nothing_scored, "warnings": [{"field": "phoneNumber", "code": "unreadable_phone"}]},
+        {**nothing_scored, "warnings": [{"field": "email", "code": "x", "message": "m", "value": "raw"}]},
+        {**nothing_scored, "guards": [{"primaryContactId": 1, "guard": "placeholder", "reason": "r", "extra": 1}]},
+    ):
+        with pytest.raises(ValidationError):
+            validator.validate(bad)
 
 
 def test_contact_schema_rejects_what_the_contract_forbids():
@@ -210,6 +226,44 @@ def test_identify_200_responses_validate_for_new_exact_and_merge(client):
     merged = client.post("/identify", json={"phoneNumber": "717171"}).get_json()
     assert merged["contact"]["primaryContactId"] == 1
     assert seen_methods == {"new", "exact"}
+
+
+@pytest.fixture(params=[True, False], ids=["model", "exact-only"])
+def any_client(request, sqlite_db):
+    """The service with the shipped model on, and exact-only."""
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=request.param, db_pool_size=1))
+    app.config.update(TESTING=True)
+    yield app.test_client()
+    app.extensions["reconcile"].store.dispose()
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+def test_every_answer_on_every_identify_path_validates_against_the_strict_schema(any_client, path):
+    """New primary, exact link, look-up, merge, model link (alone and after an exact
+    link), review, guard: every answer of each sequence, with the model on and off."""
+    for response in answers(any_client, path):
+        validate(response, "/identify", "post")
+
+
+def test_the_identify_paths_reach_every_method_and_every_kind_of_field(tmp_path):
+    """The sequences above are worth validating: between them they send every method,
+    each list both empty and not, and score and candidateId both set and null."""
+    methods, kinds = set(), {}
+    for number, path in enumerate(PATHS):
+        url = f"sqlite:///{tmp_path / f'path{number}.db'}"
+        upgrade(url)
+        app = create_app(Settings(database_url=url, probabilistic=True, db_pool_size=1))
+        try:
+            for response in answers(app.test_client(), path):
+                match = response.get_json()["match"]
+                methods.add(match["method"])
+                for name, value in match.items():
+                    kinds.setdefault(name, set()).add(value in ([], None))
+        finally:
+            app.extensions["reconcile"].store.dispose()
+    assert methods == {"new", "exact", "probabilistic"}
+    for name in ("createdContactIds", "demotedContactIds", "relinkedContactIds", "pendingMergeIds", "guards", "score", "candidateId"):
+        assert kinds[name] == {True, False}, name
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings as hypothesis_settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
@@ -164,6 +166,80 @@ def test_bad_parameters_are_400s(client, token):
     assert client.get("/reviews?page=0", headers=auth).status_code == 400
     assert client.post("/reviews/1/reject", data="[1]", headers=auth).status_code == 400
     assert client.post("/reviews/1/reject", json={"note": 5}, headers=auth).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "name, raw",
+    [
+        ("per_page", "201"),
+        ("per_page", "100000"),
+        ("per_page", "0"),
+        ("per_page", "-5"),
+        ("per_page", "2.5"),
+        ("page", "0"),
+        ("page", "-1"),
+        ("page", "1.5"),
+        ("page", "abc"),
+        ("page", str(10**30)),
+        ("page", "1000000001"),
+        ("page", " 1"),
+        ("page", "1_0"),
+        ("page", "\u0661"),  # ARABIC-INDIC DIGIT ONE: int() reads it, the API does not
+        ("page", "9" * 5000),  # more digits than int() converts
+    ],
+)
+def test_a_page_or_page_size_out_of_range_is_a_400_that_states_the_range(client, token, name, raw):
+    response = client.get("/reviews", query_string={name: raw}, headers=bearer(token))
+    maximum = {"page": review.MAX_PAGE, "per_page": review.MAX_PER_PAGE}[name]
+    assert response.status_code == 400
+    assert response.get_json() == {
+        "error": {
+            "code": "invalid_parameter",
+            "message": f"{name} must be a whole number from 1 to {maximum}",
+            "field": name,
+        }
+    }
+
+
+@hypothesis_settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    name=st.sampled_from(["page", "per_page"]),
+    raw=st.one_of(st.integers(-(10**40), 10**40).map(str), st.text(max_size=24)),
+)
+def test_any_page_or_page_size_is_a_200_or_a_400_never_a_500(client, token, name, raw):
+    response = client.get("/reviews", query_string={name: raw}, headers=bearer(token))
+    maximum = {"page": review.MAX_PAGE, "per_page": review.MAX_PER_PAGE}[name]
+    in_range = raw == "" or (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= maximum)
+    assert response.status_code == (200 if in_range else 400), (raw, response.get_json())
+    if in_range and raw:
+        body = response.get_json()
+        assert body["page" if name == "page" else "perPage"] == int(raw)  # what was asked, not a capped value
+
+
+def test_the_largest_page_and_page_size_are_answered_on_both_databases(db_url):
+    app = create_app(exact_only(db_url))
+    try:
+        store = app.extensions["reconcile"].store
+        token = reviewer(store, "alice")
+        bulk_queue(store, 3)
+        client = app.test_client()
+        last = client.get(
+            f"/reviews?page={review.MAX_PAGE}&per_page={review.MAX_PER_PAGE}", headers=bearer(token)
+        )
+        assert last.status_code == 200, last.get_data(as_text=True)
+        assert (last.get_json()["items"], last.get_json()["total"]) == ([], 3)
+        first = client.get(f"/reviews?per_page={review.MAX_PER_PAGE}", headers=bearer(token)).get_json()
+        assert (len(first["items"]), first["perPage"]) == (3, review.MAX_PER_PAGE)
+    finally:
+        app.extensions["reconcile"].store.dispose()
+
+
+@pytest.mark.parametrize("query", [f"page={10**30}", "page=-3", "page=abc", "per_page=500", "per_page=0"])
+def test_the_review_pages_refuse_a_page_out_of_range_with_a_400_page(client, token, query):
+    login(client)
+    response = client.get(f"/review/?{query}")
+    assert response.status_code == 400
+    assert b"must be a whole number from 1 to" in response.data
 
 
 def test_bulk_reports_each_ids_outcome(client, reconciler, token):
@@ -341,6 +417,8 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     r, i = "/reviews", "/reviews/{id}"
     _check(covered, client.get("/reviews", headers=auth), r, "get")
     _check(covered, client.get("/reviews?status=nope", headers=auth), r, "get")
+    _check(covered, client.get("/reviews?per_page=201", headers=auth), r, "get")
+    _check(covered, client.get(f"/reviews?page={10**30}", headers=auth), r, "get")
     _check(covered, client.get("/reviews"), r, "get")
     _check(covered, client.get(f"/reviews/{ids[0]}", headers=auth), i, "get")
     _check(covered, client.get("/reviews/999", headers=auth), i, "get")

@@ -19,6 +19,17 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
+class ModelOpinion:
+    """What the probabilistic stage adds to an answer. ``version`` is the model this
+    request would score with, even when nothing was scored (None: exact-only service);
+    ``score`` and ``candidate_id`` are the best pair it did score, if any."""
+
+    version: str | None
+    score: float | None = None
+    candidate_id: int | None = None
+
+
+@dataclass
 class IdentifyResult:
     contact: dict
     match: dict
@@ -51,21 +62,21 @@ class Reconciler:
 
     def identify(self, identity: Identity, request_id: str | None = None) -> IdentifyResult:
         request_id = request_id or uuid.uuid4().hex
+        model = self.models.current()  # one snapshot for the whole request, retries included
         with self.store.read() as tx:
             fast = fast_lookup(tx, identity, self.guards)
         if fast is not None:
-            return self._result(fast, request_id, fast.method, {})
+            return self._result(fast, request_id, fast.method, ModelOpinion(model.version))
         cause = f"identify:{request_id}"
-        model = self.models.current()  # one snapshot for the whole request, retries included
         scorer = model.scorer
 
-        def work(tx: ContactTx) -> tuple[ExactOutcome, str, dict]:
+        def work(tx: ContactTx) -> tuple[ExactOutcome, str, ModelOpinion]:
             exact = link_exact(tx, identity, cause, self.guards)
-            method, extra = exact.method, {}
+            method, opinion = exact.method, ModelOpinion(model.version)
             if scorer is not None and exact.pending:
                 score_reviews(tx, exact.pending, scorer)
             if scorer is None or not exact.created:
-                return exact, method, extra
+                return exact, method, opinion
             stage = link_probabilistic(
                 tx,
                 exact.created[0],
@@ -79,30 +90,44 @@ class Reconciler:
             exact.pending.extend(stage.pending)
             exact.demoted.extend(stage.demoted)
             exact.relinked.extend(stage.relinked)
-            extra["modelVersion"] = scorer.version
             if stage.best is not None:
-                extra["score"] = stage.best["matchProbability"]
-                extra["candidateId"] = stage.best["candidateId"]
+                opinion.score = stage.best["matchProbability"]
+                opinion.candidate_id = stage.best["candidateId"]
             if stage.linked_to is not None:
                 method = "probabilistic"
                 exact.primary_id = stage.primary_id
                 exact.members = tx.group_members([stage.primary_id])
-            return exact, method, extra
+            return exact, method, opinion
 
-        outcome, method, extra = self.store.write(work, lock_keys=_lock_keys(identity))
-        return self._result(outcome, request_id, method, extra)
+        outcome, method, opinion = self.store.write(work, lock_keys=_lock_keys(identity))
+        return self._result(outcome, request_id, method, opinion)
 
     @staticmethod
-    def _result(outcome: ExactOutcome, request_id: str, method: str, extra: dict) -> IdentifyResult:
+    def _result(outcome: ExactOutcome, request_id: str, method: str, opinion: ModelOpinion) -> IdentifyResult:
+        """The answer's ``match``: each contact id in at most one of the three lists.
+
+        The lists describe the request's net effect, as other clients see it after the
+        commit: ``created`` are the rows it inserted (one inserted as a primary and then
+        linked by the model within the same transaction was never a primary to anyone
+        else, so it is not also "demoted"); ``demoted`` are primaries that existed before
+        and are secondaries now; ``relinked`` are secondaries that existed before and
+        point at another primary now (a primary demoted and then moved again by the
+        model stays "demoted").
+        """
+        created = [r.id for r in outcome.created]
+        demoted = sorted(set(outcome.demoted) - set(created))
+        relinked = sorted(set(outcome.relinked) - set(created) - set(demoted))
         match = {
             "method": method,
             "requestId": request_id,
-            "createdContactIds": [r.id for r in outcome.created],
-            "demotedContactIds": sorted(outcome.demoted),
-            "relinkedContactIds": sorted(outcome.relinked),
+            "createdContactIds": created,
+            "demotedContactIds": demoted,
+            "relinkedContactIds": relinked,
             "pendingMergeIds": outcome.pending,
             "guards": [h.as_json() for h in outcome.holds],
-            **extra,
+            "modelVersion": opinion.version,
+            "score": opinion.score,
+            "candidateId": opinion.candidate_id,
         }
         return IdentifyResult(contact=contact_payload(outcome.primary_id, outcome.members), match=match)
 

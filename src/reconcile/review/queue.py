@@ -37,6 +37,8 @@ STATUSES = ("pending", "confirmed", "rejected", "superseded")
 Decision = Literal["confirm", "reject"]
 
 MAX_PER_PAGE = 200
+#: far beyond any real queue, and small enough that the row offset fits a 64-bit integer
+MAX_PAGE = 1_000_000_000
 
 
 # --- errors -------------------------------------------------------------------------
@@ -107,12 +109,15 @@ def list_items(
     """One page of the queue: offset pagination over the (status, score|openedAt) indexes.
 
     Each item carries the scored pair's contacts (two primary-key lookups), enough to
-    recognise it in a list; :func:`get_item` gives both groups in full.
+    recognise it in a list; :func:`get_item` gives both groups in full. A page or page
+    size out of range is refused, never silently changed (callers check it first).
     """
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown status {status!r}: use one of {', '.join(STATUSES)}")
-    page = max(1, page)
-    per_page = min(max(1, per_page), MAX_PER_PAGE)
+    if not 1 <= page <= MAX_PAGE:
+        raise ValueError(f"page must be from 1 to {MAX_PAGE}, not {page}")
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValueError(f"per_page must be from 1 to {MAX_PER_PAGE}, not {per_page}")
     rows = reviews.items_page(store, status, order, limit=per_page, offset=(page - 1) * per_page)
     all_counts = counts(store)
     total = all_counts[status] if status is not None else sum(all_counts.values())

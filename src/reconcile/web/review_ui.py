@@ -28,6 +28,8 @@ from flask import (
 from ..config import PROJECT_ROOT
 from ..review import queue as review
 from . import auth, metrics
+from .errors import ApiError
+from .reviews import int_arg
 
 UI_ROOT = PROJECT_ROOT / "review_ui"
 
@@ -133,14 +135,16 @@ def queue():
     if status not in review.STATUSES and status != "all":
         status = "pending"
     order = _order()
-    per_page = request.args.get("per_page", type=int) or 50
-    if per_page not in PER_PAGE_CHOICES:
-        per_page = 50
+    try:  # the JSON API's rule: out of range is refused, not capped
+        number = int_arg("page", 1, review.MAX_PAGE)
+        per_page = int_arg("per_page", 50, review.MAX_PER_PAGE)
+    except ApiError as exc:
+        return _error_page(exc.status, exc.message)
     page = review.list_items(
         _store(),
         status=None if status == "all" else status,
         order=order,
-        page=request.args.get("page", type=int) or 1,
+        page=number,
         per_page=per_page,
     )
     return render_template(

@@ -5,6 +5,8 @@ Thin: authenticate (:func:`reconcile.web.auth.authenticate_api`), decode, delega
 """
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..review import queue as review
@@ -17,6 +19,8 @@ bp.before_request(authenticate_api)
 
 MAX_BULK = 500
 MAX_NOTE = 2000
+#: plain ASCII digits, short enough to convert (no signs, spaces, underscores or other scripts' digits)
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,18}")
 
 _STATUS_OF_ERROR = {
     review.NotFound: 404,
@@ -35,17 +39,19 @@ def _store():
     return current_app.extensions["reconcile"].store
 
 
-def _int_arg(name: str, default: int) -> int:
+def int_arg(name: str, default: int, maximum: int) -> int:
+    """A query parameter from 1 to ``maximum`` (``default`` when absent or empty).
+
+    Anything else is a 400 that states the range: a value above it is refused rather
+    than capped, so a client never gets less than it asked for without knowing, and a
+    huge number never reaches the database as an offset it cannot hold.
+    """
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number", field=name) from None
-    if value < 1:
-        raise ApiError(400, "invalid_parameter", f"{name} must be at least 1", field=name)
-    return value
+    if not (_WHOLE_NUMBER.fullmatch(raw) and 1 <= int(raw) <= maximum):
+        raise ApiError(400, "invalid_parameter", f"{name} must be a whole number from 1 to {maximum}", field=name)
+    return int(raw)
 
 
 def _body() -> dict:
@@ -75,7 +81,11 @@ def list_reviews():
     if order not in ("score", "age"):
         raise ApiError(400, "invalid_parameter", "order must be score or age", field="order")
     page = review.list_items(
-        _store(), status=status, order=order, page=_int_arg("page", 1), per_page=_int_arg("per_page", 50)
+        _store(),
+        status=status,
+        order=order,
+        page=int_arg("page", 1, review.MAX_PAGE),
+        per_page=int_arg("per_page", 50, review.MAX_PER_PAGE),
     )
     return jsonify(
         {
