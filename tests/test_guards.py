@@ -36,9 +36,29 @@ def test_placeholder_values_never_link_strangers(client, store, field, value):
 
 def test_short_values_from_the_contract_are_not_placeholders():
     guards = Guards.from_settings(Settings())
-    for phone in ("1", "555", "123456", "717171", "919191"):
+    for phone in ("1", "2", "111", "555", "123456", "717171", "919191"):
         assert guards.unlinkable("phoneNumber", phone) is None
     assert guards.unlinkable("email", "lorraine@hillvalley.edu") is None
+
+
+@pytest.mark.parametrize("domain", ["example.com", "example.org", "example.net", "test.com"])
+@pytest.mark.parametrize("local", ["a", "x", "test", "abc", "asdf", "customer", "lorraine"])
+def test_client_suite_addresses_are_ordinary_values(local, domain):
+    assert Guards.from_settings(Settings()).unlinkable("email", f"{local}@{domain}") is None
+
+
+def test_two_orders_from_an_example_com_address_link(client, store):
+    first = identify(client, email="a@example.com", phoneNumber="1")
+    second = identify(client, email="a@example.com", phoneNumber="2")
+    assert second["contact"] == {
+        "primaryContactId": first["contact"]["primaryContactId"],
+        "emails": ["a@example.com"],
+        "phoneNumbers": ["1", "2"],
+        "secondaryContactIds": [second["match"]["createdContactIds"][0]],
+    }
+    assert second["match"]["guards"] == []
+    assert rows(store, link_guard) == []
+    assert_sound(store)
 
 
 def test_configured_blocklist_adds_to_the_defaults(tmp_path):
@@ -118,3 +138,55 @@ def test_merging_two_large_groups_waits_for_a_reviewer(sqlite_db):
     assert bridge["match"]["guards"][0]["guard"] == "large-merge"
     assert bridge["contact"]["emails"] == ["left@x.com"]  # the right-hand group stayed apart
     assert_sound(store)
+
+
+def family_phone_in_three_groups(client) -> list[int]:
+    """Three clearly different people on one phone: the names guard gives each a group."""
+    primaries = [
+        identify(client, email=f"{first.lower()}@home.net", phoneNumber="4155552671", name=f"{first} {last}")[
+            "contact"
+        ]["primaryContactId"]
+        for first, last in (("Alice", "Smith"), ("Bob", "Jones"), ("Carol", "White"))
+    ]
+    assert len(set(primaries)) == 3
+    return primaries
+
+
+@pytest.mark.parametrize("limit,joins_oldest", [(3, True), (2, False)])
+def test_a_value_held_by_more_groups_than_the_limit_links_nobody(db_url, limit, joins_oldest):
+    app = create_app(Settings(database_url=db_url, probabilistic=False, max_groups_per_identifier=limit))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    alice, bob, carol = family_phone_in_three_groups(client)
+    reviews_before = len(rows(store, pending_merge))
+    nameless = identify(client, email="dave@home.net", phoneNumber="4155552671")
+    if joins_oldest:  # within the limit: the known-shared phone reaches the oldest group
+        assert nameless["contact"]["primaryContactId"] == alice
+    else:  # over it: the phone is no evidence at all, and no reviewer is asked about it
+        assert nameless["contact"]["primaryContactId"] not in (alice, bob, carol)
+        assert {g["guard"] for g in nameless["match"]["guards"]} == {"shared-value"}
+        assert {g["primaryContactId"] for g in nameless["match"]["guards"]} == {alice, bob, carol}
+        assert len(rows(store, pending_merge)) == reviews_before
+        (guard,) = [g for g in rows(store, link_guard) if g.guard == "shared-value"]
+        assert (guard.field, guard.value) == ("phoneNumber", "+14155552671")
+    assert_sound(store)
+    store.dispose()
+
+
+def test_a_widely_shared_value_does_not_stop_the_other_identifier_linking(sqlite_db):
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, max_groups_per_identifier=2))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    erin = identify(client, email="erin@work.net", phoneNumber="6505550123")["contact"]["primaryContactId"]
+    family_phone_in_three_groups(client)
+    answer = identify(client, email="erin@work.net", phoneNumber="4155552671")
+    assert answer["contact"]["primaryContactId"] == erin
+    assert answer["contact"]["phoneNumbers"] == ["+16505550123", "+14155552671"]
+    assert answer["match"]["createdContactIds"] == answer["contact"]["secondaryContactIds"]
+    assert {g["guard"] for g in answer["match"]["guards"]} == {"shared-value"}
+    assert_sound(store)
+
+
+def test_the_groups_limit_is_read_from_the_environment_and_must_be_positive(monkeypatch):
+    monkeypatch.setenv("RECONCILE_MAX_GROUPS_PER_IDENTIFIER", "5")
+    assert Guards.from_settings(Settings.from_env()).max_groups_per_identifier == 5
+    with pytest.raises(ValueError, match="RECONCILE_MAX_GROUPS_PER_IDENTIFIER"):
+        Guards.from_settings(Settings(max_groups_per_identifier=0))

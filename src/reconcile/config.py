@@ -39,11 +39,14 @@ class Settings:
     lower_threshold: float = 0.99
     #: how often (seconds) each worker checks the model registry for a newly active model
     model_poll_seconds: float = 2.0
-    #: extra placeholder values never linked on (added to the built-in list in guards.py)
+    #: extra placeholder values never linked on (added to the built-in patterns in guards.py)
     blocked_emails: tuple[str, ...] = field(default_factory=tuple)
     blocked_phones: tuple[str, ...] = field(default_factory=tuple)
     #: an identifier carrying more than this many clearly different names is shared
     max_names_per_identifier: int = 1
+    #: an identifier already held by more than this many separate groups (kept apart by
+    #: other guards) is shared by many people and no longer links by itself
+    max_groups_per_identifier: int = 10
     #: a link that would make a group larger than this is held for review
     max_group_size: int = 25
     #: a merge of two groups that both have at least this many contacts is held for review
@@ -69,6 +72,9 @@ class Settings:
             blocked_phones=_csv("RECONCILE_BLOCKED_PHONES"),
             max_names_per_identifier=int(
                 _env("RECONCILE_MAX_NAMES_PER_IDENTIFIER", str(cls.max_names_per_identifier))
+            ),
+            max_groups_per_identifier=int(
+                _env("RECONCILE_MAX_GROUPS_PER_IDENTIFIER", str(cls.max_groups_per_identifier))
             ),
             max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),

@@ -108,10 +108,12 @@ def _judge_links(
     """
     values = request_values(identity)
     by_group: dict[int, dict[str, list[ContactRow]]] = defaultdict(lambda: defaultdict(list))
+    groups_by_value: dict[str, set[int]] = defaultdict(set)  # every live holder is in ``matches``
     for m in matches:
         for name, value in values.items():
             if value is not None and getattr(m, name) == value:
                 by_group[primary_of(m)][name].append(m)
+                groups_by_value[name].add(primary_of(m))
 
     known_shared = (  # weak or strong only matters when there is more than one group
         tx.guarded_values((n, v) for n, v in values.items() if v is not None) if len(by_group) > 1 else set()
@@ -126,6 +128,11 @@ def _judge_links(
             unlinkable = guards.unlinkable(name, value)
             if unlinkable:
                 holds.setdefault(group, Hold(group, unlinkable, f"{name} {value!r} is a {unlinkable}", False))
+                holds[group].values.append((name, value))
+                continue
+            spread = guards.widely_shared(len(groups_by_value[name]))
+            if spread:  # no review either: the data already shows many people share it
+                holds.setdefault(group, Hold(group, "shared-value", f"{name} {value!r} {spread}", False))
                 holds[group].values.append((name, value))
                 continue
             value_names = [r.name for r in matches if getattr(r, name) == value]

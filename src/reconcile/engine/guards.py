@@ -2,6 +2,12 @@
 
 Pure functions over values and counts; the linking stages ask them and record what
 they say (a ``link_guard`` row, a pending merge), so a guarded link is never silent.
+
+A value is a placeholder by what it *is* (a local part or a digit pattern that says
+"none given", or a configured block list), never by its domain: ``example.com`` and
+``test.com`` are where client test suites put their ordinary addresses. Values that are
+shared in practice are found from the data instead: several clearly different names on
+one value, or one value held by more groups than ``max_groups_per_identifier``.
 """
 from __future__ import annotations
 
@@ -12,11 +18,13 @@ from ..config import Settings
 from ..names import distinct_names, names_compatible
 from ..normalize import email_parts, normalize_email, normalize_phone
 
-#: local parts that mean "the customer gave no email" at any domain
+#: local parts that *say* "the customer gave no email" at any domain; short or filler
+#: ones (``test``, ``a``, ``x``, ``abc``, ``asdf``, ``customer``) are ordinary values that
+#: client suites use, and shared fillers are caught by the data-driven guards instead
 PLACEHOLDER_LOCAL_PARTS = frozenset(
-    "noemail no-email no.email no_email nomail none null nil na n.a n/a unknown test "
+    "noemail no-email no.email no_email nomail none null nil na n.a n/a unknown "
     "noreply no-reply donotreply do-not-reply dontemail refused declined notprovided "
-    "not-provided notgiven customer email no nobody noone nothing x xx xxx abc asdf".split()
+    "not-provided notgiven no nobody noone nothing".split()
 )
 #: role accounts (RFC 2142 and common practice): shared by colleagues by design
 ROLE_LOCAL_PARTS = frozenset(
@@ -25,17 +33,15 @@ ROLE_LOCAL_PARTS = frozenset(
     "enquiries enquiry inquiries service customerservice reception marketing webmaster postmaster "
     "hostmaster abuse noc security mail shop store booking bookings reservations".split()
 )
-#: domains that exist only to fill a required field
-PLACEHOLDER_DOMAINS = frozenset(
-    "noemail.com nomail.com none.com na.com test.com example.com example.org example.net "
-    "invalid.com email.invalid unknown.com noreply.com".split()
-)
 _DIGITS = re.compile(r"\D")
 MIN_PATTERN_DIGITS = 7
 
 
 def _digit_pattern(digits: str) -> bool:
-    """One repeated digit, or a straight run up or down (0000000, 1234567890, 9876543)."""
+    """One repeated digit, or a straight run up or down (0000000, 1234567890, 9876543).
+
+    Seven digits at least: shorter values (``1``, ``111``, ``123456``) are the contract's
+    own examples and link like any other."""
     if len(digits) < MIN_PATTERN_DIGITS:
         return False
     if len(set(digits)) == 1:
@@ -51,6 +57,7 @@ class Guards:
     blocked_emails: frozenset[str]
     blocked_phones: frozenset[str]
     max_names_per_identifier: int
+    max_groups_per_identifier: int
     max_group_size: int
     large_group_size: int
 
@@ -58,10 +65,14 @@ class Guards:
     def from_settings(cls, settings: Settings) -> "Guards":
         emails = {e for e in (normalize_email(v) for v in settings.blocked_emails) if e}
         phones = {p for p in (normalize_phone(v, settings.default_region) for v in settings.blocked_phones) if p}
+        if settings.max_groups_per_identifier < 1:
+            # below 1 every held value would be shared, but the read path answers from one group
+            raise ValueError("RECONCILE_MAX_GROUPS_PER_IDENTIFIER must be at least 1")
         return cls(
             blocked_emails=frozenset(emails),
             blocked_phones=frozenset(phones),
             max_names_per_identifier=settings.max_names_per_identifier,
+            max_groups_per_identifier=settings.max_groups_per_identifier,
             max_group_size=settings.max_group_size,
             large_group_size=settings.large_group_size,
         )
@@ -77,8 +88,8 @@ class Guards:
         if field == "email":
             if value in self.blocked_emails:
                 return "placeholder"
-            local, domain = email_parts(value)
-            if local in PLACEHOLDER_LOCAL_PARTS or domain in PLACEHOLDER_DOMAINS:
+            local, _ = email_parts(value)
+            if local in PLACEHOLDER_LOCAL_PARTS:
                 return "placeholder"
             return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
         if value in self.blocked_phones:
@@ -105,6 +116,18 @@ class Guards:
         if len(people) > self.max_names_per_identifier:
             shown = ", ".join(holders[:3])
             return f"is held by {shown}, not compatible with {request_name!r} ({len(people)} names in all)"
+        return None
+
+    def widely_shared(self, groups: int) -> str | None:
+        """A reason not to link on a value that ``groups`` separate groups already hold.
+
+        Under the contract one value sits in one group; it sits in several only where
+        another guard kept people apart on it. Held by more than
+        ``max_groups_per_identifier`` groups, it is shared by many (a till's filler, a
+        family phone): like a placeholder it is stored and never links by itself.
+        """
+        if groups > self.max_groups_per_identifier:
+            return f"is held by {groups} separate groups (limit {self.max_groups_per_identifier})"
         return None
 
     def merge_block(self, sizes: list[int]) -> tuple[str, str] | None:
