@@ -167,15 +167,43 @@ def test_control_characters_are_a_400(client, seeded, raw_json, field):
     assert seeded.counts() == before
 
 
-@pytest.mark.parametrize(
-    "email",
-    ["doc.hillvalley.edu", "@hillvalley.edu", "doc@", "@", "doc@@hillvalley.edu", "doc @hillvalley.edu",
-     "doc@hill..valley.edu", "doc@."],
-)
-def test_email_without_at_or_with_an_empty_side_is_a_400(client, seeded, email):
+MALFORMED_EMAILS = ["doc.hillvalley.edu", "@hillvalley.edu", "doc@", "@", "doc@@hillvalley.edu", "d oc@hillvalley.edu",
+                    "doc@hill..valley.edu", "doc@."]
+
+
+@pytest.mark.parametrize("email", MALFORMED_EMAILS)
+def test_email_without_at_or_with_an_empty_side_is_a_400_when_it_is_the_only_identifier(client, seeded, email):
     before = seeded.counts()
-    error = assert_error(client.post("/identify", json={"email": email, "phoneNumber": "123456"}), 400)
+    error = assert_error(client.post("/identify", json={"email": email}), 400, "invalid_input")
     assert error["field"] == "email"
+    assert seeded.counts() == before
+
+
+@pytest.mark.parametrize("email", MALFORMED_EMAILS)
+def test_malformed_email_beside_a_readable_phone_is_answered_on_the_phone_with_a_warning(client, seeded, email):
+    before = seeded.counts()
+    response = client.post("/identify", json={"email": email, "phoneNumber": "123456"})
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    assert body["contact"]["phoneNumbers"] == ["123456"]
+    assert email not in body["contact"]["emails"]
+    [warning] = body["match"]["warnings"]
+    assert (warning["field"], warning["code"]) == ("email", "unreadable_email")
+    assert seeded.counts() == before  # the phone is known: nothing new, nothing created for the junk
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "doc.hillvalley.edu", "phoneNumber": "12ab34"},
+        {"email": "@", "phoneNumber": "1" * 25},
+        {"email": "a\u0000@x.com", "phoneNumber": "abc"},
+    ],
+)
+def test_request_whose_every_identifier_is_unreadable_is_a_400_and_writes_nothing(client, seeded, body):
+    before = seeded.counts()
+    error = assert_error(client.post("/identify", json=body), 400, "invalid_input")
+    assert "no usable identifier" in error["message"]
     assert seeded.counts() == before
 
 

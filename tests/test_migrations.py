@@ -24,4 +24,20 @@ def test_downgrade_to_nothing_and_back(sqlite_db):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(sqlite_db)
-    assert current(sqlite_db) == "0004"
+    assert current(sqlite_db) == "0005"
+
+
+def test_unreadable_value_columns_come_and_go_with_migration_0005(db_url):
+    """0005 only adds two nullable columns to Contact; its downgrade drops exactly them."""
+    command.downgrade(alembic_config(db_url), "0004")
+    engine = create_engine(db_url)
+    try:
+        columns = {c["name"] for c in inspect(engine).get_columns("Contact")}
+        assert not columns & {"unreadableEmail", "unreadablePhone"}
+        assert {"email", "phoneNumber", "linkModel"} <= columns
+        engine.dispose()
+        upgrade(db_url)
+        added = {c["name"]: c for c in inspect(engine).get_columns("Contact")}
+        assert added["unreadableEmail"]["nullable"] and added["unreadablePhone"]["nullable"]
+    finally:
+        engine.dispose()

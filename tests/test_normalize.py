@@ -5,10 +5,14 @@ import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 
+import phonenumbers
+
 from reconcile.normalize import (
     MAX_EMAIL_LENGTH,
     MAX_PHONE_LENGTH,
+    MAX_UNREADABLE_LENGTH,
     InvalidInput,
+    UnreadableValue,
     email_local,
     mailbox_key,
     normalize_email,
@@ -306,3 +310,268 @@ def test_mailbox_key_is_idempotent_and_ignores_plus_tags(raw):
         tagged = normalize_email(f"{local}+tag@{domain}")
         if isinstance(tagged, str):
             assert mailbox_key(tagged) == mailbox_key(email)
+
+
+# --- real-world noise: phones -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("tel:+44-7550-171728", "+447550171728"),  # RFC 3966
+        ("TEL:+44-7550-171728", "+447550171728"),
+        ("tel:+44-7550-171728;ext=12", "+447550171728"),
+        ("+39\u00a03698511597", "+393698511597"),  # no-break space
+        ("+39\u202f369\u2009851\u20091597", "+393698511597"),  # narrow no-break, thin
+        ("+39\u3000369\u2007851\u20021597", "+393698511597"),  # ideographic, figure, en spaces
+        ("+39\u200b3698511597", "+393698511597"),  # zero-width space: punctuation to phonenumbers
+        ("\uff0b\uff11 \uff14\uff11\uff15 \uff15\uff15\uff15 \uff12\uff16\uff17\uff11", "+14155552671"),  # full-width
+        ("'228-572-0546", "+12285720546"),  # spreadsheet text marker
+        ("228-572-0546,,244", "+12285720546"),  # pause then extension
+        ("228-572-0546;244", "+12285720546"),  # wait then extension
+        ("228-572-0546 ext. 12", "+12285720546"),
+        ("228-572-0546 x12", "+12285720546"),
+        ("228-572-0546#12", "+12285720546"),
+        ("(228) 572-0546 extension 12", "+12285720546"),
+    ],
+)
+def test_every_form_phonenumbers_reads_normalises_to_e164_without_the_extension(raw, expected):
+    assert normalize_phone(raw, "US") == expected
+
+
+@pytest.mark.parametrize(
+    "raw", ["'123456", "tel:123456", "123456 ext. 12", "123456 x12", "123456#12", "123456,,12", "123456;12",
+            "123\u00a0456", "\u2009123456\u2009", "\uff11\uff12\uff13\uff14\uff15\uff16"],
+)
+def test_noisy_forms_of_a_short_phone_keep_its_digits_and_drop_the_extension(raw):
+    assert normalize_phone(raw, "US") == "123456"
+
+
+@pytest.mark.parametrize("raw", ["abc", "12ab34", "+", "()", "call me maybe", "n/a", "123456 ext. abc", "1" * 21])
+def test_a_string_that_is_no_phone_is_unreadable_rather_than_a_type_error(raw):
+    with pytest.raises(UnreadableValue) as info:
+        normalize_phone(raw)
+    assert info.value.field == "phoneNumber"
+
+
+@pytest.mark.parametrize("raw", [True, 1.5, [1], {"n": 1}, -5])
+def test_a_wrong_type_or_negative_phone_is_invalid_input_not_an_unreadable_value(raw):
+    with pytest.raises(InvalidInput) as info:
+        normalize_phone(raw)
+    assert not isinstance(info.value, UnreadableValue)
+
+
+# --- real-world noise: emails -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "doc@hillvalley.edu",
+        "doc @ hillvalley.edu",
+        "doc\u00a0@\u00a0hillvalley.edu",
+        "doc@ hillvalley.edu",
+        "mailto:doc@hillvalley.edu",
+        "MailTo:Doc@HillValley.edu",
+        "<doc@hillvalley.edu>",
+        "Doc Brown <doc@hillvalley.edu>",
+        "<mailto:doc@hillvalley.edu>",
+        "mailto:<doc@hillvalley.edu>",
+        "doc@hillvalley.edu.",
+        " <doc@hillvalley.edu.> ",
+    ],
+)
+def test_email_noise_is_removed_before_validating(raw):
+    assert normalize_email(raw) == "doc@hillvalley.edu"
+
+
+def test_a_composed_and_a_decomposed_accent_are_the_same_email():
+    composed, decomposed = "jos\u00e9@caf\u00e9.fr", "jose\u0301@cafe\u0301.fr"
+    assert normalize_email(composed) == normalize_email(decomposed) == "jos\u00e9@xn--caf-dma.fr"
+
+
+@pytest.mark.parametrize(
+    "raw", ["d oc@x.com", "doc@x .com", "no-at-sign", "mailto:", "<@x.com>", "a\u200b@x.com", "a" * 300 + "@x.com"]
+)
+def test_email_noise_cleaning_still_rejects_inner_whitespace_control_characters_and_empty_sides(raw):
+    with pytest.raises(UnreadableValue) as info:
+        if normalize_email(raw) is None:  # "mailto:" alone is nothing but noise
+            raise UnreadableValue("email", "blank")
+    assert info.value.field == "email"
+
+
+# --- whole requests with one unreadable identifier ---------------------------------------------
+
+
+def test_an_unreadable_phone_beside_a_good_email_becomes_a_warning_and_data():
+    identity = parse_identity({"email": "Doc@HillValley.edu", "phoneNumber": "call me maybe"})
+    assert (identity.email, identity.phone) == ("doc@hillvalley.edu", None)
+    assert identity.unreadable_columns == {"unreadableEmail": None, "unreadablePhone": "call me maybe"}
+    [warning] = identity.warnings
+    assert warning["field"] == "phoneNumber" and warning["code"] == "unreadable_phone" and warning["message"]
+    assert identity.keys["phoneNational"] is None and identity.keys["phoneTail"] is None
+
+
+def test_an_unreadable_email_beside_a_good_phone_becomes_a_warning_and_data():
+    identity = parse_identity({"email": "doc at hillvalley", "phoneNumber": 123456})
+    assert (identity.email, identity.phone) == (None, "123456")
+    assert identity.unreadable_columns == {"unreadableEmail": "doc at hillvalley", "unreadablePhone": None}
+    assert [w["code"] for w in identity.warnings] == ["unreadable_email"]
+
+
+def test_a_readable_request_has_no_warnings_and_no_unreadable_data():
+    identity = parse_identity({"email": "doc@hillvalley.edu", "phoneNumber": "tel:+1-415-555-2671;ext=3"})
+    assert identity.warnings == []
+    assert identity.unreadable_columns == {"unreadableEmail": None, "unreadablePhone": None}
+
+
+def test_an_unreadable_value_is_stored_without_control_characters_and_cut_to_the_column():
+    identity = parse_identity({"email": "doc@hillvalley.edu", "phoneNumber": " 12\u00003\ud800 "})
+    assert identity.unreadable_columns["unreadablePhone"] == "12\ufffd3\ufffd"
+    long = parse_identity({"email": "x" * 1000, "phoneNumber": "123456"})
+    assert long.unreadable_columns["unreadableEmail"] == "x" * MAX_UNREADABLE_LENGTH
+
+
+def test_a_request_whose_only_identifier_is_unreadable_fails_on_that_field():
+    with pytest.raises(UnreadableValue) as info:
+        parse_identity({"phoneNumber": "call me maybe", "email": "  "})
+    assert info.value.field == "phoneNumber"
+
+
+def test_a_request_with_no_usable_identifier_names_both_problems():
+    with pytest.raises(InvalidInput) as info:
+        parse_identity({"email": "doc at hillvalley", "phoneNumber": "n/a"})
+    assert info.value.field == "body"
+    assert "no usable identifier" in info.value.message
+    assert "email" in info.value.message and "phoneNumber" in info.value.message
+
+
+def test_a_wrong_type_still_fails_the_request_even_beside_a_good_identifier():
+    with pytest.raises(InvalidInput) as info:
+        parse_identity({"email": "doc@hillvalley.edu", "phoneNumber": 1.5})
+    assert info.value.field == "phoneNumber"
+
+
+# --- properties of the noise rules -------------------------------------------------------------
+
+_REGIONS = ("US", "GB", "DE", "FR", "IN", "BR", "IT", "JP")
+_UNICODE_SPACES = st.sampled_from([" ", "\u00a0", "\u202f", "\u2009", "\u2007", "\u3000", "\u200b"])
+_EXTENSIONS = st.builds(
+    lambda label, digits: f"{label}{digits}",
+    st.sampled_from([" ext. ", " ext ", " x", " x ", "#", ";ext=", ",,", ";", " extension "]),
+    st.from_regex(r"[1-9][0-9]{0,3}", fullmatch=True),
+)
+
+
+def _valid_numbers():
+    """A valid number of a region, in one of the formats a till prints."""
+    formats = (
+        phonenumbers.PhoneNumberFormat.E164,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+        phonenumbers.PhoneNumberFormat.RFC3966,
+    )
+    return st.builds(
+        lambda region, fmt: (phonenumbers.example_number(region), fmt),
+        st.sampled_from(_REGIONS),
+        st.sampled_from(formats),
+    ).map(lambda pair: phonenumbers.format_number(*pair))
+
+
+def _noisy(text: str, space: str, extension: str, apostrophe: bool, extend: bool) -> str:
+    noisy = text.replace(" ", space).replace("-", space) if not text.startswith("tel:") else text
+    noisy = f"'{noisy}" if apostrophe else noisy
+    return f"{noisy}{extension}" if extend else noisy
+
+
+@settings(max_examples=300, deadline=None)
+@given(_valid_numbers(), _UNICODE_SPACES, _EXTENSIONS, st.booleans(), st.booleans(), st.sampled_from(_REGIONS))
+def test_a_valid_number_and_its_noisy_forms_normalise_to_one_e164_key(text, space, extension, apostrophe, extend, region):
+    key = normalize_phone(text, region)
+    assert key is not None and key.startswith("+")
+    assert normalize_phone(_noisy(text, space, extension, apostrophe, extend), region) == key
+    assert normalize_phone(key, region) == key
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.from_regex(r"[1-9][0-9]{2,5}", fullmatch=True),
+    _UNICODE_SPACES,
+    _EXTENSIONS,
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
+def test_a_short_number_and_its_noisy_forms_normalise_to_its_digits(digits, space, extension, apostrophe, extend, uri):
+    """Numbers no region finds valid (3 to 6 digits, as the contract's examples) keep their
+    digits, whatever noise surrounds them."""
+    spaced = f"{digits[:2]}{space}{digits[2:]}"
+    noisy = _noisy(("tel:" if uri else "") + spaced, space, extension, apostrophe, extend)
+    assert normalize_phone(noisy, "US") == digits
+    assert normalize_phone(digits, "US") == digits
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=_PHONE_CHARS + "'telTEL:;#x,.\u00a0\u202f\u2009\u200b\uff10\uff11", max_size=30),
+       st.sampled_from(_REGIONS))
+def test_normalising_a_normalised_noisy_phone_gives_the_same_phone(raw, region):
+    once = _try(normalize_phone, raw, region)
+    assume(isinstance(once, str))
+    assert once.lstrip("+").isdigit() and once.isascii()
+    assert normalize_phone(once, region) == once
+
+
+_EMAIL_NOISE = st.sampled_from(
+    [
+        lambda e: e,
+        lambda e: e.replace("@", " @ "),
+        lambda e: e.replace("@", "\u00a0@"),
+        lambda e: f"mailto:{e}",
+        lambda e: f"MAILTO:{e}",
+        lambda e: f"<{e}>",
+        lambda e: f"Some Body <{e}>",
+        lambda e: f"<mailto:{e}>",
+        lambda e: f"{e}.",
+        lambda e: f" \t{e}\u00a0",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ASCII_EMAIL, st.lists(_EMAIL_NOISE, min_size=1, max_size=3))
+def test_an_email_and_its_noisy_forms_normalise_to_one_key(raw, noises):
+    key = normalize_email(raw)
+    noisy = raw
+    for noise in noises:
+        noisy = noise(noisy)
+    assert normalize_email(noisy) == key
+    assert normalize_email(key) == key
+
+
+_ACCENTED = st.text(alphabet=st.sampled_from("aeiouncAEIOU\u00e9\u00e8\u00fc\u00f1\u00e7\u0301\u0300\u0308"),
+                    min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_ACCENTED, _ACCENTED)
+def test_composed_and_decomposed_forms_of_an_email_are_the_same_email(local, domain):
+    import unicodedata
+
+    raw = f"{local}@{domain}.com"
+    results = {_try(normalize_email, unicodedata.normalize(form, raw)) for form in ("NFC", "NFD")}
+    assert len(results) == 1
+    (result,) = results
+    if isinstance(result, str):
+        assert unicodedata.is_normalized("NFC", result)
+        assert normalize_email(result) == result
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ASCII_EMAIL, st.one_of(st.text(max_size=40), st.integers(min_value=0, max_value=10**40)))
+def test_a_readable_email_is_never_lost_to_whatever_comes_as_the_phone(email, phone):
+    identity = parse_identity({"email": email, "phoneNumber": phone})
+    assert identity.email == normalize_email(email)
+    if identity.phone is None and str(phone).strip():
+        assert [w["code"] for w in identity.warnings] == ["unreadable_phone"]
+        assert identity.unreadable_columns["unreadablePhone"] is not None
+    else:
+        assert identity.warnings == []

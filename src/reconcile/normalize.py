@@ -12,10 +12,14 @@ from dataclasses import dataclass
 
 import idna
 import phonenumbers
+from phonenumbers import phonenumberutil
 
 MAX_EMAIL_LENGTH = 254
 MAX_PHONE_LENGTH = 64
+MAX_PHONE_DIGITS = 20
 MAX_NAME_LENGTH = 200
+#: An unreadable value is kept as data on the contact, cut to this many characters.
+MAX_UNREADABLE_LENGTH = 320
 PHONE_TAIL_DIGITS = 7
 
 #: Mail providers that ignore dots in the local part and have alias domains.
@@ -25,6 +29,8 @@ _PHONE_ALLOWED = re.compile(r"^\+?[0-9 ()./\-]+$")
 _NON_DIGIT = re.compile(r"\D")
 _NAME_PUNCT = re.compile(r"[^\w\s]", re.UNICODE)
 _SPACES = re.compile(r"\s+")
+#: Invisible spaces that ``phonenumbers`` reads as punctuation inside a number.
+_ZERO_WIDTH_SPACES = dict.fromkeys(map(ord, "\u200b\u2060\ufeff"), " ")
 
 
 class InvalidInput(ValueError):
@@ -36,52 +42,125 @@ class InvalidInput(ValueError):
         self.message = message
 
 
+class UnreadableValue(InvalidInput):
+    """A value of the right JSON type whose content is not an email or a phone.
+
+    Unlike a wrong type (a client bug), this is what real checkouts send now and then:
+    :func:`parse_identity` answers such a request on its other identifier when it has one.
+    """
+
+
 def _has_control_chars(value: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
 
 
-def normalize_email(raw: object) -> str | None:
-    """Trim and lower-case an email, IDNA-encode its domain; ``None`` when absent.
+def _clean_email_once(value: str) -> str:
+    """One pass of email noise removal: surrounding whitespace, a trailing dot, ``Name
+    <addr>`` or ``<addr>``, a ``mailto:`` scheme (any case), whitespace on either side
+    of the ``@``."""
+    value = value.strip().rstrip(".").rstrip()
+    if value.endswith(">") and "<" in value:
+        value = value[value.index("<") + 1 : -1].strip()
+    if value[:7].lower() == "mailto:":
+        value = value[7:].strip()
+    local, at, domain = value.rpartition("@")
+    return f"{local.rstrip()}@{domain.lstrip()}" if at else value
 
-    Plus-tags and Gmail dots are kept: for the exact rules they make a different
-    email (see :func:`mailbox_key` for the looser key the probabilistic stage uses).
+
+def _clean_email(value: str) -> str:
+    """Remove email noise until nothing changes, so that cleaning is idempotent
+    (``mailto:<a@b.com>`` and ``<<a@b.com>>`` come out as ``a@b.com``)."""
+    value = unicodedata.normalize("NFC", value)
+    while (cleaned := _clean_email_once(value)) != value:
+        value = cleaned
+    return value
+
+
+def normalize_email(raw: object) -> str | None:
+    """Clean, validate and normalise an email; ``None`` when absent.
+
+    Noise is removed first (see :func:`_clean_email`); the value is compared in Unicode
+    NFC, its local part lower-cased and its domain lower-cased and IDNA-encoded. Plus-tags
+    and Gmail dots are kept: for the exact rules they make a different email (see
+    :func:`mailbox_key` for the looser key the probabilistic stage uses). A string that
+    is not an email raises :class:`UnreadableValue`; another type, :class:`InvalidInput`.
     """
     if raw is None:
         return None
     if not isinstance(raw, str):
         raise InvalidInput("email", "email must be a string or null")
-    value = raw.strip()
+    value = _clean_email(raw)
     if not value:
         return None
     if len(value) > MAX_EMAIL_LENGTH:
-        raise InvalidInput("email", f"email is longer than {MAX_EMAIL_LENGTH} characters")
+        raise UnreadableValue("email", f"email is longer than {MAX_EMAIL_LENGTH} characters")
     if _has_control_chars(value):
-        raise InvalidInput("email", "email contains control characters")
+        raise UnreadableValue("email", "email contains control characters")
     if any(ch.isspace() for ch in value):
-        raise InvalidInput("email", "email contains whitespace")
+        raise UnreadableValue("email", "email contains whitespace")
     local, sep, domain = value.rpartition("@")
     if not sep or not local or not domain:
-        raise InvalidInput("email", "email must look like local@domain")
+        raise UnreadableValue("email", "email must look like local@domain")
     if "@" in local:
-        raise InvalidInput("email", "email contains more than one '@'")
+        raise UnreadableValue("email", "email contains more than one '@'")
     domain = domain.rstrip(".").lower()
     if not domain or ".." in domain or domain.startswith("."):
-        raise InvalidInput("email", "email domain is not a valid domain name")
+        raise UnreadableValue("email", "email domain is not a valid domain name")
     if not domain.isascii():
         try:
             domain = idna.encode(domain, uts46=True).decode("ascii").rstrip(".")
         except idna.IDNAError as exc:
-            raise InvalidInput("email", f"email domain is not a valid domain name: {exc}") from None
+            raise UnreadableValue("email", f"email domain is not a valid domain name: {exc}") from None
         if not domain:  # UTS 46 maps a full-width dot to "." (idempotence: "x@a." is "x@a")
-            raise InvalidInput("email", "email domain is not a valid domain name")
-    return f"{local.lower()}@{domain}"
+            raise UnreadableValue("email", "email domain is not a valid domain name")
+    return f"{unicodedata.normalize('NFC', local.lower())}@{domain}"
+
+
+def _phone_text(value: str) -> str:
+    """Fold what a till or a spreadsheet adds around a number.
+
+    NFKC turns full-width digits and every Unicode space (no-break, narrow no-break,
+    thin, ideographic) into ASCII; zero-width spaces become spaces; a spreadsheet's
+    leading apostrophe (``'228-572-0546``) and an RFC 3966 ``tel:`` scheme are dropped.
+    """
+    value = unicodedata.normalize("NFKC", value).translate(_ZERO_WIDTH_SPACES).strip()
+    value = value.removeprefix("'").lstrip()
+    if value[:4].lower() == "tel:":
+        value = value[4:].lstrip()
+    return value
+
+
+def _valid_e164(text: str, default_region: str) -> str | None:
+    """E.164 of the number ``phonenumbers`` reads in ``text`` when it is valid (an
+    extension, ``;ext=``, ``x12``, ``,,244`` ..., is read and left out), else ``None``."""
+    try:
+        parsed = phonenumbers.parse(text, default_region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _without_extension(text: str) -> str:
+    """The number before its extension, cut exactly where ``phonenumbers.parse`` cuts it.
+
+    ``phonenumbers`` has no public call for this step of its parser; using the parser's
+    own keeps one definition of "extension" (``ext.``, ``x``, ``#``, ``;ext=``, ``,,``,
+    ``;`` and their Unicode and localised forms) for valid and invalid numbers alike.
+    """
+    _extension, number = phonenumberutil._maybe_strip_extension(text)
+    return number
 
 
 def normalize_phone(raw: object, default_region: str = "US") -> str | None:
     """Return a phone as E.164 when ``phonenumbers`` finds it valid, else its digits.
 
     Integers are accepted because the contract sends ``phoneNumber`` as a number;
-    ``"123456"`` and ``123456`` therefore normalise to the same value.
+    ``"123456"`` and ``123456`` therefore normalise to the same value. The extension is
+    never part of the result: it is not who the customer is. A string that is not a
+    phone raises :class:`UnreadableValue`; another type or a negative number,
+    :class:`InvalidInput`.
     """
     if raw is None:
         return None
@@ -90,34 +169,31 @@ def normalize_phone(raw: object, default_region: str = "US") -> str | None:
     if isinstance(raw, int):
         if raw < 0:
             raise InvalidInput("phoneNumber", "phoneNumber must not be negative")
-        value = str(raw)
-    else:
-        value = raw.strip()
+        raw = str(raw)
+    if len(raw.strip()) > MAX_PHONE_LENGTH:
+        raise UnreadableValue("phoneNumber", f"phoneNumber is longer than {MAX_PHONE_LENGTH} characters")
+    value = _phone_text(raw)
     if not value:
         return None
-    if len(value) > MAX_PHONE_LENGTH:
-        raise InvalidInput("phoneNumber", f"phoneNumber is longer than {MAX_PHONE_LENGTH} characters")
     if _has_control_chars(value):
-        raise InvalidInput("phoneNumber", "phoneNumber contains control characters")
-    if not _PHONE_ALLOWED.match(value):
-        raise InvalidInput(
-            "phoneNumber", "phoneNumber may hold only digits, spaces, '+', '-', '.', '/' and brackets"
+        raise UnreadableValue("phoneNumber", "phoneNumber contains control characters")
+    valid = _valid_e164(value, default_region)
+    if valid is not None:
+        return valid
+    number = _without_extension(value)
+    if not _PHONE_ALLOWED.match(number):
+        raise UnreadableValue(
+            "phoneNumber",
+            "phoneNumber is neither a valid phone number nor digits with spaces, '+', '-', '.', '/' or brackets",
         )
-    digits = _NON_DIGIT.sub("", value)
+    digits = _NON_DIGIT.sub("", number)
     if not digits:
-        raise InvalidInput("phoneNumber", "phoneNumber has no digits")
-    if len(digits) > 20:
-        raise InvalidInput("phoneNumber", "phoneNumber has more than 20 digits")
-    for candidate in (value, digits):
-        # The digits are tried too so that normalising is idempotent: "+4155552671" is not
-        # valid as +41, and its digits "4155552671" would read as the valid +14155552671.
-        try:
-            parsed = phonenumbers.parse(candidate, default_region)
-        except phonenumbers.NumberParseException:
-            continue
-        if phonenumbers.is_valid_number(parsed):
-            return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-    return digits
+        raise UnreadableValue("phoneNumber", "phoneNumber has no digits")
+    if len(digits) > MAX_PHONE_DIGITS:
+        raise UnreadableValue("phoneNumber", f"phoneNumber has more than {MAX_PHONE_DIGITS} digits")
+    # The digits are tried too so that normalising is idempotent: "+4155552671" is not
+    # valid as +41, and its digits "4155552671" would read as the valid +14155552671.
+    return _valid_e164(digits, default_region) or digits
 
 
 def normalize_name(raw: object) -> str | None:
@@ -194,6 +270,41 @@ def name_key(name: str | None) -> str | None:
     return " ".join(sorted(tokens)) or None
 
 
+#: The warning code of each identifier a request may bring unreadable.
+UNREADABLE_CODES = {"email": "unreadable_email", "phoneNumber": "unreadable_phone"}
+_OTHER_IDENTIFIER = {"email": "phoneNumber", "phoneNumber": "email"}
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An email or phone of the right JSON type that could not be read.
+
+    The request is answered on its other identifier; this value is kept only as data on
+    the contact the request creates (never compared, never a blocking key, never listed
+    in the answer's ``emails`` or ``phoneNumbers``), so a reviewer can still see it.
+    """
+
+    field: str  # "email" | "phoneNumber"
+    raw: str  # as sent; an integer phone as its decimal digits
+    reason: str
+
+    @property
+    def stored(self) -> str:
+        """The value as a contact keeps it: trimmed, control characters replaced by
+        U+FFFD (PostgreSQL cannot hold NUL or a lone surrogate), cut to the column."""
+        text = "".join("\ufffd" if _has_control_chars(ch) else ch for ch in self.raw.strip())
+        return text[:MAX_UNREADABLE_LENGTH]
+
+    def as_warning(self) -> dict[str, str]:
+        """The ``match.warnings`` entry that tells the client what happened."""
+        other = _OTHER_IDENTIFIER[self.field]
+        return {
+            "field": self.field,
+            "code": UNREADABLE_CODES[self.field],
+            "message": f"{self.reason}; the request was answered on {other} alone and this value is never linked on",
+        }
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """The normalised values of one request: what the engine links on."""
@@ -201,6 +312,7 @@ class Identity:
     email: str | None
     phone: str | None
     name: str | None = None
+    unreadable: tuple[Unreadable, ...] = ()
 
     @property
     def keys(self) -> dict[str, str | None]:
@@ -213,14 +325,43 @@ class Identity:
             "nameKey": name_key(self.name),
         }
 
+    @property
+    def unreadable_columns(self) -> dict[str, str | None]:
+        """The unreadable values as a created contact stores them (data, not keys)."""
+        raw = {u.field: u.stored for u in self.unreadable}
+        return {"unreadableEmail": raw.get("email"), "unreadablePhone": raw.get("phoneNumber")}
+
+    @property
+    def warnings(self) -> list[dict[str, str]]:
+        return [u.as_warning() for u in self.unreadable]
+
+
+def _read(field: str, normalise, raw: object) -> tuple[str | None, Unreadable | None]:
+    """Normalise one identifier; an unreadable one comes back as data instead of raising."""
+    try:
+        return normalise(raw), None
+    except UnreadableValue as exc:
+        return None, Unreadable(field, str(raw), exc.message)
+
 
 def parse_identity(payload: object, default_region: str = "US") -> Identity:
-    """Validate and normalise a decoded JSON request body into an :class:`Identity`."""
+    """Validate and normalise a decoded JSON request body into an :class:`Identity`.
+
+    A wrong JSON type is the client's bug and fails the request. An identifier whose
+    content cannot be read fails it only when the request has no other usable one.
+    """
     if not isinstance(payload, dict):
         raise InvalidInput("body", "request body must be a JSON object")
-    email = normalize_email(payload.get("email"))
-    phone = normalize_phone(payload.get("phoneNumber"), default_region)
+    email, bad_email = _read("email", normalize_email, payload.get("email"))
+    phone, bad_phone = _read(
+        "phoneNumber", lambda raw: normalize_phone(raw, default_region), payload.get("phoneNumber")
+    )
     name = normalize_name(payload.get("name"))
+    unreadable = tuple(u for u in (bad_email, bad_phone) if u is not None)
     if email is None and phone is None:
+        if len(unreadable) == 1:
+            raise UnreadableValue(unreadable[0].field, unreadable[0].reason)
+        if unreadable:
+            raise InvalidInput("body", "no usable identifier: " + "; ".join(u.reason for u in unreadable))
         raise InvalidInput("body", "at least one of email and phoneNumber must be present and non-empty")
-    return Identity(email=email, phone=phone, name=name)
+    return Identity(email=email, phone=phone, name=name, unreadable=unreadable)

@@ -61,6 +61,13 @@ class Reconciler:
         return parse_identity(payload, self.settings.default_region)
 
     def identify(self, identity: Identity, request_id: str | None = None) -> IdentifyResult:
+        """Answer one request; ``match.warnings`` says which values it could not read
+        (an empty list when it read them all), on every path."""
+        result = self._identify(identity, request_id)
+        result.match["warnings"] = identity.warnings
+        return result
+
+    def _identify(self, identity: Identity, request_id: str | None) -> IdentifyResult:
         request_id = request_id or uuid.uuid4().hex
         model = self.models.current()  # one snapshot for the whole request, retries included
         with self.store.read() as tx:

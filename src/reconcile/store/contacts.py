@@ -195,6 +195,7 @@ class ContactTx:
             "linkScore": score,
             "linkModel": model,
             **identity.keys,
+            **identity.unreadable_columns,
         }
         row = self.conn.execute(_INSERT_CONTACT, values).one()
         self._audit(

@@ -55,6 +55,14 @@ _CHECKS: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "identifier",
+        "a live contact must hold an email or a phone (an unreadable value alone never makes a contact)",
+        """
+        SELECT id, "unreadableEmail", "unreadablePhone" FROM "Contact"
+        WHERE "deletedAt" IS NULL AND email IS NULL AND "phoneNumber" IS NULL
+        """,
+    ),
+    (
         "audit-created",
         "every contact must have its creation in the audit log",
         """

@@ -47,6 +47,10 @@ contact = Table(
     Column("linkMethod", String(16), nullable=False),
     Column("linkScore", Float),
     Column("linkModel", String(64)),
+    # what the request sent that could not be read as an email or phone: data for a
+    # reviewer, never compared or indexed (see reconcile.normalize.Unreadable)
+    Column("unreadableEmail", String(320)),
+    Column("unreadablePhone", String(320)),
     CheckConstraint("\"linkPrecedence\" IN ('primary', 'secondary')", name="ck_contact_precedence"),
     CheckConstraint(
         "(\"linkPrecedence\" = 'primary' AND \"linkedId\" IS NULL)"
