@@ -70,7 +70,29 @@ class Rates:
     employee: float = 0.06  # per person: also uses a shared role mailbox
     role_mailbox_use: float = 0.35  # of an employee's events
     recycled_phone: float = 0.03  # per person: gets a number someone used before
+    #: of events: an identifier written as real systems write it (a ``tel:`` URI, a
+    #: no-break space, a spreadsheet's apostrophe, an extension, ``mailto:``, angle
+    #: brackets, a space at the ``@``, a trailing dot, decomposed accents). Drawn from a
+    #: second random stream, so changing it leaves every other choice of a seed as it was.
+    real_world_format: float = 0.02
 
+
+#: How real systems write a phone (issue 8: RFC 3966 URIs, Unicode spaces, a
+#: spreadsheet's leading apostrophe, pauses and extensions): each turns a rendering into
+#: another string that means the same number.
+PHONE_WRITINGS = (
+    ("tel_uri", lambda p, r: "tel:" + p.intl.replace(" ", "-")),
+    ("nbsp", lambda p, r: p.intl.replace(" ", r.choice(("\u00a0", "\u202f", "\u2009")))),
+    ("apostrophe", lambda p, r: "'" + p.national),
+    ("extension", lambda p, r: p.national + r.choice((",,", " ext. ", " x", ";", "#")) + str(r.randint(1, 999))),
+)
+#: The same for emails: a mail link, a display form, a space at the @, a trailing dot.
+EMAIL_WRITINGS = (
+    ("mailto", lambda e, r: r.choice(("mailto:", "MAILTO:")) + e),
+    ("angle_brackets", lambda e, r: f"<{e}>"),
+    ("space_at", lambda e, r: e.replace("@", r.choice((" @", "@ ", " @ ")))),
+    ("trailing_dot", lambda e, r: e + "."),
+)
 
 #: Phone renderings and their weights: E.164, international spaced, national,
 #: international with a 00 prefix, national digits only.
@@ -343,6 +365,8 @@ class _Generator:
     def __init__(self, n_events: int, seed: int, rates: Rates):
         self.n_events = n_events
         self.rng = random.Random(seed)
+        #: draws for ``real_world_format`` only (see :class:`Rates`)
+        self.format_rng = random.Random(f"formats-{seed}")
         self.rates = rates
         self.stats = Stats()
         #: mailboxes handed out: ``jo.hn@gmail.com`` is ``john@gmail.com``, so two people never share one
@@ -581,6 +605,23 @@ class _Generator:
             return "00" + phone.intl[1:]
         return "".join(ch for ch in phone.national if ch.isdigit())
 
+    def _real_world_format(self, person: Person, email: str | None, phone: str | int | None) -> tuple:
+        """Rewrite one of the event's identifiers the way real systems write it."""
+        rng = self.format_rng
+        if rng.random() >= self.rates.real_world_format:
+            return email, phone
+        on_phone = phone is not None and phone not in PLACEHOLDER_PHONES and (email is None or rng.random() < 0.5)
+        if on_phone:
+            own = [p for p in person.phones if phone in (p.e164, p.intl, p.national) or str(phone) in p.e164]
+            kind, write = rng.choice(PHONE_WRITINGS)
+            self.stats.bump(f"format_{kind}")
+            return email, write(own[0] if own else person.phones[0], rng)
+        if isinstance(email, str):
+            kind, write = rng.choice(EMAIL_WRITINGS)
+            self.stats.bump(f"format_{kind}")
+            return write(email.strip(), rng), phone
+        return email, phone
+
     def event(self, person: Person) -> dict:
         rng, rates = self.rng, self.rates
         roll = rng.random()
@@ -605,6 +646,7 @@ class _Generator:
         if isinstance(email, str) and rng.random() < rates.whitespace:
             email = rng.choice((" ", "  ", "\t", "")) + email + rng.choice((" ", "", "\n"))
             self.stats.bump("whitespace")
+        email, phone = self._real_world_format(person, email, phone)
         return {"email": email, "phoneNumber": phone, "name": self._name(person), "person": person.pid}
 
     # --- the clock -----------------------------------------------------------------------
