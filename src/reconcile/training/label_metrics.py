@@ -47,11 +47,11 @@ def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: f
     }
 
 
-def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
-    """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
+def cuts(scores: Sequence[float], is_match: Sequence[bool]) -> list[tuple[float, int, int]]:
+    """``(t, true positives, pairs)`` of ``score >= t`` at each distinct score, highest
+    first: the one pass both the precision-recall curve and the threshold choice need."""
     ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
-    matches = sum(is_match)
-    out = []
+    out: list[tuple[float, int, int]] = []
     tp = fp = 0
     i = 0
     while i < len(ranked):
@@ -60,7 +60,17 @@ def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR
             tp += ranked[i][1]
             fp += not ranked[i][1]
             i += 1
-        out.append({"threshold": t, "precision": tp / (tp + fp), "recall": tp / matches if matches else 1.0})
+        out.append((t, tp, tp + fp))
+    return out
+
+
+def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
+    """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
+    matches = sum(is_match)
+    out = [
+        {"threshold": t, "precision": tp / n, "recall": tp / matches if matches else 1.0}
+        for t, tp, n in cuts(scores, is_match)
+    ]
     if len(out) > points:
         step = len(out) / points
         out = [out[int(k * step)] for k in range(points)] + [out[-1]]

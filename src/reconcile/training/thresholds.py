@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from . import label_metrics
 from .label_metrics import decision_metrics
 
 TARGET_PRECISION = 0.99
@@ -52,16 +53,7 @@ def choose_thresholds(
         upper = 1.0 if fallback_upper is None else fallback_upper
         return {"upper": upper, "lower": upper, "basis": "no labels: the active model's upper, nothing else decided"}
     # precision of score >= t at each distinct score, highest first
-    cuts: list[tuple[float, int, int]] = []  # (t, tp, n)
-    tp = fp = 0
-    i = 0
-    while i < len(ranked):
-        t = ranked[i][0]
-        while i < len(ranked) and ranked[i][0] == t:
-            tp += ranked[i][1]
-            fp += not ranked[i][1]
-            i += 1
-        cuts.append((t, tp, tp + fp))
+    cuts = label_metrics.cuts(scores, is_match)
     upper = None
     for t, tp_t, n_t in cuts:  # descending t: stop at the first cut whose precision fails
         if tp_t / n_t < target_precision:
