@@ -193,7 +193,8 @@ def timestamps(size: int) -> list[datetime]:
 
 KEY_COLS = ["emailMailbox", "emailLocal", "phoneNational", "phoneTail", "nameKey"]
 CONTACT_COLS = ["id", "phoneNumber", "email", "linkedId", "linkPrecedence", "createdAt", "updatedAt",
-                "deletedAt", "name", *KEY_COLS, "linkMethod", "linkScore", "linkModel"]
+                "deletedAt", "name", *KEY_COLS, "linkMethod", "linkScore", "linkModel", "unreadableEmail",
+                "unreadablePhone"]
 AUDIT_COLS = ["id", "at", "contactId", "action", "oldLinkedId", "newLinkedId", "oldPrecedence",
               "newPrecedence", "cause", "detail"]
 
@@ -206,7 +207,7 @@ def records(size: int, fmt_time, population: Population | None = None) -> tuple[
         ts = fmt_time(at)
         precedence = "primary" if linked is None else "secondary"
         contacts.append((row_id, phone, email, linked, precedence, ts, ts, None, name,
-                         *(keys[c] for c in KEY_COLS), "new" if linked is None else "exact", None, None))
+                         *(keys[c] for c in KEY_COLS), "new" if linked is None else "exact", None, None, None, None))
         audits.append((row_id, ts, row_id, "created", None, linked, None, precedence, "seed:bench", None))
     return contacts, audits
 
