@@ -1,0 +1,317 @@
+"""Does the cost of an event stay flat as the table grows? A realistic 1M-event stream,
+fed in order through the engine in one process, timed per 50k-event window.
+
+Uniform bulk seeds hid a guard whose cost grew with every holder of a shared value (issue
+13: 627 events/s over the first 50k events, 64 by 458k). This benchmark replays the
+generator's ``large`` stream (``reconcile synth --size large``: family phones,
+placeholders, role mailboxes, recycled numbers, typos) exactly as ``POST /identify`` runs
+it (``Reconciler.parse`` then ``Reconciler.identify``, the shipped settings: model on,
+guards on) into a fresh database, on SQLite and PostgreSQL, and prints per window:
+events/s, CPU ms per event, single-call p50/p99/max, the process's peak RSS and the
+contacts, guard entries and pending merges so far.
+
+Target (issue 13): the last window at least 0.7 times the first, and the whole 1M in one
+run. ``--max-minutes`` stops a backend cleanly (the table so far is still printed), so a
+slow build cannot hold the machine for hours; Ctrl-C does the same.
+
+Run ``python -m bench growth --help`` for the options.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import inspect
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import identify as ib
+
+STREAMS = ib.RESULTS / "streams"
+OUT = ib.RESULTS / "growth.json"
+#: the issue's target: the last window's events/s at least this share of the first's
+FLAT_TARGET = 0.7
+
+
+def stream_path(size: str, seed: int) -> Path:
+    """The cached stream for (size, seed), regenerated when the generator's code changes."""
+    from reconcile.synth import generator
+
+    key = hashlib.sha256(inspect.getsource(generator).encode()).hexdigest()[:10]
+    return STREAMS / f"stream-{size}-seed{seed}-{key}.jsonl.gz"
+
+
+def ensure_stream(size: str, seed: int, log) -> Path:
+    from reconcile.synth.generator import SIZES, write_stream
+
+    path = stream_path(size, seed)
+    if path.exists():
+        log(f"stream: cached {path.relative_to(ib.ROOT)}")
+        return path
+    for old in STREAMS.glob(f"stream-{size}-seed{seed}-*.jsonl.gz*"):
+        old.unlink()
+    tmp = path.with_name(path.name + ".tmp.gz")
+    started = time.perf_counter()
+    write_stream(tmp, SIZES[size], seed)
+    tmp.rename(path)
+    log(f"stream: generated {SIZES[size]:,} events in {time.perf_counter() - started:.0f}s -> {path.relative_to(ib.ROOT)}")
+    return path
+
+
+# --- measuring one window -----------------------------------------------------------------
+
+
+def _reset_peak_rss() -> bool:
+    """Reset this process's VmHWM so the next reading is the window's own peak (Linux >= 4.0)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _pct(samples: list[float], q: float) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else 0.0
+    return statistics.quantiles(samples, n=1000, method="inclusive")[round(q * 10) - 1]
+
+
+@dataclass
+class Window:
+    """The events of one window: their wall, CPU and per-call times."""
+
+    start: int
+    calls_ms: list[float] = field(default_factory=list)
+    guards: int = 0
+    rejected: int = 0
+    wall0: float = field(default_factory=time.perf_counter)
+    cpu0: float = field(default_factory=time.process_time)
+    db_cpu0: dict[int, float] = field(default_factory=dict)
+
+    def close(self, end: int, db_cpu: dict[int, float]) -> dict:
+        wall = time.perf_counter() - self.wall0
+        events = end - self.start
+        calls = sorted(self.calls_ms)
+        return {
+            "first": self.start + 1,
+            "last": end,
+            "events": events,
+            "seconds": round(wall, 2),
+            "events_per_s": round(events / wall, 1) if wall else 0.0,
+            "cpu_ms_per_event": round((time.process_time() - self.cpu0) * 1000 / max(1, events), 3),
+            "db_cpu_ms_per_event": round(sum(s - self.db_cpu0.get(p, 0.0) for p, s in db_cpu.items()) * 1000 / max(1, events), 3),
+            "p50_ms": round(_pct(calls, 50), 2),
+            "p99_ms": round(_pct(calls, 99), 2),
+            "max_ms": round(calls[-1], 1) if calls else 0.0,
+            "peak_rss_mb": round(_peak_rss_mb()),
+            "rejected": self.rejected,
+            "guard_entries": self.guards,
+            "load_1m": round(os.getloadavg()[0], 2),
+        }
+
+
+# --- one backend ------------------------------------------------------------------------------
+
+
+def _fresh_database(backend: str) -> tuple[str, object]:
+    """A migrated, empty database for the run, and what :func:`_drop` needs to remove it."""
+    from reconcile.store.migrate import upgrade
+
+    if backend == "sqlite":
+        ib.RUN_DIR.mkdir(parents=True, exist_ok=True)
+        path = ib.RUN_DIR / "growth.db"
+        for suffix in ("", "-wal", "-shm", "-writelock"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        return url, path
+    from sqlalchemy import text
+
+    db = "bench_growth_run"
+    admin = ib._pg_admin()
+    try:
+        ib._pg_drop(admin, db)
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{db}"'))
+    finally:
+        admin.dispose()
+    url = ib._pg_url(db)
+    upgrade(url)
+    return url, db
+
+
+def _drop(backend: str, handle) -> None:
+    if backend == "sqlite":
+        for suffix in ("", "-wal", "-shm", "-writelock"):
+            Path(f"{handle}{suffix}").unlink(missing_ok=True)
+        return
+    admin = ib._pg_admin()
+    try:
+        ib._pg_drop(admin, handle)
+    finally:
+        admin.dispose()
+
+
+def _table_stats(store) -> dict:
+    """Contacts and merges proposed so far (one count each, outside the window's timing)."""
+    from reconcile.store.exports import contact_count, pending_merge_count
+
+    return {"contacts": contact_count(store.url), "pending_merges": pending_merge_count(store)}
+
+
+def run_backend(backend: str, stream: Path, args, log) -> dict:
+    """Replay ``stream`` into a fresh ``backend`` database; windows until done or out of time."""
+    from reconcile.config import Settings
+    from reconcile.engine.reconciler import Reconciler
+    from reconcile.normalize import InvalidInput
+    from reconcile.store import Store
+    from reconcile.synth.generator import read_stream
+
+    url, handle = _fresh_database(backend)
+    settings = Settings(database_url=url)  # the shipped configuration: model on, guards on
+    store = Store(url, pool_size=2)
+    reconciler = Reconciler(store, settings)
+
+    def db_cpu() -> dict[int, float]:
+        """CPU seconds so far of each PostgreSQL backend serving this run's pool."""
+        return {p: ib._cpu_s(p) for p in ib.pg_backend_pids(url)} if backend == "postgresql" else {}
+
+    deadline = time.monotonic() + args.max_minutes * 60
+    windows: list[dict] = []
+    stop_reason = "done"
+    n = 0
+    _reset_peak_rss()
+    window = Window(0, db_cpu0=db_cpu())
+    started = time.perf_counter()
+    try:
+        for event in read_stream(stream, args.events):
+            t0 = time.perf_counter()
+            try:
+                identity = reconciler.parse({k: event.get(k) for k in ("email", "phoneNumber", "name")})
+            except InvalidInput:
+                window.rejected += 1
+            else:
+                result = reconciler.identify(identity)
+                window.guards += len(result.match["guards"])
+            window.calls_ms.append((time.perf_counter() - t0) * 1000)
+            n += 1
+            if n % args.window == 0:
+                windows.append(window.close(n, db_cpu()) | _table_stats(store))
+                _log_window(log, backend, windows[-1])
+                _reset_peak_rss()
+                window = Window(n, db_cpu0=db_cpu())
+            if time.monotonic() > deadline:
+                stop_reason = f"stopped at the {args.max_minutes:g}-minute budget"
+                break
+    except KeyboardInterrupt:
+        stop_reason = "interrupted"
+    finally:
+        if n > (windows[-1]["last"] if windows else 0):
+            part = window.close(n, db_cpu()) | _table_stats(store)
+            part["partial"] = True
+            windows.append(part)
+            _log_window(log, backend, part)
+        store.dispose()
+        if not args.keep_db:
+            _drop(backend, handle)
+    total = time.perf_counter() - started
+    full = [w for w in windows if not w.get("partial")]
+    ratio = round(full[-1]["events_per_s"] / full[0]["events_per_s"], 2) if len(full) >= 2 else None
+    log(f"{backend}: {n:,} events in {total / 60:.1f} min ({stop_reason}); last/first window events/s: {ratio}")
+    return {"backend": backend, "events": n, "seconds": round(total, 1), "stop": stop_reason,
+            "windows": windows, "last_over_first": ratio,
+            "kept": str(handle) if args.keep_db else None}
+
+
+def _log_window(log, backend: str, w: dict) -> None:
+    log(f"{backend} {w['first']:,}-{w['last']:,}: {w['events_per_s']:,.0f} events/s, "
+        f"p50/p99/max {w['p50_ms']}/{w['p99_ms']}/{w['max_ms']} ms, peak RSS {w['peak_rss_mb']} MB, "
+        f"{w['contacts']:,} contacts, load {w['load_1m']}")
+
+
+# --- report ---------------------------------------------------------------------------------
+
+
+def print_tables(runs: list[dict], meta: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=200)
+    for run in runs:
+        ratio = run["last_over_first"]
+        verdict = "—" if ratio is None else ("ok" if ratio >= FLAT_TARGET else "MISS")
+        title = (f"{run['backend']}: {run['events']:,} events in {run['seconds'] / 60:.1f} min ({run['stop']}); "
+                 f"last/first full window {ratio if ratio is not None else '—'} (target >= {FLAT_TARGET}: {verdict})")
+        t = Table(title=title)
+        for col in ["events", "events/s", "x first", "CPU ms/event", "db CPU ms/event", "p50 ms", "p99 ms",
+                    "max ms", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
+            t.add_column(col, justify="right")
+        first = run["windows"][0]["events_per_s"] if run["windows"] else 0
+        for w in run["windows"]:
+            label = f"{w['first']:,}-{w['last']:,}" + (" (partial)" if w.get("partial") else "")
+            t.add_row(label, f"{w['events_per_s']:,.0f}", f"{w['events_per_s'] / first:.2f}" if first else "—",
+                      f"{w['cpu_ms_per_event']:.2f}", f"{w['db_cpu_ms_per_event']:.2f}" if run["backend"] == "postgresql" else "—",
+                      f"{w['p50_ms']:.2f}", f"{w['p99_ms']:.2f}", f"{w['max_ms']:,.1f}", str(w["peak_rss_mb"]),
+                      f"{w['contacts']:,}", f"{w['pending_merges']:,}", f"{w['guard_entries']:,}", str(w["rejected"]),
+                      f"{w['load_1m']:.1f}")
+        console.print(t)
+    print("Per window: events/s = events / wall seconds; CPU ms/event = this process's CPU (engine, driver, SQLite) per "
+          "event, steadier than events/s on a shared machine; db CPU = the PostgreSQL backends'; p50/p99/max = one "
+          "parse + identify call; peak RSS = this process's high-water mark within the window; contacts / merges "
+          "proposed (pending merges of any status) = at the window's end; guard entries = entries in the answers' match.guards.")
+    print(f"stream: {meta['stream']} (seed {meta['seed']}); shipped settings (model on, guards on); "
+          f"{os.cpu_count()} cores; uptime at start: {meta['uptime_start']}; at end: {meta['uptime_end']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench growth", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=None, help="replay only the first N events (default: the whole stream)")
+    ap.add_argument("--backends", default="sqlite,postgresql")
+    ap.add_argument("--window", type=int, default=50_000, help="events per window")
+    ap.add_argument("--max-minutes", type=float, default=60.0, help="wall-time budget per backend; then stop and report")
+    ap.add_argument("--size", default="large", help="the generator's stream size (reconcile synth --size)")
+    ap.add_argument("--seed", type=int, default=0, help="the generator's seed")
+    ap.add_argument("--keep-db", action="store_true",
+                    help="keep the grown database (bench/results/run/growth.db, PostgreSQL bench_growth_run)")
+    args = ap.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+
+    def log(msg: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    uptime = lambda: subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    ib.RESULTS.mkdir(parents=True, exist_ok=True)
+    stream = ensure_stream(args.size, args.seed, log)
+    meta = {"stream": str(stream.relative_to(ib.ROOT)), "seed": args.seed, "events_limit": args.events,
+            "window": args.window, "max_minutes": args.max_minutes, "uptime_start": uptime(),
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "git": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ib.ROOT, capture_output=True, text=True).stdout.strip()}
+    runs: list[dict] = []
+    for backend in backends:
+        runs.append(run_backend(backend, stream, args, log))
+        OUT.write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
+    meta["uptime_end"] = uptime()
+    OUT.write_text(json.dumps({"meta": meta, "runs": runs}, indent=2))
+    print_tables(runs, meta)
+    print(f"written {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
