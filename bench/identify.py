@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import resource
 import shutil
 import signal
@@ -34,6 +35,8 @@ import urllib.request
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from bench import shared_values
+
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -43,7 +46,11 @@ LUA = BENCH / "identify.lua"
 VENV_BIN = Path(sys.executable).parent
 RECONCILE = VENV_BIN / "reconcile"
 
-SEED_VERSION = 1  # bump when the generator below changes: invalidates cached seeds
+SEED_VERSION = 2  # bump when the generator below changes: invalidates cached seeds
+#: the schema revision the bulk rows are written at (``CONTACT_COLS``); the seed is then
+#: migrated to head like any production database, so a later migration that builds state
+#: from existing contacts (a backfill) builds it for the seeded ones too
+SEED_REVISION = "0005"
 SEED = 20261121
 PG_ADMIN_URL = os.environ.get("RECONCILE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -112,6 +119,9 @@ class Population:
     for other value distributions. ``tag`` names the cached seeds and bench databases."""
 
     tag = "identify"
+    #: a few percent of the rows share values (families, role mailboxes, placeholders,
+    #: fillers: ``bench/shared_values.py``), sent through the engine after the bulk load
+    shared = True
 
     def person(self, rng: random.Random, person: int) -> tuple[str, str, str | None]:
         """(first, last) for emails, and the display name (or None)."""
@@ -220,6 +230,8 @@ def seed_key(size: int, population: Population | None = None) -> str:
     h = hashlib.sha256(f"{SEED_VERSION}:{SEED}:{size}:{GROUP_WEIGHTS}:{SEED_AREAS}:{FIRST}:{LAST}:{DOMAINS}".encode())
     if type(pop) is not Population:  # the default keeps its old keys (and cached seeds)
         h.update(pop.fingerprint().encode())
+    if pop.shared:
+        h.update(inspect.getsource(shared_values).encode())
     for fn in (seed_phone, _email, generate, timestamps, records):
         h.update(inspect.getsource(fn).encode())
     versions = ROOT / "src" / "reconcile" / "migrations" / "versions"
@@ -229,6 +241,15 @@ def seed_key(size: int, population: Population | None = None) -> str:
 
 
 # --- seeding -----------------------------------------------------------------------------
+
+
+def shared_bodies(size: int, population: Population) -> list[dict]:
+    """The requests of people who share values (none when the population has none)."""
+    return shared_values.SharedValues(SEED + size, seed_phone).bodies(size) if population.shared else []
+
+
+def seed_shared(url: str, bodies: list[dict], log) -> dict:
+    return shared_values.seed_through_engine(url, bodies, log) if bodies else {}
 
 
 def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
@@ -244,10 +265,12 @@ def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     for old in SEED_DIR.glob(f"{pop.tag}-sqlite-{size}-*.db"):
         old.unlink()
     tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
+    for suffix in ("", "-wal", "-shm", "-writelock"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
     t0 = time.perf_counter()
-    upgrade(f"sqlite:///{tmp}")
-    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}", pop)
+    upgrade(f"sqlite:///{tmp}", SEED_REVISION)
+    shared = shared_bodies(size, pop)
+    contacts, audits = records(size - len(shared), lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}", pop)
     t1 = time.perf_counter()
     con = sqlite3.connect(tmp, isolation_level=None)
     con.execute("PRAGMA journal_mode=OFF")
@@ -260,16 +283,26 @@ def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     con.execute("BEGIN")
     for name, _ in indexes:  # faster to build them once, after the rows, with the same DDL
         con.execute(f'DROP INDEX "{name}"')
-    con.executemany(f'INSERT INTO "Contact" VALUES ({",".join("?" * len(CONTACT_COLS))})', contacts)
-    con.executemany(f'INSERT INTO audit_log VALUES ({",".join("?" * len(AUDIT_COLS))})', audits)
+    for table, cols, rows in (('"Contact"', CONTACT_COLS, contacts), ("audit_log", AUDIT_COLS, audits)):
+        names = ",".join(f'"{c}"' for c in cols)
+        con.executemany(f'INSERT INTO {table} ({names}) VALUES ({",".join("?" * len(cols))})', rows)
     for _, sql in indexes:
         con.execute(sql)
     con.execute("COMMIT")
     con.execute("PRAGMA journal_mode=WAL")
     con.close()
+    t2 = time.perf_counter()
+    url = f"sqlite:///{tmp}"
+    upgrade(url)
+    engine_counts = seed_shared(url, shared, log)
+    con = sqlite3.connect(tmp)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    for suffix in ("-wal", "-shm", "-writelock"):
+        Path(f"{tmp}{suffix}").unlink(missing_ok=True)
     tmp.rename(path)
-    log(f"sqlite {size:,}: seeded in {time.perf_counter() - t0:.1f}s "
-        f"(generate {t1 - t0:.1f}s, load {time.perf_counter() - t1:.1f}s)")
+    log(f"sqlite {size:,}: seeded in {time.perf_counter() - t0:.1f}s (generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, "
+        f"migrate to head and {len(shared):,} shared-value requests through the engine {time.perf_counter() - t2:.1f}s: {engine_counts})")
     return path
 
 
@@ -322,8 +355,9 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
         admin.dispose()
     t0 = time.perf_counter()
     url = _pg_url(db)
-    upgrade(url)
-    contacts, audits = records(size, lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}+00", pop)
+    upgrade(url, SEED_REVISION)
+    shared = shared_bodies(size, pop)
+    contacts, audits = records(size - len(shared), lambda d: f"{d:%Y-%m-%d %H:%M:%S.%f}+00", pop)
     t1 = time.perf_counter()
     conninfo = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(conninfo) as conn:
@@ -356,8 +390,13 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
         conn.autocommit = True
         conn.execute('VACUUM ANALYZE "Contact"')
         conn.execute("VACUUM ANALYZE audit_log")
-    log(f"postgresql {size:,}: seeded {db} in {time.perf_counter() - t0:.1f}s "
-        f"(generate {t1 - t0:.1f}s, load {time.perf_counter() - t1:.1f}s)")
+    t2 = time.perf_counter()
+    upgrade(url)
+    engine_counts = seed_shared(url, shared, log)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+    log(f"postgresql {size:,}: seeded {db} in {time.perf_counter() - t0:.1f}s (generate {t1 - t0:.1f}s, load {t2 - t1:.1f}s, "
+        f"migrate to head and {len(shared):,} shared-value requests through the engine {time.perf_counter() - t2:.1f}s: {engine_counts})")
     return db
 
 
@@ -489,11 +528,11 @@ def pg_backend_pids(url: str) -> list[int]:
 class CpuMeter:
     """CPU seconds used by the server (master + workers), its PostgreSQL backends and wrk."""
 
-    def __init__(self, server: "Server", url: str):
+    def __init__(self, server: "Server", url: str | None):
         self.server, self.url = server, url
 
     def _sample(self) -> dict[str, float]:
-        pg = pg_backend_pids(self.url) if self.url.startswith("postgresql") else []
+        pg = pg_backend_pids(self.url) if self.url and self.url.startswith("postgresql") else []
         self._pg_seen = set(pg)
         return {"server": sum(_cpu_s(p) for p in self.server.pids()), "db": sum(_cpu_s(p) for p in pg),
                 "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
@@ -509,10 +548,22 @@ class CpuMeter:
         return False
 
 
-class Server:
-    """``reconcile serve --workers W --threads T`` on 127.0.0.1, stopped by :meth:`stop`."""
+def serve_servers() -> tuple[list[str], str]:
+    """The servers ``reconcile serve --server`` offers and its default, from its ``--help``
+    (``([], "gunicorn")`` while it has no such option: then it runs gunicorn)."""
+    out = subprocess.run([str(RECONCILE), "serve", "--help"], capture_output=True, text=True).stdout
+    match = re.search(r"--server\s+\[([^\]]+)\](.*?)(?=\n\s+--|\Z)", out, re.S)
+    if not match:
+        return [], "gunicorn"
+    default = re.search(r"default:\s*([\w-]+)", match.group(2))
+    return match.group(1).split("|"), default.group(1) if default else match.group(1).split("|")[0]
 
-    def __init__(self, db_url: str, workers: int, threads: int, probabilistic: bool, log_path: Path):
+
+class Server:
+    """``reconcile serve --workers W --threads T [--server S]`` on 127.0.0.1, stopped by :meth:`stop`."""
+
+    def __init__(self, db_url: str, workers: int, threads: int, probabilistic: bool, log_path: Path,
+                 server: str | None = None):
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -520,12 +571,14 @@ class Server:
             RECONCILE_PROBABILISTIC="1" if probabilistic else "0",
             RECONCILE_DB_POOL_SIZE=str(max(8, threads)),
         )
+        cmd = [str(RECONCILE), "serve", "--host", "127.0.0.1", "--port", str(self.port),
+               "--workers", str(workers), "--threads", str(threads)]
+        self._start(cmd + (["--server", server] if server else []), env, workers, log_path)
+
+    def _start(self, cmd: list[str], env: dict, workers: int, log_path: Path) -> None:
         self.log = open(log_path, "ab")
-        self.proc = subprocess.Popen(
-            [str(RECONCILE), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--workers", str(workers), "--threads", str(threads)],
-            env=env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        self.proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
         self.workers = workers
         self.base = f"http://127.0.0.1:{self.port}"
         self._wait_ready()
@@ -560,6 +613,28 @@ class Server:
                 os.killpg(self.proc.pid, signal.SIGKILL)  # our own session only
                 self.proc.wait()
         self.log.close()
+
+
+class EchoServer(Server):
+    """``bench/echo_app.py`` (no database) on gunicorn sync workers or granian's WSGI
+    interface: the bare-framework ceilings the service's req/s is divided by."""
+
+    KINDS = ("gunicorn", "granian")
+
+    def __init__(self, kind: str, workers: int, threads: int, log_path: Path):
+        self.port = free_port()
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])
+        if kind == "gunicorn":
+            cmd = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{self.port}", "--workers", str(workers),
+                   "--worker-class", "sync", "--no-control-socket", "--log-level", "warning", "bench.echo_app:app"]
+        elif kind == "granian":
+            cmd = [str(VENV_BIN / "granian"), "--interface", "wsgi", "--host", "127.0.0.1", "--port", str(self.port),
+                   "--workers", str(workers), "--blocking-threads", str(threads), "--http", "1", "--no-ws",
+                   "--log-level", "warning", "bench.echo_app:app"]
+        else:
+            raise ValueError(f"unknown echo server {kind!r}; one of {self.KINDS}")
+        self._start(cmd, env, workers, log_path)
 
 
 class RssSampler(threading.Thread):
@@ -678,24 +753,41 @@ class Backend:
                 admin.dispose()
 
 
-def trial(backend: Backend, args, threads: int, duration: int, check: bool) -> dict:
-    url = backend.fresh()
+#: the rows of every (backend, size) block, in the order they run
+CONFIGS = {
+    "echo-gunicorn": "bench/echo_app.py on gunicorn, sync workers: the ceiling the ratio divides by",
+    "echo-granian": "bench/echo_app.py on granian (WSGI): the faster server's ceiling",
+    "shipped": "the service as it ships (model on, guards on)",
+    "model-off": "the service with the model off (RECONCILE_PROBABILISTIC=0), guards on",
+}
+
+
+def request_file(backend: Backend) -> Path:
+    """identify.lua's request file for this seed (written from a fresh copy once)."""
     reqfile = RUN_DIR / f"identify-{backend.size}-{seed_key(backend.size)}.requests"
     if not reqfile.exists():
-        write_requests(url, backend.size, reqfile)
-    log_path = RUN_DIR / f"server-{backend.name}-{backend.size}.log"
+        write_requests(backend.fresh(), backend.size, reqfile)
+        backend.cleanup()
+    return reqfile
+
+
+def _start(make) -> Server:
     for attempt in range(3):  # the working tree may be mid-edit by someone else: retry a start
         try:
-            server = Server(url, args.workers, threads, args.probabilistic, log_path)
-            break
+            return make()
         except RuntimeError:
             if attempt == 2:
                 raise
             time.sleep(10)
+    raise AssertionError("unreachable")
+
+
+def measure(server: Server, url: str | None, reqfile: Path, args, duration: int) -> dict:
+    """Warm up, then one measured ``wrk`` run with the server's RSS and CPU sampled."""
     try:
         if args.warmup:
             run_wrk(server.base, reqfile, args.warmup, args.connections, args.wrk_threads, args.mix, "warm", 6_000_000)
-        before = count_contacts(url)
+        before = count_contacts(url) if url else None
         load_before = os.getloadavg()
         sampler = RssSampler(server)
         sampler.start()
@@ -711,9 +803,26 @@ def trial(backend: Backend, args, threads: int, duration: int, check: bool) -> d
         stats["load_after"] = os.getloadavg()
     finally:
         server.stop()
-    created = count_contacts(url) - before
-    stats["created"] = created
-    stats["threads"] = threads
+    stats["created"] = count_contacts(url) - before if url else None
+    return stats
+
+
+def trial(backend: Backend, args, config: str, threads: int, duration: int, check: bool) -> dict:
+    """One measured run of ``config`` (see :data:`CONFIGS`) on a fresh copy of the seed."""
+    reqfile = request_file(backend)
+    if config.startswith("echo-"):
+        kind = config.removeprefix("echo-")
+        t = 1 if kind == "gunicorn" else args.echo_threads
+        log_path = RUN_DIR / f"echo-{kind}.log"
+        server = _start(lambda: EchoServer(kind, args.workers, t, log_path))
+        stats = measure(server, None, reqfile, args, duration)
+        stats.update(threads=t, server=kind)
+        return stats
+    url = backend.fresh()
+    log_path = RUN_DIR / f"server-{backend.name}-{backend.size}.log"
+    server = _start(lambda: Server(url, args.workers, threads, config == "shipped", log_path, args.server))
+    stats = measure(server, url, reqfile, args, duration)
+    stats.update(threads=threads, server=args.server or args.serve_default)
     if check:
         t = time.perf_counter()
         stats["invariant_violations"] = check_invariants(url)
@@ -735,50 +844,72 @@ def human(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k" if n % 1000 == 0 else str(n)
 
 
+def with_ratios(results: list[dict]) -> list[dict]:
+    """Each row's req/s over the echo ceilings measured in its own (backend, size) block."""
+    for r in results:
+        block = {x["config"]: x["rps"] for x in results if (x["backend"], x["size"]) == (r["backend"], r["size"])}
+        r["ratio_gunicorn_echo"] = round(r["rps"] / block["echo-gunicorn"], 3) if block.get("echo-gunicorn") else None
+        r["ratio_granian_echo"] = round(r["rps"] / block["echo-granian"], 3) if block.get("echo-granian") else None
+    return results
+
+
 def print_table(results: list[dict], meta: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    path = "probabilistic stage ON" if meta["probabilistic"] else "exact path only (RECONCILE_PROBABILISTIC=0)"
-    table = Table(title=f"POST /identify over HTTP — {path}; {meta['workers']} gunicorn workers, "
+    table = Table(title=f"POST /identify over HTTP: the service beside bare-framework ceilings; {meta['workers']} workers, "
                         f"wrk -c{meta['connections']} -t{meta['wrk_threads']}, {meta['duration']}s, "
                         f"mix known/new/new-info {meta['mix'][0]:.0%}/{meta['mix'][1]:.0%}/{1 - sum(meta['mix']):.0%}")
-    for col in ["backend", "contacts", "threads", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "non-2xx",
-                "created", "RSS MB", "CPU ms/req srv+db+wrk", "est. req/s idle", "load 1m", "invariants",
-                "sweep req/s by threads"]:
-        table.add_column(col, justify="left" if col in ("backend", "sweep req/s by threads") else "right")
+    cols = ["backend", "contacts", "config", "server", "threads", "req/s", "/ gunicorn echo", "/ granian echo",
+            "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "created", "RSS MB", "CPU ms/req srv+db+wrk",
+            "est. req/s idle", "load 1m", "invariants", "sweep req/s by threads"]
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("backend", "config", "server", "sweep req/s by threads") else "right")
+    ratio = lambda v: "—" if v is None else f"{v:.2f}"  # noqa: E731
     for r in results:
         table.add_row(
-            r["backend"], human(r["size"]), str(r["threads"]), f"{r['rps']:,.0f}",
+            r["backend"] if not r["config"].startswith("echo-") else f"({r['backend']})", human(r["size"]), r["config"],
+            r["server"], str(r["threads"]), f"{r['rps']:,.0f}", ratio(r["ratio_gunicorn_echo"]), ratio(r["ratio_granian_echo"]),
             f"{r['p50_us'] / 1000:.1f}", f"{r['p95_us'] / 1000:.1f}", f"{r['p99_us'] / 1000:.1f}",
             f"{r['lat_max_us'] / 1000:.0f}", str(r["non2xx"] + r["connect_errors"] + r["read_errors"] + r["timeouts"]),
-            f"{r['created']:,}", f"{r['rss_mb']:.0f}",
+            "—" if r["created"] is None else f"{r['created']:,}", f"{r['rss_mb']:.0f}",
             "+".join(f"{r['cpu_ms_per_req'][k]:.2f}" for k in ("server", "db", "wrk")), f"{r['est_rps_idle']:,}",
             f"{r['load_before'][0]:.1f}→{r['load_after'][0]:.1f}",
             "—" if r.get("invariant_violations") is None else ("ok" if r["invariant_violations"] == 0 else str(r["invariant_violations"])),
             " ".join(f"{t}:{v:,.0f}" for t, v in r.get("sweep", {}).items()),
         )
-    Console(width=200).print(table)
-    print("est. req/s idle = cores x 1000 / CPU ms per request (server + its database backends + wrk): what the "
-          "machine could serve with nothing else running; CPU time is measured, so it is far less noisy than req/s.")
-    print(f"machine: {os.cpu_count()} cores; load average at start {meta['load_start']}, at end {meta['load_end']} "
-          "(other processes share the CPU: numbers are noisy)")
+    Console(width=240).print(table)
+    for name, what in CONFIGS.items():
+        print(f"  {name}: {what}")
+    print("/ gunicorn echo, / granian echo: req/s over the echo ceiling measured in the same block (the backend in "
+          "brackets: the echo touches no database). errors: non-2xx + socket errors (must be 0). created: contacts "
+          "written during the measured run. est. req/s idle = cores x 1000 / CPU ms per request (server + its "
+          "database backends + wrk): what the machine could serve with nothing else running; CPU time is measured, "
+          "so it is far less noisy than req/s.")
+    print("Targets (issue 13): shipped at 1M contacts on SQLite >= 0.5 of the gunicorn echo (stretch: 0.5 of the "
+          "fastest echo), p99 <= 15 ms at 16 connections; on PostgreSQL >= 0.4.")
+    print(f"seed: bulk unique people plus {sum(shared_values.SHARES.values()):.1%} shared-value rows sent through the "
+          f"engine (bench/shared_values.py); machine: {os.cpu_count()} cores; load average at start {meta['load_start']}, "
+          f"at end {meta['load_end']} (other processes share the CPU: numbers are noisy)")
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench identify", description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="100k,1M", help="contacts to seed, e.g. 100k,1M")
     ap.add_argument("--backends", default="sqlite,postgresql")
-    ap.add_argument("--duration", type=int, default=20, help="seconds of the measured run")
-    ap.add_argument("--threads", default="1,2,4,8", help="gunicorn threads per worker (1: sync workers); several: sweep, keep the best by req/s")
+    ap.add_argument("--configs", default=",".join(CONFIGS), help=f"rows per (backend, size), from {', '.join(CONFIGS)}")
+    ap.add_argument("--server", default=None,
+                    help="passed to `reconcile serve --server` (when it has the option); default: its own default")
+    ap.add_argument("--duration", type=int, default=20, help="seconds of each measured run")
+    ap.add_argument("--threads", default="1,2,4,8",
+                    help="threads per service worker; several: sweep them on `shipped`, keep the best by req/s for both service rows")
     ap.add_argument("--sweep-duration", type=int, default=8, help="seconds per sweep trial")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="worker processes of the service and of both echo servers")
+    ap.add_argument("--echo-threads", type=int, default=1, help="granian blocking threads per worker for echo-granian")
     ap.add_argument("--connections", type=int, default=16, help="wrk connections")
     ap.add_argument("--wrk-threads", type=int, default=1, help="wrk threads (they share the 2 cores)")
     ap.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per trial (0: none)")
     ap.add_argument("--mix", default="0.5,0.3", help="fractions of known look-ups and new people; rest new info")
-    ap.add_argument("--probabilistic", action=argparse.BooleanOptionalAction, default=False,
-                    help="RECONCILE_PROBABILISTIC for the server (default off: exact path)")
     ap.add_argument("--no-check", dest="check", action="store_false", help="skip the invariant check after runs")
     ap.add_argument("--keep-pg-seed", action="store_true", help="keep the PostgreSQL seed databases for the next run")
     ap.add_argument("--seed-only", action="store_true", help="seed (or find cached seeds) and stop")
@@ -786,7 +917,17 @@ def main(argv: list[str] | None = None) -> int:
     args.mix = tuple(float(x) for x in args.mix.split(","))
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     backends = [b.strip() for b in args.backends.split(",")]
+    configs = [c.strip() for c in args.configs.split(",") if c.strip()]
     thread_options = [int(t) for t in args.threads.split(",")]
+    unknown = set(configs) - set(CONFIGS)
+    if unknown:
+        print(f"unknown configs {sorted(unknown)}; choose from {list(CONFIGS)}", file=sys.stderr)
+        return 2
+    servers, args.serve_default = serve_servers()
+    if args.server and args.server not in servers:
+        print(f"`reconcile serve` offers no --server {args.server!r} (it offers: {servers or 'no --server option'})",
+              file=sys.stderr)
+        return 2
     if shutil.which("wrk") is None and not args.seed_only:
         print("wrk is missing: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -796,43 +937,46 @@ def main(argv: list[str] | None = None) -> int:
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     check_phones()
-    meta = {k: getattr(args, k) for k in ("duration", "workers", "connections", "wrk_threads", "probabilistic", "mix")}
+    meta = {k: getattr(args, k) for k in ("duration", "workers", "connections", "wrk_threads", "mix", "server", "echo_threads")}
+    meta["serve_default"] = args.serve_default
     meta["load_start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     meta["started"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     meta["git"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    results = []
+    results: list[dict] = []
+    out = RESULTS / "identify.json"
     for name in backends:
         for size in sizes:
             backend = Backend(name, size, log)
             try:
                 if args.seed_only:
                     continue
-                sweep = {}
-                if len(thread_options) > 1:
-                    for t in thread_options:
-                        s = trial(backend, args, t, args.sweep_duration, check=False)
-                        sweep[t] = s["rps"]
-                        log(f"{name} {human(size)} threads={t}: {s['rps']:,.0f} req/s p99 {s['p99_us'] / 1000:.1f} ms "
-                            f"CPU/req {s['cpu_ms_per_req']} est. idle {s['est_rps_idle']:,} req/s "
-                            f"non-2xx {s['non2xx']} load {s['load_after'][0]:.1f}")
-                best = max(sweep, key=sweep.get) if sweep else thread_options[0]
-                r = trial(backend, args, best, args.duration, check=args.check)
-                r.update(backend=name, size=size, sweep=sweep)
-                expected = r["sent_new"] + r["sent_info"]
-                r["created_expected"] = expected
-                log(f"{name} {human(size)} threads={best}: {r['rps']:,.0f} req/s p50 {r['p50_us'] / 1000:.1f} "
-                    f"p99 {r['p99_us'] / 1000:.1f} ms, CPU/req {r['cpu_ms_per_req']} est. idle {r['est_rps_idle']:,} req/s, created {r['created']:,} (requests for new rows sent: {expected:,}), "
-                    f"invariants broken: {r.get('invariant_violations')}")
-                results.append(r)
-                (RESULTS / "identify.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+                best = thread_options[0]
+                sweep: dict[int, float] = {}
+                for config in configs:
+                    if config == "shipped" and len(thread_options) > 1:
+                        for t in thread_options:
+                            s = trial(backend, args, config, t, args.sweep_duration, check=False)
+                            sweep[t] = s["rps"]
+                            log(f"{name} {human(size)} sweep threads={t}: {s['rps']:,.0f} req/s p99 {s['p99_us'] / 1000:.1f} ms "
+                                f"CPU/req {s['cpu_ms_per_req']} non-2xx {s['non2xx']} load {s['load_after'][0]:.1f}")
+                        best = max(sweep, key=sweep.get)
+                    r = trial(backend, args, config, best, args.duration, check=args.check and not config.startswith("echo-"))
+                    r.update(backend=name, size=size, config=config, sweep=sweep if config == "shipped" else {})
+                    if r["created"] is not None:
+                        r["created_expected"] = r["sent_new"] + r["sent_info"]
+                    log(f"{name} {human(size)} {config} ({r['server']}, threads={r['threads']}): {r['rps']:,.0f} req/s "
+                        f"p50 {r['p50_us'] / 1000:.1f} p99 {r['p99_us'] / 1000:.1f} ms, CPU/req {r['cpu_ms_per_req']}, "
+                        f"created {r['created']} (requests for new rows sent: {r.get('created_expected')}), "
+                        f"invariants broken: {r.get('invariant_violations')}")
+                    results.append(r)
+                    out.write_text(json.dumps({"meta": meta, "results": with_ratios(results)}, indent=2, default=str))
             finally:
                 backend.cleanup()
                 if not args.keep_pg_seed:
                     backend.drop_seed()
     meta["load_end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if results:
-        out = RESULTS / "identify.json"
-        out.write_text(json.dumps({"meta": meta, "results": results}, indent=2, default=str))
+        out.write_text(json.dumps({"meta": meta, "results": with_ratios(results)}, indent=2, default=str))
         print_table(results, meta)
         print(f"written {out}")
     bad = [r for r in results if r["non2xx"] or r.get("invariant_violations")]
