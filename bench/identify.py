@@ -1,15 +1,23 @@
-"""``POST /identify`` over HTTP against the production server, at 100k and 1M contacts.
+"""``POST /identify`` over HTTP against the production server, at 100k and 1M contacts,
+beside bare-framework ceilings measured in the same run.
 
 1. Seeds a fresh database directly (no HTTP): realistic groups (most people one row,
    some 2-5 rows: a primary plus secondaries), the normalised blocking keys computed
    with :class:`reconcile.normalize.Identity`, ``createdAt`` increasing with ``id`` and a
-   ``created`` audit row per contact, so ``reconcile check`` passes. SQLite seeds are
-   cached under ``bench/results/seed/``; PostgreSQL seeds are template databases
+   ``created`` audit row per contact, written at schema revision ``SEED_REVISION`` and
+   then migrated to head. Then 5.6% of the rows are people who share values (family
+   phones, role mailboxes, placeholders, fillers: ``bench/shared_values.py``), sent
+   through the engine so the guards record what they would in production. SQLite seeds
+   are cached under ``bench/results/seed/``; PostgreSQL seeds are template databases
    (``bench_identify_seed_*``) copied for every run.
-2. Serves it with ``reconcile serve --workers 2 --threads T`` (gunicorn), sweeps T, and
-   drives the best T with ``wrk`` and ``bench/identify.lua``: 50% look-ups of known
-   people, 30% new people, 20% new information for known people.
-3. Prints one table and writes ``bench/results/identify.json``.
+2. For each (backend, size), runs the configurations of :data:`CONFIGS`: a Flask echo app
+   (``bench/echo_app.py``, the service's JSON shape, no database) on gunicorn sync workers
+   and on granian, then the service through ``reconcile serve --workers W --threads T
+   [--server S]`` as it ships (model on, guards on) and with the model off. ``wrk`` and
+   ``bench/identify.lua`` drive each: 50% look-ups of known people, 30% new people, 20%
+   new information for known people.
+3. Prints one table (req/s, the ratio to each echo ceiling, latency percentiles, peak
+   RSS, CPU ms per request) and writes ``bench/results/identify.json``.
 
 Run ``python -m bench identify --help`` for the options.
 """
