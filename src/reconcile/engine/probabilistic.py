@@ -114,7 +114,7 @@ def link_probabilistic(
         if rank == 0 and scored.match_probability >= thresholds.upper:
             block = _auto_link_block(tx, outcome.primary_id, group, guards)
             if block is None:
-                _merge(tx, outcome, group, scored, scorer.version, cause)
+                _merge(tx, outcome, group, _evidence(row, candidate, scored, scorer.version), cause)
                 continue
             reviews.append((group, scored, candidate, *block))
             continue
@@ -178,9 +178,9 @@ def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards)
     return ("guard", block[0]) if block else None
 
 
-def _merge(
-    tx: ContactTx, outcome: ProbabilisticOutcome, group: int, scored: ScoredPair, version: str, cause: str
-) -> None:
+def _merge(tx: ContactTx, outcome: ProbabilisticOutcome, group: int, evidence: dict, cause: str) -> None:
+    """Merge under the older primary; the audit records the scored pair (contact ids),
+    the model version and each comparison's weight, so the link can be explained later."""
     tx.bound_lock_waits(CANDIDATE_LOCK_TIMEOUT_MS)
     primaries = sorted(tx.lock_primaries([outcome.primary_id, group]), key=age_key)
     winner, loser = primaries
@@ -189,12 +189,12 @@ def _merge(
         [loser],
         method="probabilistic",
         cause=cause,
-        score=scored.match_probability,
-        model=version,
-        detail={"matchWeight": scored.match_weight, "comparisons": scored.evidence},
+        score=evidence["matchProbability"],
+        model=evidence["modelVersion"],
+        detail=evidence,
     )
     outcome.primary_id = winner.id
     outcome.linked_to = group
-    outcome.score = scored.match_probability
+    outcome.score = evidence["matchProbability"]
     outcome.demoted.append(loser.id)
     outcome.relinked.extend(i for i in changed if i != loser.id)

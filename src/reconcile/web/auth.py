@@ -51,7 +51,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
 
 
-SESSION_PATHS = ("/review", "/admin")
+SESSION_PATHS = ("/review", "/admin", "/persons")
 
 
 def persistent_secret_key(database_url: str, instance_path: str) -> str:
