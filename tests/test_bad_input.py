@@ -243,6 +243,36 @@ def test_body_just_under_the_limit_is_read(client, seeded):
     assert client.post("/identify", data=body, content_type="application/json").status_code == 200
 
 
+def post_chunked(client, body: bytes):
+    """A body sent with ``Transfer-Encoding: chunked``, as a server hands it to the app:
+    de-chunked, with no length, the stream ended by the server (``wsgi.input_terminated``)."""
+    return client.post(
+        "/identify",
+        data=body,
+        content_type="application/json",
+        headers={"Transfer-Encoding": "chunked"},
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+
+
+def test_chunked_body_over_64_kib_is_a_413_and_writes_nothing(client, seeded):
+    """Padding after the object: its first 64 KiB alone are valid JSON, so a body cut at
+    the limit instead of refused would be answered and written."""
+    body = json.dumps({"email": "new@hillvalley.edu"}).encode() + b" " * MAX_BODY_BYTES
+    before = seeded.counts()
+    assert_error(post_chunked(client, body), 413, "request_entity_too_large")
+    assert seeded.counts() == before
+
+
+def test_chunked_body_at_the_limit_is_read(client, seeded):
+    head = json.dumps({"email": "chunked@hillvalley.edu", "pad": ""}).encode()
+    body = head[:-2] + b" " * (MAX_BODY_BYTES - len(head)) + head[-2:]
+    assert len(body) == MAX_BODY_BYTES
+    response = post_chunked(client, body)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["contact"]["emails"] == ["chunked@hillvalley.edu"]
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "PATCH"])
 def test_wrong_method_on_identify_is_a_405_json_error_with_allow_header(client, seeded, method):
     before = seeded.counts()

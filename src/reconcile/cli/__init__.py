@@ -57,18 +57,27 @@ def check() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int, help="1: development server; more: gunicorn")
-@click.option("--threads", default=4, show_default=True, type=int, help="threads per gunicorn worker")
-def serve(host: str, port: int, workers: int, threads: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker running the app")
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "granian-wsgi", "gunicorn", "werkzeug"]),
+    default="granian",
+    show_default=True,
+    help="granian: the production server, which reads each request whole before a thread serves it; "
+    "granian-wsgi: granian's WSGI interface (only behind a body-buffering proxy); gunicorn: sync workers "
+    "with --threads 1, else gthread; werkzeug: Flask's development server (one process). See README, Operations",
+)
+def serve(host: str, port: int, workers: int, threads: int, server: str) -> None:
     """Serve the HTTP API."""
-    if workers <= 1:
+    if server == "werkzeug":
         from ..web import create_app
 
         create_app().run(host=host, port=port, threaded=True)
         return
-    from ..web.server import run_gunicorn
+    from ..web.server import run
 
-    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
+    run(server, host=host, port=port, workers=workers, threads=threads)
 
 
 @main.group()

@@ -10,6 +10,7 @@ from ..config import Settings
 from ..engine.reconciler import Reconciler
 from ..store import Store
 from .auth import persistent_secret_key
+from .bounded_request import BoundedRequest
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -18,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Application factory: configuration, the store, then each area's blueprint."""
     settings = settings or Settings.from_env()
     app = Flask(__name__)
+    app.request_class = BoundedRequest  # the body limit holds for chunked bodies too
     app.config.update(
         MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
         SECRET_KEY=settings.secret_key or persistent_secret_key(settings.database_url, app.instance_path),
