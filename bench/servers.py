@@ -75,7 +75,7 @@ def measure(backend: Backend, server: str, threads: int, args, log) -> dict:
                 "p50_ms": stats["p50_us"] / 1000,
                 "p99_ms": stats["p99_us"] / 1000,
                 "errors": stats["non2xx"] + stats["connect_errors"] + stats["read_errors"] + stats["timeouts"],
-                "cpu_ms_per_req": round(cpu.used["server"] * 1000 / n, 3),
+                "cpu_ms_per_req": round(cpu.used["server"] * 1000 / n, 3) if stats["requests"] else None,
                 "rss_mb": round(rss),
                 "load_1m": round(load, 2),
                 "probe_failures": sum(prober.failures.values()),
@@ -106,7 +106,7 @@ def print_table(results: list[dict], meta: dict) -> None:
         a, b = r["plain"], r["slow"]
         table.add_row(
             r["server"], str(r["threads"]), f"{a['rps']:,.0f}", f"{a['p50_ms']:.1f}", f"{a['p99_ms']:.1f}",
-            f"{a['cpu_ms_per_req']:.2f}", str(a["errors"]), f"{b['rps']:,.0f}", f"{b['p99_ms']:.1f}", str(b["errors"]),
+            "—" if a["cpu_ms_per_req"] is None else f"{a['cpu_ms_per_req']:.2f}", str(a["errors"]), f"{b['rps']:,.0f}", f"{b['p99_ms']:.1f}", str(b["errors"]),
             f"{b['probe_failures']}/{b['probes']}", f"{b['healthz_p50_ms']}/{b['healthz_max_ms']}",
             str(b["slow_reopened"]), str(b["rss_mb"]), f"{a['load_1m']:.1f}/{b['load_1m']:.1f}",
         )
