@@ -9,7 +9,7 @@
 - ``reconcile_review_decisions_total{outcome}``: reviewers' decisions (``confirmed``,
   ``rejected``, ``undone``) and refusals (``already_decided``, ``superseded``, ...).
 
-Several gunicorn workers: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
+Several worker processes: set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before
 the server starts; every worker then writes its counters there and a scrape of any
 worker adds them all up (prometheus_client's multiprocess mode). Without it the
 process's default registry is served.
