@@ -266,20 +266,22 @@ def print_tables(runs: list[dict], meta: dict) -> None:
             title += (f"; last window p99 {last['p99_ms']:.1f} ms (target <= {P99_TARGET_MS}), "
                       f"max {last['max_ms']:,.0f} ms (target <= {MAX_TARGET_MS})")
         t = Table(title=title)
-        for col in ["events", "events/s", "x first", "CPU ms/event", "db CPU ms/event", "p50 ms", "p99 ms",
+        for col in ["events", "events/s", "x first", "CPU ms/event", "CPU x first", "db CPU ms/event", "p50 ms", "p99 ms",
                     "max ms", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
             t.add_column(col, justify="right")
         first = run["windows"][0]["events_per_s"] if run["windows"] else 0
+        first_cpu = run["windows"][0]["cpu_ms_per_event"] if run["windows"] else 0
         for w in run["windows"]:
             label = f"{w['first']:,}-{w['last']:,}" + (" (partial)" if w.get("partial") else "")
             t.add_row(label, f"{w['events_per_s']:,.0f}", f"{w['events_per_s'] / first:.2f}" if first else "—",
-                      f"{w['cpu_ms_per_event']:.2f}", f"{w['db_cpu_ms_per_event']:.2f}" if run["backend"] == "postgresql" else "—",
+                      f"{w['cpu_ms_per_event']:.2f}", f"{w['cpu_ms_per_event'] / first_cpu:.2f}" if first_cpu else "—",
+                      f"{w['db_cpu_ms_per_event']:.2f}" if run["backend"] == "postgresql" else "—",
                       f"{w['p50_ms']:.2f}", f"{w['p99_ms']:.2f}", f"{w['max_ms']:,.1f}", str(w["peak_rss_mb"]),
                       f"{w['contacts']:,}", f"{w['pending_merges']:,}", f"{w['guard_entries']:,}", str(w["rejected"]),
                       f"{w['load_1m']:.1f}")
         console.print(t)
     print("Per window: events/s = events / wall seconds; CPU ms/event = this process's CPU (engine, driver, SQLite) per "
-          "event, steadier than events/s on a shared machine; db CPU = the PostgreSQL backends'; p50/p99/max = one "
+          "event, steadier than events/s on a shared machine (CPU x first: its growth over the first window's); db CPU = the PostgreSQL backends'; p50/p99/max = one "
           "parse + identify call; peak RSS = this process's high-water mark within the window; contacts / merges "
           "proposed (pending merges of any status) = at the window's end; guard entries = entries in the answers' match.guards.")
     print(f"stream: {meta['stream']} (seed {meta['seed']}); shipped settings (model on, guards on); "
