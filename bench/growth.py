@@ -255,7 +255,7 @@ def print_tables(runs: list[dict], meta: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=200)
+    console = Console(width=230)
     for run in runs:
         ratio = run["last_over_first"]
         verdict = "—" if ratio is None else ("ok" if ratio >= FLAT_TARGET else "MISS")
