@@ -855,9 +855,12 @@ def human(n: int) -> str:
 def with_ratios(results: list[dict]) -> list[dict]:
     """Each row's req/s over the echo ceilings measured in its own (backend, size) block."""
     for r in results:
-        block = {x["config"]: x["rps"] for x in results if (x["backend"], x["size"]) == (r["backend"], r["size"])}
-        r["ratio_gunicorn_echo"] = round(r["rps"] / block["echo-gunicorn"], 3) if block.get("echo-gunicorn") else None
-        r["ratio_granian_echo"] = round(r["rps"] / block["echo-granian"], 3) if block.get("echo-granian") else None
+        block = {x["config"]: x for x in results if (x["backend"], x["size"]) == (r["backend"], r["size"])}
+        for kind in ("gunicorn", "granian"):
+            echo = block.get(f"echo-{kind}")
+            r[f"ratio_{kind}_echo"] = round(r["rps"] / echo["rps"], 3) if echo else None
+            idle = echo and echo["est_rps_idle"] and r["est_rps_idle"]
+            r[f"cpu_ratio_{kind}_echo"] = round(r["est_rps_idle"] / echo["est_rps_idle"], 3) if idle else None
     return results
 
 
@@ -869,6 +872,7 @@ def print_table(results: list[dict], meta: dict) -> None:
                         f"wrk -c{meta['connections']} -t{meta['wrk_threads']}, {meta['duration']}s, "
                         f"mix known/new/new-info {meta['mix'][0]:.0%}/{meta['mix'][1]:.0%}/{1 - sum(meta['mix']):.0%}")
     cols = ["backend", "contacts", "config", "server", "threads", "req/s", "/ gunicorn echo", "/ granian echo",
+            "CPU-based / gunicorn echo",
             "p50 ms", "p95 ms", "p99 ms", "max ms", "errors", "created", "RSS MB", "CPU ms/req srv+db+wrk",
             "est. req/s idle", "load 1m", "invariants", "sweep req/s by threads"]
     for col in cols:
@@ -878,6 +882,7 @@ def print_table(results: list[dict], meta: dict) -> None:
         table.add_row(
             r["backend"] if not r["config"].startswith("echo-") else f"({r['backend']})", human(r["size"]), r["config"],
             r["server"], str(r["threads"]), f"{r['rps']:,.0f}", ratio(r["ratio_gunicorn_echo"]), ratio(r["ratio_granian_echo"]),
+            ratio(r["cpu_ratio_gunicorn_echo"]),
             f"{r['p50_us'] / 1000:.1f}", f"{r['p95_us'] / 1000:.1f}", f"{r['p99_us'] / 1000:.1f}",
             f"{r['lat_max_us'] / 1000:.0f}", str(r["non2xx"] + r["connect_errors"] + r["read_errors"] + r["timeouts"]),
             "—" if r["created"] is None else f"{r['created']:,}", f"{r['rss_mb']:.0f}",
@@ -886,11 +891,12 @@ def print_table(results: list[dict], meta: dict) -> None:
             "—" if r.get("invariant_violations") is None else ("ok" if r["invariant_violations"] == 0 else str(r["invariant_violations"])),
             " ".join(f"{t}:{v:,.0f}" for t, v in r.get("sweep", {}).items()),
         )
-    Console(width=240).print(table)
+    Console(width=300).print(table)
     for name, what in CONFIGS.items():
         print(f"  {name}: {what}")
     print("/ gunicorn echo, / granian echo: req/s over the echo ceiling measured in the same block (the backend in "
-          "brackets: the echo touches no database). errors: non-2xx + socket errors (must be 0). created: contacts "
+          "brackets: the echo touches no database). CPU-based / gunicorn echo: est. req/s idle over the gunicorn "
+          "echo's, the same ratio from CPU time per request (steadier when other processes load the machine). errors: non-2xx + socket errors (must be 0). created: contacts "
           "written during the measured run. est. req/s idle = cores x 1000 / CPU ms per request (server + its "
           "database backends + wrk): what the machine could serve with nothing else running; CPU time is measured, "
           "so it is far less noisy than req/s.")
