@@ -93,19 +93,17 @@ def reviews_by_id(tx: ContactTx, item_ids: Sequence[int]) -> dict[int, Any]:
     return {r.id: r for r in rows}
 
 
-def _touches_group(table_columns: Sequence) -> Any:
-    return or_(*[c.in_(_IDS) for c in table_columns])
-
-
-_REVIEW_TOUCHES = _touches_group(
-    [pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId, pending_merge.c.contactId, pending_merge.c.candidateId]
-)
-_AUDIT_TOUCHES = _touches_group([audit_log.c.contactId, audit_log.c.oldLinkedId, audit_log.c.newLinkedId])
+#: a review item belongs to the groups holding the primaries it was proposed between (the
+#: scored pair sits in those groups). The audit log and ``link_guard`` are read by their
+#: indexed ``contactId`` only, never by the unindexed link columns: the audit log is the
+#: largest table. ``leftPrimaryId`` leads the pair's unique index; ``rightPrimaryId`` has
+#: none, so this part scans ``pending_merge`` (a few per cent of the contacts' size)
+_REVIEW_TOUCHES = or_(pending_merge.c.leftPrimaryId.in_(_IDS), pending_merge.c.rightPrimaryId.in_(_IDS))
 
 
 def open_reviews(tx: ContactTx, contact_ids: Sequence[int]) -> list[Any]:
-    """Pending review items that name one of these contacts (as a side's primary or as
-    the scored pair), oldest first."""
+    """Pending review items proposed between one of these contacts' groups and another,
+    oldest first."""
     return tx.conn.execute(
         select(pending_merge)
         .where(pending_merge.c.status == "pending", _REVIEW_TOUCHES)
@@ -126,7 +124,7 @@ def _history_keys():
         ).where(condition)
 
     return union_all(
-        keys(AUDIT, audit_log.c.id, audit_log.c.at, _AUDIT_TOUCHES),
+        keys(AUDIT, audit_log.c.id, audit_log.c.at, audit_log.c.contactId.in_(_IDS)),
         keys(REVIEW_OPENED, pending_merge.c.id, pending_merge.c.openedAt, _REVIEW_TOUCHES),
         keys(
             REVIEW_SUPERSEDED,
@@ -147,9 +145,9 @@ def history_count(tx: ContactTx, contact_ids: Sequence[int]) -> int:
 def history_page(tx: ContactTx, contact_ids: Sequence[int], *, limit: int, offset: int) -> list[tuple[str, Any]]:
     """One page of a group's history in time order, as (kind, row) pairs.
 
-    The entries are the audit rows of its contacts (and those that pointed a contact at
-    or away from one of them), the review items naming one of them (opened, and
-    superseded), and the guard records on them. The keys are paged in one statement,
+    The entries are the audit rows of its contacts (a contact split out of the group
+    takes its rows along; the group keeps the undo's note on its primary), the review
+    items proposed with it (opened, and superseded), and the guard records on them. The keys are paged in one statement,
     then each kind's rows are read by id.
     """
     entries = _history_keys()
