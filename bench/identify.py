@@ -242,7 +242,9 @@ def seed_key(size: int, population: Population | None = None) -> str:
         h.update(inspect.getsource(shared_values).encode())
     for fn in (seed_phone, _email, generate, timestamps, records):
         h.update(inspect.getsource(fn).encode())
-    versions = ROOT / "src" / "reconcile" / "migrations" / "versions"
+    import reconcile
+
+    versions = Path(reconcile.__file__).parent / "migrations" / "versions"  # the code that will run
     for path in sorted(versions.glob("*.py")):
         h.update(path.read_bytes())
     return h.hexdigest()[:12]
