@@ -199,7 +199,9 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
             ]
 
     losers = merged[1:]
-    changed = tx.merge_groups(winner, losers, method="exact", cause=cause) if losers else []
+    # the contacts the request matched in the joined groups: what a later detach reads as the join
+    through = sorted(m.id for m in matches if primary_of(m) in {r.id for r in merged})
+    changed = tx.merge_groups(winner, losers, method="exact", cause=cause, detail={"through": through}) if losers else []
     demoted = sorted(r.id for r in losers)
     outcome = ExactOutcome(
         primary_id=winner.id,

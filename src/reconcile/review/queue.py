@@ -299,6 +299,8 @@ def _apply_confirm(
         "pendingMergeId": row.id,
         "decision": "confirm",
         "previous": {str(r.id): [r.linkMethod, r.linkScore, r.linkModel] for r in before},
+        # the reviewed pair: what a later detach reads as the join
+        "through": [row.contactId, row.candidateId] if None not in (row.contactId, row.candidateId) else [winner.id, loser.id],
     }
     changed = tx.merge_groups(
         winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail
