@@ -145,7 +145,6 @@ def evidence_edges(
     *,
     guards: Guards,
     guarded: set[tuple[str, str]],
-    created: dict[str, int],
 ) -> dict[int, set[int]]:
     """Which members of one group are directly joined, and by what evidence.
 
@@ -153,9 +152,7 @@ def evidence_edges(
     role mailbox) or a guard recorded it as shared by different people. An audited merge
     joins the contacts it went through (``detail.through``: the request's matches, the
     scored pair, the reviewed pair; before that was recorded, the primary it demoted and
-    the primary it joined). When the request that merged also created a contact
-    (``created``: the contact each cause created), that contact *is* the join: it is
-    joined to each contact the merge went through, and they are not joined to each other.
+    the primary it joined).
     """
     ids = {m.id for m in members}
     adjacent: dict[int, set[int]] = {i: set() for i in ids}
@@ -180,12 +177,7 @@ def evidence_edges(
         through = merge.detail.get("through") if isinstance(merge.detail, dict) else None
         if not (isinstance(through, list) and len(through) >= 2 and all(isinstance(i, int) for i in through)):
             through = [merge.contactId, merge.newLinkedId]
-        request_contact = created.get(merge.cause)
-        if request_contact not in adjacent:  # none, or created beside the group (a guard held it)
-            join(through)
-        else:
-            for other in through:
-                join([request_contact, other])
+        join(through)
     return adjacent
 
 
@@ -264,8 +256,7 @@ def detach(store: Store, guards: Guards, contact_id: int, by: str, note: str | N
             return NothingToDetach(contact_id, f"contact {contact_id} is alone in its group: there is nothing to detach it from")
         guarded = tx.guarded_values((n, getattr(m, n)) for m in members for n in FIELDS)
         merges = statements.merge_history(tx, [m.id for m in members])
-        created = statements.created_by(tx, (m.cause for m in merges))
-        edges = evidence_edges(members, merges, guards=guards, guarded=guarded, created=created)
+        edges = evidence_edges(members, merges, guards=guards, guarded=guarded)
         kept, detached = split_group(members, contact_id, edges)
         return _apply(tx, primary, kept, detached, contact_id, by, note)
 

@@ -43,13 +43,13 @@ class Move:
 
 
 def merge_history(tx: ContactTx, contact_ids: Sequence[int]) -> list[Any]:
-    """(contactId, newLinkedId, cause, detail) of every audited merge that demoted one of
+    """(contactId, newLinkedId, detail) of every audited merge that demoted one of
     these contacts: each is one group joining another. Detachments and their undos are
     not merges."""
     if not contact_ids:
         return []
     return tx.conn.execute(
-        select(audit_log.c.contactId, audit_log.c.newLinkedId, audit_log.c.cause, audit_log.c.detail)
+        select(audit_log.c.contactId, audit_log.c.newLinkedId, audit_log.c.detail)
         .where(
             audit_log.c.contactId.in_(sorted(set(contact_ids))),
             audit_log.c.action == "demoted",
@@ -57,17 +57,6 @@ def merge_history(tx: ContactTx, contact_ids: Sequence[int]) -> list[Any]:
         )
         .order_by(audit_log.c.id)
     ).all()
-
-
-def created_by(tx: ContactTx, causes: Iterable[str]) -> dict[str, int]:
-    """The contact each of these causes (requests) created, by cause."""
-    wanted = sorted(set(causes))
-    if not wanted:
-        return {}
-    rows = tx.conn.execute(
-        select(audit_log.c.cause, audit_log.c.contactId).where(audit_log.c.cause.in_(wanted), audit_log.c.action == "created")
-    ).all()
-    return {cause: contact_id for cause, contact_id in rows}
 
 
 def add_detachment_note(tx: ContactTx, at: datetime, contact_id: int, by: str, detail: dict) -> int:
@@ -222,7 +211,6 @@ __all__ = [
     "DETACH_GUARD",
     "Move",
     "merge_history",
-    "created_by",
     "add_detachment_note",
     "add_undo_note",
     "audit_row",
