@@ -2,11 +2,23 @@
 SQLite and PostgreSQL, with PRODUCT.md's invariants checked after every operation."""
 from __future__ import annotations
 
+import random
+import shutil
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import pytest
 from conftest import assert_sound, rows
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from review_seed import PASSWORD, exact_only, near_miss, reviewer
 
 from reconcile.config import Settings
+from reconcile.review import detach as corrections
+from reconcile.store.migrate import upgrade
 from reconcile.store.schema import audit_log, cannot_link, contact, link_guard
 from reconcile.web import create_app
 
@@ -285,3 +297,114 @@ def test_an_erased_contact_cannot_be_detached(client, store, token):
         conn.execute(update(contact).where(contact.c.id == c).values(deletedAt=utcnow()))
     response = detach(client, token, c)
     assert response.status_code == 404
+
+
+# --- invariants under random histories -------------------------------------------------------
+
+_EMAILS = [None, "doc@hillvalley.edu", "marty@hillvalley.edu", "biff@hillvalley.edu", "info@hillvalley.edu", "lorraine@hillvalley.edu"]
+_PHONES = [None, "111111", "222222", "333333", "0000000", "444444"]
+_request = st.tuples(st.sampled_from(_EMAILS), st.sampled_from(_PHONES)).filter(lambda r: r != (None, None))
+
+
+@pytest.fixture(scope="module")
+def migrated_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("detach-template") / "reconcile.db"
+    upgrade(f"sqlite:///{path}")
+    return path
+
+
+@hypothesis_settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(
+    before=st.lists(_request, min_size=2, max_size=12),
+    pick=st.integers(0, 100),
+    after=st.lists(_request, max_size=3),
+)
+def test_random_identify_sequences_then_a_detach_and_its_undo_keep_the_invariants(migrated_template, before, pick, after):
+    """Placeholders (``0000000``) and role mailboxes (``info@``) included: a detach never
+    breaks an invariant, an immediate undo restores every link exactly, and a later one is
+    either refused or restores a sound graph."""
+    workdir = Path(tempfile.mkdtemp(prefix="reconcile-detach-"))
+    try:
+        db = workdir / "reconcile.db"
+        shutil.copyfile(migrated_template, db)
+        app = create_app(exact_only(f"sqlite:///{db}"))
+        reconciler, store = app.extensions["reconcile"], app.extensions["reconcile"].store
+        for email, phone in before:
+            reconciler.identify(reconciler.parse({"email": email, "phoneNumber": phone}))
+        assert_sound(store)
+        ids = sorted(links(store))
+        target = ids[pick % len(ids)]
+        linked = links(store)
+        try:
+            done = corrections.detach(store, reconciler.guards, target, "alice", "property")
+        except corrections.NothingToDetach:
+            assert sum(1 for i, (p, _) in linked.items() if (p or i) == (linked[target][0] or target)) == 1
+            return
+        assert_sound(store)
+        assert target in done.detached_ids and set(done.kept_ids).isdisjoint(done.detached_ids)
+        after_detach = links(store)
+        assert {after_detach[i][0] or i for i in done.detached_ids} == {done.detached_primary_id}
+        assert {after_detach[i][0] or i for i in done.kept_ids} == {done.primary_id}
+        for email, phone in after:
+            reconciler.identify(reconciler.parse({"email": email, "phoneNumber": phone}))
+            assert_sound(store)
+        try:
+            corrections.undo(store, done.id, "alice")
+        except corrections.CannotUndo:
+            assert after, "an undo right after the detach must succeed"
+        else:
+            if not after:
+                assert links(store) == linked
+        assert_sound(store)
+        store.dispose()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+def test_detaches_and_undos_racing_identifies_on_postgresql_keep_the_invariants(pg_url):
+    """Threads send requests that add to, read and bridge a group while others detach its
+    contacts and undo: whatever the interleaving, every invariant holds afterwards."""
+    app = create_app(exact_only(pg_url, db_pool_size=12))
+    reconciler, store = app.extensions["reconcile"], app.extensions["reconcile"].store
+    try:
+        for round_ in range(4):
+            emails = [f"r{round_}.{i}@hillvalley.edu" for i in range(6)]
+            phones = [f"{round_}5550{i}" for i in range(6)]
+            for i in range(5):  # a chain: each contact shares one value with the one before
+                reconciler.identify(reconciler.parse({"email": emails[i], "phoneNumber": phones[i]}))
+                reconciler.identify(reconciler.parse({"email": emails[i], "phoneNumber": phones[i + 1]}))
+            group = sorted(links(store))[-10:]  # this round's contacts
+            barrier = threading.Barrier(8)
+            rng = random.Random(round_)
+            results: list = []
+
+            def detacher(target: int) -> None:
+                barrier.wait()
+                try:
+                    done = corrections.detach(store, reconciler.guards, target, "alice", "race")
+                    results.append(done)
+                    if rng.random() < 0.5:
+                        corrections.undo(store, done.id, "alice")
+                except (corrections.NothingToDetach, corrections.CannotUndo, corrections.NotFound):
+                    pass
+
+            def requester(k: int) -> None:
+                barrier.wait()
+                for j in range(6):
+                    body = {"email": emails[(k + j) % 6], "phoneNumber": phones[(k * j + 1) % 6] if j % 2 else f"9{k}{j}{round_}77"}
+                    reconciler.identify(reconciler.parse(body))
+
+            with ThreadPoolExecutor(8) as pool:
+                futures = [pool.submit(detacher, t) for t in rng.sample(group, 3)]
+                futures += [pool.submit(requester, k) for k in range(5)]
+                for f in futures:
+                    f.result(timeout=120)
+            assert_sound(store)
+    finally:
+        store.dispose()
