@@ -56,11 +56,14 @@ def schema_pointer(path: str, method: str, status: str) -> str:
     return f"{response_pointer}/content/application~1json/schema"
 
 
+DETACH_PATHS = ("/persons/{contactId}/detach", "/persons/detachments/{id}/undo")
+
+
 def documented() -> set[tuple[str, str, str]]:
     return {
         (path, method, status)
         for path, item in DOC["paths"].items()
-        if not path.startswith(("/reviews", "/admin", "/persons"))  # validated in test_reviews_api.py, test_model_admin.py, test_persons_api.py
+        if not path.startswith(("/reviews", "/admin", "/persons"))  # validated in test_reviews_api.py, test_model_admin.py, test_persons_api.py, detach below
         for method, operation in item.items()
         for status in operation["responses"]
     }
@@ -321,6 +324,42 @@ def test_every_documented_status_code_has_a_validated_real_response(client, down
     for path, method in (("/identify", "post"), ("/healthz", "get"), ("/openapi.json", "get")):
         covered.add(validate(not_found, path, method, "default"))
     assert documented() - covered == set()
+
+
+def test_every_documented_detach_response_is_a_real_one(client):
+    from review_seed import PASSWORD, reviewer
+
+    store = client.application.extensions["reconcile"].store
+    alice, bob = {"Authorization": f"Bearer {reviewer(store, 'alice')}"}, {"Authorization": f"Bearer {reviewer(store, 'bob')}"}
+    a = client.post("/identify", json={"email": "doc@hillvalley.edu", "phoneNumber": "111111"}).get_json()["contact"]["primaryContactId"]
+    b = client.post("/identify", json={"email": "doc@hillvalley.edu", "phoneNumber": "222222"}).get_json()["contact"]["secondaryContactIds"][0]
+    d, u = DETACH_PATHS
+    covered = set()
+    detached = client.post(f"/persons/{b}/detach", json={"note": "two people"}, headers=alice)
+    covered.add(validate(detached, d, "post", "200"))
+    covered.add(validate(client.post(f"/persons/{b}/detach", json={"note": "again"}, headers=alice), d, "post", "409"))
+    covered.add(validate(client.post(f"/persons/{a}/detach", json={}, headers=alice), d, "post", "400"))
+    covered.add(validate(client.post(f"/persons/{2**63}/detach", json={"note": "n"}, headers=alice), d, "post", "404"))
+    covered.add(validate(client.post(f"/persons/{a}/detach", json={"note": "n"}), d, "post", "401"))
+    detachment = detached.get_json()["id"]
+    covered.add(validate(client.post(f"/persons/detachments/{detachment}/undo", headers=bob), u, "post", "403"))
+    covered.add(validate(client.post(f"/persons/detachments/{detachment}/undo", headers=alice), u, "post", "200"))
+    covered.add(validate(client.post(f"/persons/detachments/{detachment}/undo", headers=alice), u, "post", "409"))
+    covered.add(validate(client.post("/persons/detachments/0/undo", headers=alice), u, "post", "404"))
+    covered.add(validate(client.post(f"/persons/detachments/{detachment}/undo"), u, "post", "401"))
+    client.get("/review/login")
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    client.post("/review/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+    covered.add(validate(client.post(f"/persons/{b}/detach", json={"note": "n"}), d, "post", "403"))  # no CSRF header
+    not_allowed = client.get(f"/persons/{b}/detach", headers=alice)
+    assert not_allowed.status_code == 405
+    for path in DETACH_PATHS:
+        covered.add(validate(not_allowed, path, "post", "default"))
+    documented_here = {
+        (path, method, status) for path in DETACH_PATHS for method, op in DOC["paths"][path].items() for status in op["responses"]
+    }
+    assert documented_here - covered == set()
 
 
 # --- the request schema agrees with the server -------------------------------------------------
