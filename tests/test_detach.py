@@ -252,20 +252,27 @@ def test_a_contact_alone_in_its_group_has_nothing_to_detach(client, store, token
     assert rows(store, cannot_link) == []
 
 
-@pytest.mark.parametrize("raw", ["0", "-1", "999", str(2**31), str(2**63 - 1), str(2**63), str(2**64), "9" * 40])
-def test_ids_out_of_range_or_missing_are_404s(client, store, token, raw):
-    for path in (f"/persons/{raw}/detach", f"/persons/detachments/{raw}/undo"):
-        response = client.post(path, json={"note": "n"}, headers=bearer(token))
-        assert response.status_code == 404, (path, response.get_data(as_text=True))
-        assert response.get_json()["error"]["code"] == "not_found"
-
-
-@pytest.mark.parametrize("body", [{}, {"note": ""}, {"note": "  "}, {"note": 1}, {"note": "x" * 2001}, [], "note"])
-def test_a_detach_needs_a_note(client, store, token, body):
+def test_ids_out_of_range_or_missing_are_404s(client, store, token):
     a, b, c = chain(client)
-    response = client.post(f"/persons/{b}/detach", json=body, headers=bearer(token))
-    assert response.status_code == 400 and response.get_json()["error"]["code"] in ("invalid_input", "invalid_json")
+    audit_id = rows(store, audit_log)[0].id  # an audit row that is not a detachment
+    for raw in ["0", "-1", "999", str(2**31), str(2**63 - 1), str(2**63), str(2**64), "9" * 40]:
+        for path in (f"/persons/{raw}/detach", f"/persons/detachments/{raw}/undo"):
+            response = client.post(path, json={"note": "n"}, headers=bearer(token))
+            assert response.status_code == 404, (path, response.get_data(as_text=True))
+            assert response.get_json()["error"]["code"] == "not_found"
+    assert client.post(f"/persons/detachments/{audit_id}/undo", headers=bearer(token)).status_code == 404
     assert rows(store, cannot_link) == []
+
+
+def test_a_detach_needs_a_note(client, store, token):
+    a, b, c = chain(client)
+    for body in [{}, {"note": None}, {"note": ""}, {"note": "  "}, {"note": 1}, {"note": "x" * 2001}, [], "note"]:
+        response = client.post(f"/persons/{b}/detach", json=body, headers=bearer(token))
+        assert response.status_code == 400, body
+        assert response.get_json()["error"]["code"] in ("invalid_input", "invalid_json")
+    response = client.post(f"/persons/{b}/detach", data="{", headers={**bearer(token), "Content-Type": "application/json"})
+    assert response.status_code == 400
+    assert rows(store, cannot_link) == [] and links(store)[b] == (a, "secondary")
 
 
 def test_detach_and_undo_need_a_reviewer(client, store, token):
@@ -408,3 +415,26 @@ def test_detaches_and_undos_racing_identifies_on_postgresql_keep_the_invariants(
             assert_sound(store)
     finally:
         store.dispose()
+
+
+def test_a_value_held_by_three_keeps_the_other_two_together(client, store, token):
+    a = ident(client, "doc@hillvalley.edu", "111111")["primaryContactId"]
+    b, c = (ident(client, "doc@hillvalley.edu", p)["secondaryContactIds"][-1] for p in ("222222", "333333"))
+    body = detach(client, token, b).get_json()
+    assert (body["keptContactIds"], body["detachedContactIds"]) == ([a, c], [b])
+    assert_sound(store)
+
+
+@pytest.mark.parametrize("target, kept, detached", [("b", "ad", "bc"), ("a", "bcd", "a"), ("d", "abc", "d")])
+def test_the_documented_example(client, store, token, target, kept, detached):
+    """docs/ARCHITECTURE.md, *Detaching a contact*: the merge went through A, B and D."""
+    ids = {"a": ident(client, "doc@hillvalley.edu", "111111")["primaryContactId"]}
+    ids["b"] = ident(client, "doc@hillvalley.edu", "222222")["secondaryContactIds"][-1]
+    ids["c"] = ident(client, "marty@hillvalley.edu", "222222")["secondaryContactIds"][-1]
+    ids["d"] = ident(client, "biff@hillvalley.edu", "444444")["primaryContactId"]
+    ident(client, "doc@hillvalley.edu", "444444")
+    body = detach(client, token, ids[target]).get_json()
+    assert sorted(body["keptContactIds"]) == sorted(ids[k] for k in kept)
+    assert sorted(body["detachedContactIds"]) == sorted(ids[k] for k in detached)
+    assert body["primaryContactId"] == ids[kept[0]] and body["detachedPrimaryContactId"] == ids[detached[0]]
+    assert_sound(store)

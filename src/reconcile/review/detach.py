@@ -21,7 +21,7 @@ locks on every identifier of the group (PostgreSQL), then the primary's row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,14 +139,18 @@ class Undone:
 # --- the rule -------------------------------------------------------------------------
 
 
-def evidence_edges(
+Node = Hashable  # a member's id, or a piece of evidence: ("email", value), ("merge", n)
+
+
+def evidence_graph(
     members: Sequence[ContactRow],
     merges: Iterable[Any],
     *,
     guards: Guards,
     guarded: set[tuple[str, str]],
-) -> dict[int, set[int]]:
-    """Which members of one group are directly joined, and by what evidence.
+) -> dict[Node, set[Node]]:
+    """What joins the members of one group: each member is linked to every piece of
+    evidence it takes part in, so a piece shared by many joins them all at once.
 
     A shared email or phone joins its holders, unless it cannot link (a placeholder, a
     role mailbox) or a guard recorded it as shared by different people. An audited merge
@@ -155,15 +159,15 @@ def evidence_edges(
     the primary it joined).
     """
     ids = {m.id for m in members}
-    adjacent: dict[int, set[int]] = {i: set() for i in ids}
+    graph: dict[Node, set[Node]] = {i: set() for i in ids}
 
-    def join(chain: Sequence[int]) -> None:
-        present = [i for i in chain if i in ids]
-        for a, b in zip(present, present[1:]):
-            if a == b:
-                continue
-            adjacent[a].add(b)
-            adjacent[b].add(a)
+    def join(evidence: Node, contact_ids: Iterable[int]) -> None:
+        present = {i for i in contact_ids if i in ids}
+        if len(present) < 2:
+            return
+        graph[evidence] = present
+        for i in present:
+            graph[i].add(evidence)
 
     holders: dict[tuple[str, str], list[int]] = defaultdict(list)
     for m in members:
@@ -171,29 +175,31 @@ def evidence_edges(
             value = getattr(m, name)
             if value is not None and (name, value) not in guarded and not guards.unlinkable(name, value):
                 holders[(name, value)].append(m.id)
-    for chain in holders.values():
-        join(chain)
-    for merge in merges:
+    for value, holder_ids in holders.items():
+        join(value, holder_ids)
+    for n, merge in enumerate(merges):
         through = merge.detail.get("through") if isinstance(merge.detail, dict) else None
         if not (isinstance(through, list) and len(through) >= 2 and all(isinstance(i, int) for i in through)):
             through = [merge.contactId, merge.newLinkedId]
-        join(through)
-    return adjacent
+        join(("merge", n), through)
+    return graph
 
 
-def split_group(members: Sequence[ContactRow], target_id: int, adjacent: dict[int, set[int]]) -> tuple[list[ContactRow], list[ContactRow]]:
+def split_group(
+    members: Sequence[ContactRow], target_id: int, graph: dict[Node, set[Node]]
+) -> tuple[list[ContactRow], list[ContactRow]]:
     """(kept, detached), each oldest first: kept are the members still connected to the
     oldest member other than the target once the target is taken out; detached are the
     target and every member that reached the group only through it."""
     ordered = sorted(members, key=age_key)
     anchor = next(m.id for m in ordered if m.id != target_id)
-    kept_ids, frontier = {anchor}, [anchor]
+    reached, frontier = {anchor}, [anchor]
     while frontier:
-        for other in adjacent[frontier.pop()]:
-            if other != target_id and other not in kept_ids:
-                kept_ids.add(other)
-                frontier.append(other)
-    return [m for m in ordered if m.id in kept_ids], [m for m in ordered if m.id not in kept_ids]
+        for node in graph[frontier.pop()]:
+            if node != target_id and node not in reached:
+                reached.add(node)
+                frontier.append(node)
+    return [m for m in ordered if m.id in reached], [m for m in ordered if m.id not in reached]
 
 
 def values_on_both_sides(kept: Sequence[ContactRow], detached: Sequence[ContactRow]) -> list[tuple[int, str, str]]:
@@ -256,8 +262,8 @@ def detach(store: Store, guards: Guards, contact_id: int, by: str, note: str | N
             return NothingToDetach(contact_id, f"contact {contact_id} is alone in its group: there is nothing to detach it from")
         guarded = tx.guarded_values((n, getattr(m, n)) for m in members for n in FIELDS)
         merges = statements.merge_history(tx, [m.id for m in members])
-        edges = evidence_edges(members, merges, guards=guards, guarded=guarded)
-        kept, detached = split_group(members, contact_id, edges)
+        graph = evidence_graph(members, merges, guards=guards, guarded=guarded)
+        kept, detached = split_group(members, contact_id, graph)
         return _apply(tx, primary, kept, detached, contact_id, by, note)
 
     outcome = _with_group_keys(store, contact_id, keys, work)
