@@ -155,8 +155,8 @@ def evidence_graph(
     A shared email or phone joins its holders, unless it cannot link (a placeholder, a
     role mailbox) or a guard recorded it as shared by different people. An audited merge
     joins the contacts it went through (``detail.through``: the request's matches, the
-    scored pair, the reviewed pair; before that was recorded, the primary it demoted and
-    the primary it joined).
+    reviewed pair; a model link's scored pair, ``detail.contactId`` and ``candidateId``;
+    before those were recorded, the primary it demoted and the primary it joined).
     """
     ids = {m.id for m in members}
     graph: dict[Node, set[Node]] = {i: set() for i in ids}
@@ -178,7 +178,8 @@ def evidence_graph(
     for value, holder_ids in holders.items():
         join(value, holder_ids)
     for n, merge in enumerate(merges):
-        through = merge.detail.get("through") if isinstance(merge.detail, dict) else None
+        detail = merge.detail if isinstance(merge.detail, dict) else {}
+        through = detail.get("through", [detail.get("contactId"), detail.get("candidateId")])
         if not (isinstance(through, list) and len(through) >= 2 and all(isinstance(i, int) for i in through)):
             through = [merge.contactId, merge.newLinkedId]
         join(("merge", n), through)
@@ -358,7 +359,9 @@ def undo(store: Store, detachment_id: int, by: str, *, admin: bool = False) -> U
         statements.move_contacts(
             tx,
             [
-                statements.Move(m.contactId, m.newLinkedId, m.newPrecedence, m.oldLinkedId, m.oldPrecedence, *previous[str(m.contactId)])
+                statements.Move(
+                    m.contactId, m.newLinkedId, m.newPrecedence, m.oldLinkedId, m.oldPrecedence, *previous[str(m.contactId)], undoes=m.id
+                )
                 for m in moves
             ],
             cause=cause,

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, func, insert, or_, select, update
 
 from .contacts import ContactTx
+from .persons import undone_audit_ids
 from .schema import audit_log, cannot_link, contact, link_guard
 
 #: the guard name on the ``link_guard`` rows a detachment records
@@ -34,6 +35,8 @@ class Move:
     method: str
     score: float | None = None
     model: str | None = None
+    #: the audit id of the change this move reverts (an undo), read by the look-ups' "why"
+    undoes: int | None = None
 
     @property
     def action(self) -> str:
@@ -43,13 +46,13 @@ class Move:
 
 
 def merge_history(tx: ContactTx, contact_ids: Sequence[int]) -> list[Any]:
-    """(contactId, newLinkedId, detail) of every audited merge that demoted one of
-    these contacts: each is one group joining another. Detachments and their undos are
-    not merges."""
+    """(id, contactId, newLinkedId, detail) of every audited merge that demoted one of
+    these contacts and still stands: each is one group joining another. Detachments and
+    their undos are not merges; a merge a review undo reverted no longer joins anyone."""
     if not contact_ids:
         return []
-    return tx.conn.execute(
-        select(audit_log.c.contactId, audit_log.c.newLinkedId, audit_log.c.detail)
+    rows = tx.conn.execute(
+        select(audit_log.c.id, audit_log.c.contactId, audit_log.c.newLinkedId, audit_log.c.detail)
         .where(
             audit_log.c.contactId.in_(sorted(set(contact_ids))),
             audit_log.c.action == "demoted",
@@ -57,6 +60,8 @@ def merge_history(tx: ContactTx, contact_ids: Sequence[int]) -> list[Any]:
         )
         .order_by(audit_log.c.id)
     ).all()
+    undone = undone_audit_ids(tx, contact_ids)
+    return [r for r in rows if r.id not in undone]
 
 
 def add_detachment_note(tx: ContactTx, at: datetime, contact_id: int, by: str, detail: dict) -> int:
@@ -119,7 +124,7 @@ def move_contacts(tx: ContactTx, moves: Sequence[Move], *, cause: str, detail: d
                     "oldPrecedence": m.old_precedence,
                     "newPrecedence": m.new_precedence,
                     "cause": cause,
-                    "detail": detail,
+                    "detail": detail if m.undoes is None else {**detail, "undoes": m.undoes},
                 }
                 for m in moves
             ],
