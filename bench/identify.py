@@ -303,6 +303,8 @@ def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     con.close()
     t2 = time.perf_counter()
     url = f"sqlite:///{tmp}"
+    # no derived state is written by hand here: the migrations after SEED_REVISION backfill
+    # what they keep about existing contacts (0006's identifier_group), as in production
     upgrade(url)
     engine_counts = seed_shared(url, shared, log)
     con = sqlite3.connect(tmp)
@@ -401,7 +403,7 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
         conn.execute('VACUUM ANALYZE "Contact"')
         conn.execute("VACUUM ANALYZE audit_log")
     t2 = time.perf_counter()
-    upgrade(url)
+    upgrade(url)  # backfills derived state (0006's identifier_group) from the bulk rows
     engine_counts = seed_shared(url, shared, log)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
