@@ -11,7 +11,7 @@ from reconcile.config import PROJECT_ROOT
 PACKAGE = PROJECT_ROOT / "src" / "reconcile"
 #: bottom to top; a place may import any place at its own rank or below
 LAYERS = [
-    {"config", "normalize", "names"},
+    {"config", "normalize", "names", "references"},
     {"store"},
     {"scoring"},
     {"engine"},

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from ..normalize import Identity
+from ..references import ref, render_from_rows
 from ..store import ContactRow, ContactTx
 from ..store.pending import cannot_link_pairs, open_pending_merge, record_guard
 from .guards import Guards
@@ -39,15 +40,26 @@ def request_values(identity: Identity) -> dict[str, str | None]:
 
 @dataclass
 class Hold:
-    """A group the request touched but may not join: why, and what records it."""
+    """A group the request touched but may not join: why, and what records it.
+
+    ``reason`` names values by reference (:mod:`reconcile.references`): it is what the
+    audit log, guard records and reviews store. ``shown`` is the same text with the
+    values filled in, for the answer to the request that brought them.
+    """
 
     primary_id: int
     guard: str
     reason: str
     review: bool
     values: list[tuple[str, str]] = field(default_factory=list)
+    shown: str | None = None
 
     def as_json(self) -> dict:
+        """The hold as the answer to the request shows it."""
+        return {"primaryContactId": self.primary_id, "guard": self.guard, "reason": self.shown or self.reason}
+
+    def as_record(self) -> dict:
+        """The hold as it is stored: the reason's values by reference only."""
         return {"primaryContactId": self.primary_id, "guard": self.guard, "reason": self.reason}
 
 
@@ -87,7 +99,7 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     for name, value in values.items():
         if value is None:
             continue
-        holders = [m.name for m in matches if getattr(m, name) == value]
+        holders = [(m.id, m.name) for m in matches if getattr(m, name) == value]
         if not holders or guards.unlinkable(name, value):
             return None
         if guards.shared_identifier(identity.name, holders, holders):
@@ -125,20 +137,21 @@ def _judge_links(
         usable_via: list[str] = []
         for name, rows in fields.items():
             value = values[name]
+            quoted = f"{name} '{ref(rows[0].id, name)}'"
             unlinkable = guards.unlinkable(name, value)
             if unlinkable:
-                holds.setdefault(group, Hold(group, unlinkable, f"{name} {value!r} is a {unlinkable}", False))
+                holds.setdefault(group, Hold(group, unlinkable, f"{quoted} is a {unlinkable}", False))
                 holds[group].values.append((name, value))
                 continue
             spread = guards.widely_shared(len(groups_by_value[name]))
             if spread:  # no review either: the data already shows many people share it
-                holds.setdefault(group, Hold(group, "shared-value", f"{name} {value!r} {spread}", False))
+                holds.setdefault(group, Hold(group, "shared-value", f"{quoted} {spread}", False))
                 holds[group].values.append((name, value))
                 continue
             value_names = [r.name for r in matches if getattr(r, name) == value]
-            reason = guards.shared_identifier(identity.name, [r.name for r in rows], value_names)
+            reason = guards.shared_identifier(identity.name, [(r.id, r.name) for r in rows], value_names)
             if reason:
-                holds.setdefault(group, Hold(group, "shared-identifier", f"{name} {value!r} {reason}", True))
+                holds.setdefault(group, Hold(group, "shared-identifier", f"{quoted} {reason}", True))
                 holds[group].values.append((name, value))
                 continue
             usable_via.append(name)
@@ -148,6 +161,8 @@ def _judge_links(
                 weak.add(group)
             else:
                 strong.add(group)
+    for hold in holds.values():
+        hold.shown = render_from_rows(hold.reason, matches)
     if not strong and weak:
         return weak, holds, True
     for group in weak:
@@ -243,7 +258,7 @@ def _new_primary_beside(
 ) -> ExactOutcome:
     """Every matched group is held apart: the request starts a group of its own."""
     row = tx.insert_contact(
-        identity, linked_id=None, method="new", cause=cause, detail={"guards": [h.as_json() for h in holds.values()]}
+        identity, linked_id=None, method="new", cause=cause, detail={"guards": [h.as_record() for h in holds.values()]}
     )
     outcome = ExactOutcome(primary_id=row.id, members=[row], created=[row], matched=False)
     _record_holds(tx, row, row.id, holds, outcome, matches)
@@ -298,12 +313,25 @@ def _open_reviews(
             guard=hold.guard,
             contact_id=own,
             candidate_id=next((m.id for m in matches if primary_of(m) == hold.primary_id), None),
-            evidence={"guard": hold.guard, "reason": hold.reason, "values": [list(v) for v in hold.values]},
+            evidence={"guard": hold.guard, "reason": hold.reason, "values": _value_refs(hold, contact_id, matches)},
         )
         if pending_id is not None:
             opened[hold.primary_id] = pending_id
             outcome.pending.append(pending_id)
     return opened
+
+
+def _value_refs(hold: Hold, created_id: int | None, matches: list[ContactRow]) -> list[list[str]]:
+    """A hold's values as ``[field, reference]``: to the contact just created (it holds
+    every value of the request), else to the held group's holder of the value."""
+    refs = []
+    for name, value in hold.values:
+        holder = created_id
+        if holder is None:
+            holder = next((m.id for m in matches if getattr(m, name) == value), None)
+        if holder is not None:
+            refs.append([name, ref(holder, name)])
+    return refs
 
 
 def contact_payload(primary_id: int, members: list[ContactRow]) -> dict:

@@ -12,11 +12,13 @@ one value, or one value held by more groups than ``max_groups_per_identifier``.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Settings
 from ..names import distinct_names, names_compatible
 from ..normalize import email_parts, normalize_email, normalize_phone
+from ..references import ref
 
 #: local parts that *say* "the customer gave no email" at any domain; short or filler
 #: ones (``test``, ``a``, ``x``, ``abc``, ``asdf``, ``customer``) are ordinary values that
@@ -99,23 +101,26 @@ class Guards:
         return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None
 
     def shared_identifier(
-        self, request_name: str | None, holder_names: list[str | None], value_names: list[str | None]
+        self, request_name: str | None, holders: Sequence[tuple[int, str | None]], value_names: list[str | None]
     ) -> str | None:
         """A reason not to link on an identifier to a group whose holders' names clash.
 
-        ``holder_names`` are the names on the value within one group, ``value_names``
-        those across every group holding it: the value counts as shared once it has
-        been used with more than ``max_names_per_identifier`` clearly different names.
+        ``holders`` are the (contact id, name) of the value's holders within one group,
+        ``value_names`` the names on it across every group holding it: the value counts
+        as shared once it has been used with more than ``max_names_per_identifier``
+        clearly different names. The reason names the holders by reference
+        (:mod:`reconcile.references`), never by copy.
         """
         if not request_name:
             return None
-        holders = distinct_names(holder_names)
-        if not holders or any(names_compatible(request_name, other) for other in holders):
+        shown = distinct_names([name for _, name in holders])
+        if not shown or any(names_compatible(request_name, other) for other in shown):
             return None
         people = distinct_names([request_name, *value_names])
         if len(people) > self.max_names_per_identifier:
-            shown = ", ".join(holders[:3])
-            return f"is held by {shown}, not compatible with {request_name!r} ({len(people)} names in all)"
+            first_holder = {name: next(i for i, n in holders if n == name) for name in shown[:3]}
+            named = ", ".join(ref(i, "name") for i in first_holder.values())
+            return f"is held by {named}, not compatible with the request's name ({len(people)} names in all)"
         return None
 
     def widely_shared(self, groups: int) -> str | None:

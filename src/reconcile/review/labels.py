@@ -5,8 +5,13 @@ What a label becomes
 --------------------
 The review queue writes one ``label`` row per decision (see
 :func:`reconcile.review.queue._write_label`; the table's statements are in
-:mod:`reconcile.store.labels`) with both groups' contacts as they were
-when decided. Training needs pairs of records, so each label is reduced to ONE pair:
+:mod:`reconcile.store.labels`) naming both groups' contacts as they were when
+decided, by id only. A contact's values never change while it lives, so reading them
+from the contacts when the labels are loaded gives the records as they were decided;
+an erased contact's values are gone, and a label left without a valid record on one
+side is skipped (the label row itself, ids and outcome, stays as the decision's
+history). The label keeps no copy of a customer's data: erasure needs to reach only
+the contacts. Training needs pairs of records, so each label is reduced to ONE pair:
 
 * a scored item (the probabilistic stage opened it: ``pending_merge.candidateId`` is
   set): the scored pair itself, ``leftContactId``/``rightContactId``;
@@ -170,11 +175,21 @@ def _most_similar(
 def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair], list[str]]:
     """Every label of the store as one pair of records; also why any label was skipped."""
     rows = label_table.labels_with_items(store)
+    values = label_table.contact_values(
+        store, (r.get("id") for row in rows if row.source == "review" for r in [*row.leftRecords, *row.rightRecords])
+    )
+
+    def resolved(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # a review label names its contacts; their values are read now (None once erased)
+        return [values.get(r.get("id"), {"id": r.get("id")}) for r in records]
+
     pairs: list[LabelPair] = []
     skipped: list[str] = []
     for row in rows:
         left_records = list(row.leftRecords or [])
         right_records = list(row.rightRecords or [])
+        if row.source == "review":
+            left_records, right_records = resolved(left_records), resolved(right_records)
         by_id_l = {r.get("id"): r for r in left_records}
         by_id_r = {r.get("id"): r for r in right_records}
         chosen: tuple[Side, Side] | None = None

@@ -28,6 +28,7 @@ from typing import Any, Literal
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..engine.exact import age_key, primary_of
+from ..references import referenced_ids, render, render_json
 from ..store import Store, labels, reviewers, reviews
 from ..store.contacts import ContactRow, ContactTx, utcnow
 # the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
@@ -175,16 +176,24 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         sides = _current_sides(tx, row)
         groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
         guards = reviews.item_guards(tx, item_id)
+        # reasons and evidence name values by reference: read them from the contacts now
+        quoted = tx.contacts(referenced_ids(row.evidence) | referenced_ids([g["reason"] for g in guards]))
+    value_of = _values_of(quoted)
     item = _summary(row, utcnow())
     item.update(
-        evidence=row.evidence,
-        guards=guards,
+        evidence=render_json(row.evidence, value_of),
+        guards=[{**g, "reason": render(g["reason"], value_of)} for g in guards],
         stale=sides.stale_reason is not None,
         staleReason=sides.stale_reason,
         left={"primaryId": sides.primaries["left"], "contacts": [record(c) for c in groups["left"]]},
         right={"primaryId": sides.primaries["right"], "contacts": [record(c) for c in groups["right"]]},
     )
     return item
+
+
+def _values_of(rows: Sequence[ContactRow]):
+    by_id = {r.id: r for r in rows}
+    return lambda contact_id, name: getattr(by_id[contact_id], name) if contact_id in by_id else None
 
 
 def neighbour(store: Store, item_id: int, order: Order, direction: Literal["next", "prev"]) -> int | None:
@@ -452,7 +461,8 @@ def _write_label(
     decided_by: str,
     at: datetime,
 ) -> None:
-    """The decision as a training label: both sides' records as they were when decided."""
+    """The decision as a training label: both sides' contacts as they were when decided,
+    by id (their values are read from the contacts when training loads the labels)."""
     left_ids = {c.id for c in snapshot["left"]}
     pair = [row.contactId, row.candidateId]
     if row.contactId is not None and row.contactId not in left_ids:
@@ -463,25 +473,23 @@ def _write_label(
         left_contact_id=pair[0] if pair[0] is not None else primaries["left"],
         right_contact_id=pair[1] if pair[1] is not None else primaries["right"],
         outcome=outcome,
-        left_records=[record(c, precedence=False) for c in snapshot["left"]],
-        right_records=[record(c, precedence=False) for c in snapshot["right"]],
+        left_records=[{"id": c.id} for c in snapshot["left"]],
+        right_records=[{"id": c.id} for c in snapshot["right"]],
         decided_by=decided_by,
         decided_at=at,
     )
 
 
-def record(row: ContactRow, precedence: bool = True) -> dict[str, Any]:
-    """A contact as reviewers and labels see it."""
-    out: dict[str, Any] = {
+def record(row: ContactRow) -> dict[str, Any]:
+    """A contact as reviewers see it."""
+    return {
         "id": row.id,
         "email": row.email,
         "phoneNumber": row.phoneNumber,
         "name": row.name,
         "createdAt": iso(row.createdAt),
+        "linkPrecedence": row.linkPrecedence,
     }
-    if precedence:
-        out["linkPrecedence"] = row.linkPrecedence
-    return out
 
 
 def as_utc(value: datetime) -> datetime:

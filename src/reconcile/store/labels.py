@@ -4,17 +4,30 @@ A review decision writes its label in the decision's own transaction
 (:mod:`reconcile.review.queue`), and an undo deletes it in the undo's, so retraining
 never learns from an undone decision. Which pair of records a label trains on is
 decided in :mod:`reconcile.review.labels`.
+
+A review label's records name contacts by id only (``[{"id": 7}, ...]``): their values
+are read from the contacts when the labels are loaded (:func:`contact_values`), so an
+erased contact takes its values out of every label. An imported label belongs to no
+contact and keeps its values; erasure deletes the imported labels holding an erased
+value (:func:`import_label_rows`, :func:`delete_labels`).
 """
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from collections.abc import Iterable
+
+from sqlalchemy import bindparam, delete, insert, select
 
 from . import Store
 from .contacts import ContactTx
-from .schema import label, pending_merge
+from .schema import contact, label, pending_merge
+
+_VALUES = select(contact.c.id, contact.c.email, contact.c.phoneNumber, contact.c.name).where(
+    contact.c.id.in_(bindparam("ids", expanding=True))
+)
+_CHUNK = 5000
 
 
 def add_review_label(
@@ -72,9 +85,44 @@ def labels_with_items(store: Store) -> list[Any]:
         ).all()
 
 
+def contact_values(store: Store, ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Each contact's values as a label record (``id``, ``email``, ``phoneNumber``,
+    ``name``); an erased contact's are ``None``."""
+    wanted = sorted(set(ids))
+    found: dict[int, dict[str, Any]] = {}
+    with store.read() as tx:
+        for start in range(0, len(wanted), _CHUNK):
+            for row in tx.conn.execute(_VALUES, {"ids": wanted[start : start + _CHUNK]}):
+                found[row.id] = dict(row._mapping)
+    return found
+
+
+def import_label_rows(tx: ContactTx) -> list[Any]:
+    """(id, leftRecords, rightRecords) of every imported label."""
+    return tx.conn.execute(
+        select(label.c.id, label.c.leftRecords, label.c.rightRecords).where(label.c.source == "import")
+    ).all()
+
+
+def delete_labels(tx: ContactTx, ids: Iterable[int]) -> int:
+    """Delete the given labels; returns how many there were."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return 0
+    return tx.conn.execute(delete(label).where(label.c.id.in_(wanted))).rowcount
+
+
 def import_labels(store: Store, rows: list[dict[str, Any]]) -> None:
     """Write ``label`` rows (column name -> value) in one transaction; imports queue on one lock."""
     store.write(lambda tx: tx.conn.execute(insert(label), rows), lock_keys=["labels:import"])
 
 
-__all__ = ["add_review_label", "delete_review_labels", "labels_with_items", "import_labels"]
+__all__ = [
+    "add_review_label",
+    "delete_review_labels",
+    "labels_with_items",
+    "contact_values",
+    "import_label_rows",
+    "delete_labels",
+    "import_labels",
+]
