@@ -35,6 +35,22 @@ def db_upgrade(revision: str) -> None:
         register_default(settings)
 
 
+@db.command("purge")
+def db_purge() -> None:
+    """Rewrite the database so erased values leave no bytes in free space (SQLite: VACUUM
+    and a WAL checkpoint; PostgreSQL: VACUUM FULL, which locks each table in turn)."""
+    from ..store import Store
+    from ..store.erasure import purge_free_space
+
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        purge_free_space(store)
+    finally:
+        store.dispose()
+    click.echo(f"database rewritten: {_redact(settings.database_url)}")
+
+
 @main.command()
 def check() -> None:
     """Check the invariants of the contact graph; exit 1 when any is broken."""
@@ -52,6 +68,36 @@ def check() -> None:
         click.echo(str(violation))
     click.echo(f"{counts['contacts']} contacts, {len(violations)} invariant(s) broken")
     sys.exit(1 if violations else 0)
+
+
+@main.command()
+@click.option("--email", default=None, help="erase the person holding this email")
+@click.option("--phone", default=None, help="erase the person holding this phone")
+@click.option("--contact-id", default=None, type=click.IntRange(min=1), help="erase the person this contact belongs to")
+@click.option("--by", default="cli", show_default=True, help="who asked, for the audit log")
+def erase(email: str | None, phone: str | None, contact_id: int | None, by: str) -> None:
+    """Forget a customer: tombstone every contact of their group (see POST /erasure)."""
+    import json
+
+    from ..engine.erasure import ErasureError, ErasureKey
+    from ..engine.erasure import erase as run_erasure
+    from ..normalize import InvalidInput
+    from ..store import Store
+
+    settings = Settings.from_env()
+    try:
+        key = ErasureKey.parse(email, phone, contact_id, settings.default_region)
+    except InvalidInput as exc:
+        raise click.UsageError(exc.message) from None
+    store = Store(settings.database_url)
+    try:
+        result = run_erasure(store, key, by=by[:64])
+    except ErasureError as exc:
+        click.echo(f"refused: {exc.message}", err=True)
+        sys.exit(1)
+    finally:
+        store.dispose()
+    click.echo(json.dumps(result.as_json()))
 
 
 @main.command()

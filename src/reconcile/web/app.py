@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         _register_default_model(store, settings)
     app.extensions["reconcile"] = Reconciler(store, settings)
 
-    from . import admin, auth, corrections, errors, health, identify, metrics, person_page, persons, review_ui, reviews
+    from . import admin, auth, corrections, erasure, errors, health, identify, metrics, person_page, persons, review_ui, reviews
 
     errors.register_error_handlers(app)
     auth.init_app(app)
@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(persons.bp)
     app.register_blueprint(corrections.bp)  # /persons/{id}/detach and its undo
+    app.register_blueprint(erasure.bp)
     return app
 
 
