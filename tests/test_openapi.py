@@ -321,8 +321,9 @@ def test_every_documented_status_code_has_a_validated_real_response(client, down
     covered.add(validate(down_client.post("/identify", json={"email": "a@x.com"}), "/identify", "post"))
     not_found = client.get("/nowhere")
     assert not_found.status_code == 404
-    for path, method in (("/identify", "post"), ("/healthz", "get"), ("/openapi.json", "get")):
+    for path, method in (("/identify", "post"), ("/healthz", "get"), ("/openapi.json", "get"), ("/erasure", "post")):
         covered.add(validate(not_found, path, method, "default"))
+    covered |= erasure_responses(client)
     assert documented() - covered == set()
 
 
@@ -360,6 +361,53 @@ def test_every_documented_detach_response_is_a_real_one(client):
         (path, method, status) for path in DETACH_PATHS for method, op in DOC["paths"][path].items() for status in op["responses"]
     }
     assert documented_here - covered == set()
+
+
+def erasure_responses(client) -> set[tuple[str, str, str]]:
+    """A real answer for each status POST /erasure documents, validated."""
+    from reconcile.review.queue import add_reviewer
+
+    store = client.application.extensions["reconcile"].store
+    admin = {"Authorization": "Bearer " + add_reviewer(store, "root", "correct horse battery", admin=True)}
+    plain = {"Authorization": "Bearer " + add_reviewer(store, "carol", "correct horse battery")}
+    shared = {"phoneNumber": "4155552671"}
+    client.post("/identify", json={"email": "al@king.org", **shared, "name": "Al King"})
+    client.post("/identify", json={"email": "zoe@queen.org", **shared, "name": "Zoe Queen"})
+    calls = [
+        ({"email": "al@king.org"}, admin, 200),
+        ({"email": "al@king.org"}, admin, 200),  # again: nothing left to erase
+        ({"email": "al@king.org", "contactId": 1}, admin, 400),
+        ({"contactId": 1}, {}, 401),
+        ({"contactId": 1}, plain, 403),
+        ({"contactId": 10**6}, admin, 404),
+        ({"phoneNumber": "4155552671"}, admin, 200),  # Al's group is erased: Zoe alone holds it
+    ]
+    covered = set()
+    for body, headers, status in calls:
+        response = client.post("/erasure", json=body, headers=headers)
+        assert response.status_code == status, response.get_json()
+        covered.add(validate(response, "/erasure", "post"))
+    client.post("/identify", json={"email": "bo@king.org", **shared, "name": "Bo King"})
+    client.post("/identify", json={"email": "cy@king.org", **shared, "name": "Cy Prince"})
+    ambiguous = client.post("/erasure", json=shared, headers=admin)
+    assert ambiguous.status_code == 409, ambiguous.get_json()
+    covered.add(validate(ambiguous, "/erasure", "post"))
+    return covered
+
+
+def test_erasure_request_schema_agrees_with_the_server(client):
+    """Bodies the schema rejects get a 400 from the server, and the ones it accepts do not."""
+    from reconcile.review.queue import add_reviewer
+
+    store = client.application.extensions["reconcile"].store
+    admin = {"Authorization": "Bearer " + add_reviewer(store, "root", "correct horse battery", admin=True)}
+    schema = validator_at("/components/schemas/ErasureRequest")
+    for body in ({}, {"email": "a@x.com", "phoneNumber": "1"}, {"contactId": "1"}, {"contactId": 0}, {"other": 1}, {"email": ""}):
+        assert not schema.is_valid(body)
+        assert client.post("/erasure", json=body, headers=admin).status_code == 400, body
+    for body in ({"email": "a@x.com"}, {"phoneNumber": 123456}, {"phoneNumber": "123456"}):
+        assert schema.is_valid(body)
+        assert client.post("/erasure", json=body, headers=admin).status_code == 200, body
 
 
 # --- the request schema agrees with the server -------------------------------------------------
