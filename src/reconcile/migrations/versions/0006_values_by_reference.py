@@ -87,7 +87,9 @@ def upgrade() -> None:
             evidence["reason"] = _quoted(evidence["reason"], held)
         conn.execute(sa.update(pending_merge).where(pending_merge.c.id == row.id).values(evidence=evidence))
 
-    for row in conn.execute(sa.select(audit_log).where(audit_log.c.detail.is_not(None))).all():
+    # only creations a guard held carry reasons: filter in SQL, the table can be large
+    guarded = sa.cast(audit_log.c.detail, sa.Text).like('%"guards"%')
+    for row in conn.execute(sa.select(audit_log).where(audit_log.c.detail.is_not(None), guarded)).all():
         detail = _loads(row.detail)
         if not isinstance(detail, dict) or not isinstance(detail.get("guards"), list):
             continue
