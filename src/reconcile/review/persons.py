@@ -20,6 +20,7 @@ from typing import Any
 
 from ..engine.guards import Guards
 from ..normalize import normalize_email, normalize_phone
+from ..references import referenced_ids, render_json
 from ..store import Store, persons
 from ..store.contacts import ContactTx
 from .queue import MAX_PAGE, MAX_PER_PAGE, iso
@@ -290,8 +291,21 @@ def history(store: Store, contact_id: int, page: int = 1, per_page: int = 50) ->
         keyed = persons.history_page(tx, ids, limit=per_page, offset=(page - 1) * per_page)
         cited = [cause_parts(getattr(r, "cause", None))["pendingMergeId"] for k, r in keyed if k == persons.AUDIT]
         reviews = persons.reviews_by_id(tx, [i for i in cited if i is not None])
+        # reasons and evidence name values by reference: read the ones outside the group too
+        quoted = referenced_ids([getattr(r, c, None) for _, r in keyed for c in ("reason", "detail", "evidence")])
+        outside = tx.contacts(quoted - set(ids)) if quoted - set(ids) else []
     values = {r.id: r for r in rows}
-    return HistoryPage(primary_id, [_entry(k, r, values, reviews) for k, r in keyed], total, page, per_page)
+    known = {**values, **{r.id: r for r in outside}}
+
+    def value_of(contact_id: int, name: str) -> str | None:
+        return getattr(known[contact_id], name) if contact_id in known else None
+
+    entries = []
+    for k, r in keyed:
+        entry = _entry(k, r, values, reviews)
+        entry.update(reason=render_json(entry["reason"], value_of), evidence=render_json(entry["evidence"], value_of))
+        entries.append(entry)
+    return HistoryPage(primary_id, entries, total, page, per_page)
 
 
 # --- why -----------------------------------------------------------------------------------
