@@ -438,3 +438,21 @@ def test_the_documented_example(client, store, token, target, kept, detached):
     assert sorted(body["detachedContactIds"]) == sorted(ids[k] for k in detached)
     assert body["primaryContactId"] == ids[kept[0]] and body["detachedPrimaryContactId"] == ids[detached[0]]
     assert_sound(store)
+
+
+def test_a_contact_erased_before_the_detach_does_not_block_its_undo(client, store, token):
+    from sqlalchemy import update
+
+    from reconcile.store.contacts import utcnow
+
+    a, b, c = chain(client)
+    gone = ident(client, "doc@hillvalley.edu", "888888")["secondaryContactIds"][-1]
+    with store.engine.begin() as conn:
+        conn.execute(update(contact).where(contact.c.id == gone).values(deletedAt=utcnow()))
+    before = links(store)
+    detachment = detach(client, token, a).get_json()  # the primary leaves: the erased row still points at it
+    assert gone not in detachment["keptContactIds"] + detachment["detachedContactIds"]
+    assert_sound(store)
+    assert client.post(f"/persons/detachments/{detachment['id']}/undo", headers=bearer(token)).status_code == 200
+    assert links(store) == before
+    assert_sound(store)

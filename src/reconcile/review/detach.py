@@ -387,13 +387,12 @@ def _changed_since(tx: ContactTx, cause: str, detail: dict, locked: set[str]) ->
     if len(heads) != 2 or any(h.linkPrecedence != "primary" or h.deletedAt is not None for h in heads):
         return "one of its groups has since been merged into another or erased"
     tx.lock_primaries(sides)  # StaleGroup (retried) if one is demoted between these two reads
-    rows = statements.group_rows(tx, sides)
-    if any(r.deletedAt is not None for r in rows):
-        return "a contact of its groups has been erased"
-    if {r.id for r in rows} != set(detail["kept"]) | set(detail["detached"]):
-        return "its groups have gained or lost contacts since"
-    _require_locked(locked, tx.contacts(r.id for r in rows))
-    last = statements.last_link_change(tx, [r.id for r in rows], sides)
+    # contacts erased before the detachment still point at a primary: only the live count
+    live = [r.id for r in statements.group_rows(tx, sides) if r.deletedAt is None]
+    if set(live) != set(detail["kept"]) | set(detail["detached"]):
+        return "its groups have gained, lost or erased contacts since"
+    _require_locked(locked, tx.contacts(live))
+    last = statements.last_link_change(tx, live, sides)
     moves = statements.link_changes(tx, cause)
     if not moves or last != moves[-1].id:
         return "its groups have changed since"
