@@ -28,6 +28,11 @@ class Settings:
     database_url: str = f"sqlite:///{DEFAULT_DB}"
     default_region: str = "US"
     db_pool_size: int = 8
+    #: seconds a request waits for a database lock (SQLite's write lock, PostgreSQL's row,
+    #: table and advisory locks) before it is answered 503 with Retry-After
+    db_lock_timeout_seconds: float = 5.0
+    #: seconds one PostgreSQL statement of the service may run before a 503 (0: no limit)
+    db_statement_timeout_seconds: float = 30.0
     api_keys: tuple[str, ...] = field(default_factory=tuple)
     secret_key: str | None = None
     #: mark the review UI's session cookie Secure (serve it over HTTPS only)
@@ -60,6 +65,10 @@ class Settings:
             database_url=_env("RECONCILE_DATABASE_URL", cls.database_url),
             default_region=_env("RECONCILE_DEFAULT_REGION", cls.default_region).upper(),
             db_pool_size=int(_env("RECONCILE_DB_POOL_SIZE", str(cls.db_pool_size))),
+            db_lock_timeout_seconds=float(_env("RECONCILE_DB_LOCK_TIMEOUT_SECONDS", str(cls.db_lock_timeout_seconds))),
+            db_statement_timeout_seconds=float(
+                _env("RECONCILE_DB_STATEMENT_TIMEOUT_SECONDS", str(cls.db_statement_timeout_seconds))
+            ),
             api_keys=_csv("RECONCILE_API_KEYS"),
             secret_key=os.environ.get("RECONCILE_SECRET_KEY") or None,
             session_cookie_secure=_env("RECONCILE_SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes", "on"),

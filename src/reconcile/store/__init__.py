@@ -9,6 +9,7 @@ import hashlib
 import logging
 import os
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -19,7 +20,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
-from .engine import make_engine
+from .engine import DEFAULT_LOCK_TIMEOUT, make_engine
 from .schema import audit_log, contact, metadata
 
 log = logging.getLogger(__name__)
@@ -30,18 +31,24 @@ MAX_ATTEMPTS = 8
 
 # SQLSTATEs after which PostgreSQL asks the client to retry the whole transaction.
 _RETRYABLE_PG = {"40001", "40P01", "55P03"}
+# SQLSTATEs of a wait cut short: lock_not_available (lock_timeout), query_canceled (statement_timeout)
+_TIMED_OUT_PG = {"55P03", "57014"}
 
 
 class Store:
     """Owns the engine; hands out transactions to the engine layer."""
 
-    def __init__(self, url: str, pool_size: int = 8):
+    def __init__(
+        self, url: str, pool_size: int = 8, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, statement_timeout: float | None = None
+    ):
         self.url = url
-        self.engine: Engine = make_engine(url, pool_size=pool_size)
+        self.lock_timeout = lock_timeout
+        self.engine: Engine = make_engine(url, pool_size=pool_size, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
         self.dialect = self.engine.dialect.name
         database = self.engine.url.database if self.dialect == "sqlite" else None
         self._writer_lock_path = f"{database}-writelock" if database and database != ":memory:" else None
         self._turn = threading.local()
+        self._turn_here = threading.Lock()  # this process's writers queue here, woken at once
 
     # --- transactions --------------------------------------------------------------
 
@@ -78,27 +85,36 @@ class Store:
 
     @contextmanager
     def _sqlite_writer_turn(self) -> Iterator[None]:
-        """Queue SQLite writers (threads and worker processes) on an ``flock``.
+        """Queue SQLite writers: this process's threads on a lock, worker processes on an
+        ``flock``; either wait ends after ``lock_timeout`` with :class:`DatabaseBusy`.
 
-        Without it, a writer that finds the database locked sleeps in SQLite's busy
-        handler (1, 2, 5, 10, ... ms) however soon the lock is released; in the kernel's
-        queue it wakes as soon as the writer before it commits. ``BEGIN IMMEDIATE`` and
-        the busy timeout still guard against writers that do not queue here. A thread
-        that already holds its turn (a nested write) does not queue again.
+        Without the queue, a writer that finds the database locked sleeps in SQLite's
+        busy handler (1, 2, 5, 10, ... ms) however soon the lock is released; a thread
+        queued on the lock wakes as soon as the writer before it is done. Between
+        processes the ``flock`` is polled (a blocking ``flock`` cannot be given a
+        deadline). ``BEGIN IMMEDIATE`` and the busy timeout still guard against writers
+        that do not queue here. A thread that already holds its turn (a nested write)
+        does not queue again.
         """
         if self._writer_lock_path is None or getattr(self._turn, "held", False):
             yield
             return
-        fd = os.open(self._writer_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + self.lock_timeout
+        if not self._turn_here.acquire(timeout=self.lock_timeout):
+            raise DatabaseBusy(f"another writer held the database for over {self.lock_timeout:g} s")
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._turn.held = True
+            fd = os.open(self._writer_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
-                yield
+                _flock_until(fd, deadline, self.lock_timeout)
+                self._turn.held = True
+                try:
+                    yield
+                finally:
+                    self._turn.held = False
             finally:
-                self._turn.held = False
+                os.close(fd)  # releases the flock
         finally:
-            os.close(fd)  # releases the lock
+            self._turn_here.release()
 
     def write(self, work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()) -> T:
         """Run ``work`` in one write transaction, retrying it whole on a lost race.
@@ -112,6 +128,7 @@ class Store:
         back and runs ``work`` again on fresh data, so a lost race changes nothing.
         """
         keys = list(lock_keys)
+        deadline = time.monotonic() + self.lock_timeout
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._write_once(keys) as tx:
@@ -122,6 +139,8 @@ class Store:
             except (OperationalError, DBAPIError) as exc:
                 if attempt == MAX_ATTEMPTS or not self._retryable(exc):
                     raise
+                if time.monotonic() >= deadline:  # each lock wait is bounded; so are the retries
+                    raise DatabaseBusy(f"the database stayed locked for over {self.lock_timeout:g} s") from exc
                 log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__, attempt)
             time.sleep(random.uniform(0, 0.002 * attempt))
         raise AssertionError("unreachable")
@@ -138,6 +157,39 @@ class Store:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
 
+    def writable(self, timeout: float) -> bool:
+        """Whether a writer could take the write lock within ``timeout`` seconds; takes it
+        and lets go at once, writing nothing.
+
+        SQLite: ``BEGIN IMMEDIATE`` (the database's one write lock) with a short busy
+        timeout. PostgreSQL: the lock an insert into ``Contact`` takes, which any
+        stronger table lock held elsewhere (a long migration, a manual ``LOCK``) blocks.
+        """
+        with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                driver = conn.connection.driver_connection
+                driver.execute(f"PRAGMA busy_timeout={round(timeout * 1000)}")
+                try:
+                    driver.execute("BEGIN IMMEDIATE")
+                    driver.execute("ROLLBACK")
+                except sqlite3.OperationalError:
+                    return False
+                finally:
+                    driver.execute(f"PRAGMA busy_timeout={round(self.lock_timeout * 1000)}")
+                return True
+            with conn.begin() as tx:
+                conn.execute(text(f"SET LOCAL lock_timeout = {round(timeout * 1000)}"))
+                conn.execute(text(f"SET LOCAL statement_timeout = {round(timeout * 1000)}"))
+                try:
+                    conn.execute(text('LOCK TABLE "Contact" IN ROW EXCLUSIVE MODE'))
+                except OperationalError as exc:
+                    if not is_busy(exc):
+                        raise
+                    return False
+                finally:
+                    tx.rollback()
+            return True
+
     def counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             contacts = conn.execute(select(func.count()).select_from(contact)).scalar_one()
@@ -146,6 +198,34 @@ class Store:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class DatabaseBusy(Exception):
+    """A lock stayed held elsewhere past the configured wait; nothing was written."""
+
+
+def is_busy(exc: DBAPIError) -> bool:
+    """Whether a database error means "waited too long for a lock or a statement"
+    (SQLite's busy database; PostgreSQL's lock_timeout and statement_timeout)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate is not None:
+        return sqlstate in _TIMED_OUT_PG
+    message = str(exc.orig)
+    return "database is locked" in message or "database is busy" in message
+
+
+def _flock_until(fd: int, deadline: float, timeout: float) -> None:
+    """Take an exclusive ``flock`` on ``fd``, polling until ``deadline`` (monotonic)."""
+    pause = 0.0002
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise DatabaseBusy(f"another process held the database for over {timeout:g} s") from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.002)
 
 
 @functools.cache
@@ -158,4 +238,4 @@ def _lock_id(key: str) -> int:
     return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big", signed=True)
 
 
-__all__ = ["Store", "ContactTx", "ContactRow", "StaleGroup", "metadata", "utcnow"]
+__all__ = ["Store", "DatabaseBusy", "is_busy", "ContactTx", "ContactRow", "StaleGroup", "metadata", "utcnow"]

@@ -73,6 +73,12 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored timestamp with its zone: SQLite hands every one back naive, and every
+    one was written in UTC (:func:`utcnow`)."""
+    return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
 class StaleGroup(Exception):
     """A group changed between reading and locking it; the transaction is retried."""
 

@@ -1,9 +1,18 @@
 """Engine construction: the only place that knows how SQLite and PostgreSQL differ in
 connection setup. SQLite runs in WAL mode with transactions begun explicitly, so a
 writer can take the write lock up front (``BEGIN IMMEDIATE``) instead of upgrading a
-read lock half-way and dead-locking against another writer."""
+read lock half-way and dead-locking against another writer.
+
+Every wait is bounded: SQLite's busy timeout and PostgreSQL's ``lock_timeout`` (and,
+when given, ``statement_timeout``) turn a lock held elsewhere into an error the web
+layer answers with a 503 and ``Retry-After``, never into a request that hangs.
+
+A SQLite database file is created readable by its owner only (its ``-wal`` and
+``-shm`` files take the same mode from it): it holds customers' emails and phones.
+"""
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
@@ -11,29 +20,54 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+from ..config import Settings
+
+#: the lock wait of an engine made without one (the CLI's, the tests'): the service's default
+DEFAULT_LOCK_TIMEOUT = Settings.db_lock_timeout_seconds
+PRIVATE_FILE_MODE = 0o600
 
 
-def make_engine(url: str, pool_size: int = 8) -> Engine:
-    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``)."""
+def make_engine(
+    url: str, pool_size: int = 8, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, statement_timeout: float | None = None
+) -> Engine:
+    """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    ``lock_timeout`` (seconds) bounds every wait for a lock; ``statement_timeout``
+    (seconds, PostgreSQL only; ``None``: unbounded, for batch work) bounds a statement.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            create_private_file(Path(parsed.database))
         engine = create_engine(
             url,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
+            connect_args={"timeout": lock_timeout, "check_same_thread": False},
             pool_size=pool_size,
             max_overflow=pool_size,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, round(lock_timeout * 1000))
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600)
+        options = f"-c lock_timeout={round(lock_timeout * 1000)}"
+        if statement_timeout is not None:
+            options += f" -c statement_timeout={round(statement_timeout * 1000)}"
+        return create_engine(
+            url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600, connect_args={"options": options}
+        )
     raise ValueError(f"unsupported database URL {url!r}: use sqlite:///... or postgresql+psycopg://...")
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def create_private_file(path: Path) -> None:
+    """Create ``path`` (and its folder) empty and owner-only unless it exists; SQLite then
+    writes its database into it. An existing file keeps the mode its operator gave it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
+    except FileExistsError:
+        pass
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
@@ -41,7 +75,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

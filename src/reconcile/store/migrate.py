@@ -6,8 +6,9 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 
-from .engine import make_engine
+from .engine import create_private_file, make_engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -20,7 +21,11 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    """Bring the database at ``url`` to ``revision`` (default: the newest)."""
+    """Bring the database at ``url`` to ``revision`` (default: the newest); a SQLite file
+    it creates is owner-only, as the store's are."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        create_private_file(Path(parsed.database))
     command.upgrade(alembic_config(url), revision)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from . import Store
-from .contacts import utcnow
+from .contacts import as_utc, utcnow
 from .schema import model_version
 
 
@@ -36,8 +36,8 @@ class ModelRecord:
             upper_threshold=row.upperThreshold,
             lower_threshold=row.lowerThreshold,
             active=bool(row.active),
-            created_at=row.createdAt,
-            activated_at=row.activatedAt,
+            created_at=as_utc(row.createdAt),
+            activated_at=as_utc(row.activatedAt),
             activated_by=row.activatedBy,
             previous_version=row.previousVersion,
         )

@@ -20,6 +20,15 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(authenticate_api)
 
 CHART_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+#: the model_version.version column's length; a longer name (or one with a NUL, which
+#: PostgreSQL refuses in any string) can name no version, so it never reaches the database
+MAX_VERSION = 64
+
+
+def _known_shape(version: str) -> str:
+    if len(version) > MAX_VERSION or "\x00" in version:
+        raise ApiError(404, "unknown_model", f"no model version of that name is registered (at most {MAX_VERSION} characters)")
+    return version
 
 
 def _reconciler():
@@ -61,7 +70,7 @@ def _change(kind: str, version: str | None, force: bool, by: str):
     if kind == "rollback":
         record, decision = model_admin.rollback(store, force=force, by=by)
     else:
-        record, decision = model_admin.activate(store, version, force=force, by=by)
+        record, decision = model_admin.activate(store, _known_shape(version), force=force, by=by)
     _reconciler().models.refresh()  # this worker at once; the others within the poll interval
     return record, decision
 
@@ -100,8 +109,8 @@ def rollback():
 @bp.get("/models/<version>/charts/<name>")
 def chart(version: str, name: str):
     try:
-        record = registry.get_model(_reconciler().store, version)
-    except model_admin.UnknownModel:
+        record = registry.get_model(_reconciler().store, _known_shape(version))
+    except (model_admin.UnknownModel, ApiError):
         raise ApiError(404, "not_found", "no such chart") from None
     path = model_admin.chart_path(record, name)
     if path is None:
@@ -160,7 +169,7 @@ def _ui_change(kind: str, version: str | None):
     force = request.form.get("force") in ("1", "on", "true")
     try:
         record, decision = _change(kind, version, force, g.reviewer.username)
-    except (model_admin.UnknownModel, model_admin.ActivationRefused) as exc:
+    except (model_admin.UnknownModel, model_admin.ActivationRefused, ApiError) as exc:
         flash(getattr(exc, "message", str(exc)), "error")
     else:
         prefix = "Forced: " if not decision.allowed else ""

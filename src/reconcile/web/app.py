@@ -29,14 +29,36 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    store = Store(settings.database_url, pool_size=settings.db_pool_size)
+    store = Store(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        lock_timeout=settings.db_lock_timeout_seconds,
+        statement_timeout=settings.db_statement_timeout_seconds or None,
+    )
     if settings.probabilistic:
         _register_default_model(store, settings)
     app.extensions["reconcile"] = Reconciler(store, settings)
 
-    from . import admin, auth, corrections, erasure, errors, health, identify, metrics, person_page, persons, review_ui, reviews
+    from . import (
+        admin,
+        auth,
+        corrections,
+        erasure,
+        errors,
+        health,
+        identify,
+        ids,
+        metrics,
+        person_page,
+        persons,
+        review_ui,
+        reviews,
+        security_headers,
+    )
 
     errors.register_error_handlers(app)
+    ids.init_app(app)
+    security_headers.init_app(app)
     auth.init_app(app)
     metrics.init_app(app)
     app.register_blueprint(identify.bp)

@@ -1,4 +1,8 @@
-"""One JSON error shape for every failure: ``{"error": {"code": ..., "message": ...}}``."""
+"""One JSON error shape for every failure: ``{"error": {"code": ..., "message": ...}}``.
+
+A 503 (the database is unreachable, or busy past the configured lock or statement
+timeout) always carries ``Retry-After``: the request changed nothing and may be sent again.
+"""
 from __future__ import annotations
 
 import logging
@@ -8,15 +12,20 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..normalize import InvalidInput
+from ..store import DatabaseBusy, is_busy
 
 log = logging.getLogger(__name__)
+
+#: seconds a client is asked to wait before retrying after a 503
+RETRY_AFTER_SECONDS = 1
 
 
 class ApiError(Exception):
     """An error with an HTTP status and a stable machine-readable code."""
 
-    def __init__(self, status: int, code: str, message: str, **extra):
+    def __init__(self, status: int, code: str, message: str, *, retry_after: int | None = None, **extra):
         super().__init__(message)
+        self.retry_after = retry_after
         self.status = status
         self.code = code
         self.message = message
@@ -28,6 +37,17 @@ def error_response(status: int, code: str, message: str, **extra):
     return jsonify(body), status
 
 
+def unavailable(code: str, message: str, retry_after: int = RETRY_AFTER_SECONDS):
+    """A 503 in the standard shape, with ``Retry-After``."""
+    response, status = error_response(503, code, message)
+    response.headers["Retry-After"] = str(retry_after)
+    return response, status
+
+
+def _busy():
+    return unavailable("database_busy", "the database is busy (a lock was held too long); nothing was changed, retry shortly")
+
+
 def _slug(name: str) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
 
@@ -35,7 +55,15 @@ def _slug(name: str) -> str:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
-        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+        response, status = error_response(exc.status, exc.code, exc.message, **exc.extra)
+        if exc.retry_after is not None:
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response, status
+
+    @app.errorhandler(DatabaseBusy)
+    def _db_busy(exc: DatabaseBusy):
+        log.warning("database busy: %s", exc)
+        return _busy()
 
     @app.errorhandler(InvalidInput)
     def _invalid(exc: InvalidInput):
@@ -50,13 +78,16 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _db_down(exc: OperationalError):
+        if is_busy(exc):
+            log.warning("database busy: %s", exc.orig)
+            return _busy()
         log.warning("database unavailable: %s", exc.orig)
-        return error_response(503, "database_unavailable", "the database is not reachable; retry shortly")
+        return unavailable("database_unavailable", "the database is not reachable; retry shortly")
 
     @app.errorhandler(DBAPIError)
     def _db_error(exc: DBAPIError):
         if exc.connection_invalidated:
-            return error_response(503, "database_unavailable", "the database connection was lost; retry shortly")
+            return unavailable("database_unavailable", "the database connection was lost; retry shortly")
         log.exception("database error")
         return error_response(500, "internal_error", "the request failed and changed nothing")
 

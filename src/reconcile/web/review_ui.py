@@ -7,6 +7,7 @@ session's CSRF token; a Content-Security-Policy forbids anything not served from
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from math import isfinite
 from typing import Any
@@ -29,6 +30,7 @@ from ..config import PROJECT_ROOT
 from ..review import queue as review
 from . import auth, metrics
 from .errors import ApiError
+from .ids import MAX_ID
 from .reviews import int_arg
 
 UI_ROOT = PROJECT_ROOT / "review_ui"
@@ -44,6 +46,7 @@ bp = Blueprint(
 
 PUBLIC_ENDPOINTS = frozenset({"review_ui.login", "review_ui.static"})
 PER_PAGE_CHOICES = (25, 50, 100, 200)
+_ASCII_DIGITS = re.compile(r"[0-9]{1,10}")
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
@@ -173,7 +176,8 @@ def _page_links(current: int, last: int) -> list[int | None]:
 @bp.post("/bulk")
 def bulk():
     decision = request.form.get("decision")
-    ids = [int(i) for i in request.form.getlist("ids") if i.isdigit()]
+    # ASCII digits within the id range only: str.isdigit() also takes '²', which int() refuses
+    ids = [int(i) for i in request.form.getlist("ids") if _ASCII_DIGITS.fullmatch(i) and 1 <= int(i) <= MAX_ID]
     back = _safe_next(request.form.get("back"), url_for("review_ui.queue"))
     if decision not in ("confirm", "reject") or not ids:
         flash("Select at least one item, then confirm or reject.", "error")

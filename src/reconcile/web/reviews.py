@@ -13,6 +13,7 @@ from ..review import queue as review
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError
+from .ids import MAX_ID, is_id
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 bp.before_request(authenticate_api)
@@ -148,9 +149,11 @@ def bulk():
         not isinstance(ids, list)
         or not ids
         or len(ids) > MAX_BULK
-        or not all(isinstance(i, int) and not isinstance(i, bool) and i > 0 for i in ids)
+        or not all(is_id(i) for i in ids)
     ):
-        raise ApiError(400, "invalid_input", f"ids must be a list of 1 to {MAX_BULK} review ids", field="ids")
+        raise ApiError(
+            400, "invalid_input", f"ids must be a list of 1 to {MAX_BULK} review ids (1 to {MAX_ID})", field="ids"
+        )
     outcomes = review.decide_many(_store(), ids, g.reviewer.username, decision, _note(payload))
     results = []
     for outcome in outcomes:
