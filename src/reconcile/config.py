@@ -37,6 +37,13 @@ class Settings:
     secret_key: str | None = None
     #: mark the review UI's session cookie Secure (serve it over HTTPS only)
     session_cookie_secure: bool = False
+    #: failed logins allowed per account, and per client address, within the window
+    #: (counted in each worker process) before further tries get a 429
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_window_seconds: float = 300.0
+    #: password checks (scrypt) running at once per worker process; more get a 503 at once
+    login_hash_slots: int = 1
     #: False runs the exact rules only (the baseline ``reconcile evaluate`` compares with)
     probabilistic: bool = True
     model_path: str = str(DEFAULT_MODEL)
@@ -72,6 +79,14 @@ class Settings:
             api_keys=_csv("RECONCILE_API_KEYS"),
             secret_key=os.environ.get("RECONCILE_SECRET_KEY") or None,
             session_cookie_secure=_env("RECONCILE_SESSION_COOKIE_SECURE", "0").lower() in ("1", "true", "yes", "on"),
+            login_failures_per_account=int(
+                _env("RECONCILE_LOGIN_FAILURES_PER_ACCOUNT", str(cls.login_failures_per_account))
+            ),
+            login_failures_per_address=int(
+                _env("RECONCILE_LOGIN_FAILURES_PER_ADDRESS", str(cls.login_failures_per_address))
+            ),
+            login_window_seconds=float(_env("RECONCILE_LOGIN_WINDOW_SECONDS", str(cls.login_window_seconds))),
+            login_hash_slots=int(_env("RECONCILE_LOGIN_HASH_SLOTS", str(cls.login_hash_slots))),
             probabilistic=_env("RECONCILE_PROBABILISTIC", "1").lower() not in ("0", "false", "no", "off"),
             model_path=_env("RECONCILE_MODEL", cls.model_path),
             upper_threshold=float(_env("RECONCILE_UPPER_THRESHOLD", str(cls.upper_threshold))),

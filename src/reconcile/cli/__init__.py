@@ -168,6 +168,68 @@ def reviewer_token(username: str) -> None:
     click.echo(f"API token for {username} (shown once): {token}")
 
 
+@reviewer.command("list")
+def reviewer_list() -> None:
+    """Every reviewer: name, admin or not, created, disabled."""
+    from ..review.queue import list_reviewers
+    from ..store import Store
+
+    store = Store(Settings.from_env().database_url)
+    try:
+        accounts = list_reviewers(store)
+    finally:
+        store.dispose()
+    for account in accounts:
+        state = f"disabled {account.disabled_at:%Y-%m-%d %H:%M} UTC" if account.disabled_at else "active"
+        role = "admin" if account.is_admin else "reviewer"
+        click.echo(f"{account.username}\t{role}\tcreated {account.created_at:%Y-%m-%d %H:%M} UTC\t{state}")
+    if not accounts:
+        click.echo("no reviewers: `reconcile reviewer add NAME`")
+
+
+def _account_change(change, username: str, *args) -> None:
+    from ..store import Store
+
+    store = Store(Settings.from_env().database_url)
+    try:
+        change(store, username, *args)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+
+
+@reviewer.command("disable")
+@click.argument("username")
+def reviewer_disable(username: str) -> None:
+    """Disable a reviewer: their sessions and API token stop working at once."""
+    from ..review.queue import set_disabled
+
+    _account_change(set_disabled, username, True)
+    click.echo(f"reviewer {username} disabled; every session of theirs has ended")
+
+
+@reviewer.command("enable")
+@click.argument("username")
+def reviewer_enable(username: str) -> None:
+    """Enable a disabled reviewer again (they log in afresh; no old session comes back)."""
+    from ..review.queue import set_disabled
+
+    _account_change(set_disabled, username, False)
+    click.echo(f"reviewer {username} enabled")
+
+
+@reviewer.command("passwd")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True, help="prompted for when omitted")
+def reviewer_passwd(username: str, password: str) -> None:
+    """Set a reviewer's password; every session of theirs ends at once."""
+    from ..review.queue import set_password
+
+    _account_change(set_password, username, password)
+    click.echo(f"password of {username} changed; every session of theirs has ended")
+
+
 def _redact(url: str) -> str:
     from sqlalchemy.engine import make_url
 

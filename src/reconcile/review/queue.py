@@ -509,6 +509,22 @@ class Reviewer:
     id: int
     username: str
     is_admin: bool
+    #: a session issued under another generation is void (see :func:`end_sessions`)
+    session_generation: int = 0
+
+    @classmethod
+    def from_row(cls, row) -> "Reviewer":
+        return cls(row.id, row.username, bool(row.isAdmin), row.sessionGeneration)
+
+
+@dataclass(frozen=True)
+class Account:
+    """A reviewer account as ``reconcile reviewer list`` shows it."""
+
+    username: str
+    is_admin: bool
+    created_at: datetime
+    disabled_at: datetime | None
 
 
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
@@ -524,11 +540,10 @@ def add_reviewer(store: Store, username: str, password: str, *, admin: bool = Fa
     username = username.strip()
     if not username or len(username) > 64:
         raise ValueError("a username is 1 to 64 characters")
-    if len(password) < 8:
-        raise ValueError("a password is at least 8 characters")
+    password_hash = _password(password)
     token = "rvw_" + secrets.token_urlsafe(32)
     if not reviewers.create_reviewer(
-        store, username, password_hash=generate_password_hash(password), token_hash=hash_token(token), admin=admin
+        store, username, password_hash=password_hash, token_hash=hash_token(token), admin=admin
     ):
         raise ValueError(f"reviewer {username!r} exists already")
     return token
@@ -542,6 +557,37 @@ def new_token(store: Store, username: str) -> str:
     return token
 
 
+def _password(password: str) -> str:
+    if len(password) < 8:
+        raise ValueError("a password is at least 8 characters")
+    return generate_password_hash(password)
+
+
+def set_password(store: Store, username: str, password: str) -> None:
+    """Replace a reviewer's password; every session of theirs ends at once."""
+    if not reviewers.set_password_hash(store, username, _password(password)):
+        raise ValueError(f"no reviewer {username!r}")
+
+
+def set_disabled(store: Store, username: str, disabled: bool) -> None:
+    """Disable a reviewer (their sessions end and their API token stops working at once)
+    or enable them again (they log in afresh: no old session comes back)."""
+    if not reviewers.set_disabled(store, username, disabled):
+        raise ValueError(f"no reviewer {username!r}")
+
+
+def end_sessions(store: Store, username: str) -> None:
+    """Void every session of this reviewer, wherever its cookie was copied to."""
+    reviewers.end_sessions(store, username)
+
+
+def list_reviewers(store: Store) -> list[Account]:
+    return [
+        Account(r.username, bool(r.isAdmin), as_utc(r.createdAt), None if r.disabledAt is None else as_utc(r.disabledAt))
+        for r in reviewers.all_reviewers(store)
+    ]
+
+
 def check_password(store: Store, username: str, password: str) -> Reviewer | None:
     """The active reviewer with these credentials; as slow for an unknown name as for a wrong password."""
     row = reviewers.reviewer_named(store, username)
@@ -550,14 +596,14 @@ def check_password(store: Store, username: str, password: str) -> Reviewer | Non
         return None
     if not check_password_hash(row.passwordHash, password):
         return None
-    return Reviewer(row.id, row.username, bool(row.isAdmin))
+    return Reviewer.from_row(row)
 
 
 def check_token(store: Store, token: str) -> Reviewer | None:
     row = reviewers.active_reviewer_with_token(store, hash_token(token))
-    return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))
+    return None if row is None else Reviewer.from_row(row)
 
 
 def get_reviewer(store: Store, username: str) -> Reviewer | None:
     row = reviewers.active_reviewer_named(store, username)
-    return None if row is None else Reviewer(row.id, row.username, bool(row.isAdmin))
+    return None if row is None else Reviewer.from_row(row)

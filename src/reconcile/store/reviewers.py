@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from . import Store
 from .contacts import ContactTx, utcnow
@@ -42,6 +42,43 @@ def set_token_hash(store: Store, username: str, token_hash: str) -> bool:
     return store.write(work, lock_keys=[f"reviewer:{username}"]) == 1
 
 
+def set_password_hash(store: Store, username: str, password_hash: str) -> bool:
+    """Replace an account's password hash and end its sessions; ``False`` when there is no such account."""
+    return _update_named(store, username, passwordHash=password_hash, sessionGeneration=reviewer.c.sessionGeneration + 1)
+
+
+def set_disabled(store: Store, username: str, disabled: bool) -> bool:
+    """Disable an account (ending its sessions) or enable it again; ``False`` when there
+    is no such account. Enabling revives no session: the generation moved on at disabling."""
+    if disabled:
+        # an account disabled already keeps its first disabledAt
+        return _update_named(
+            store,
+            username,
+            disabledAt=func.coalesce(reviewer.c.disabledAt, utcnow()),
+            sessionGeneration=reviewer.c.sessionGeneration + 1,
+        )
+    return _update_named(store, username, disabledAt=None)
+
+
+def end_sessions(store: Store, username: str) -> bool:
+    """Void every session of an account (logout ends them all, copies of the cookie too)."""
+    return _update_named(store, username, sessionGeneration=reviewer.c.sessionGeneration + 1)
+
+
+def _update_named(store: Store, username: str, **values: Any) -> bool:
+    def work(tx: ContactTx) -> int:
+        return tx.conn.execute(update(reviewer).where(reviewer.c.username == username).values(**values)).rowcount
+
+    return store.write(work, lock_keys=[f"reviewer:{username}"]) == 1
+
+
+def all_reviewers(store: Store) -> list[Any]:
+    """Every account row, disabled ones too, by username."""
+    with store.read() as tx:
+        return tx.conn.execute(select(reviewer).order_by(reviewer.c.username)).all()
+
+
 def reviewer_named(store: Store, username: str) -> Any | None:
     """The account row with this username, disabled or not."""
     with store.read() as tx:
@@ -64,4 +101,14 @@ def active_reviewer_with_token(store: Store, token_hash: str) -> Any | None:
         ).first()
 
 
-__all__ = ["create_reviewer", "set_token_hash", "reviewer_named", "active_reviewer_named", "active_reviewer_with_token"]
+__all__ = [
+    "create_reviewer",
+    "set_token_hash",
+    "set_password_hash",
+    "set_disabled",
+    "end_sessions",
+    "all_reviewers",
+    "reviewer_named",
+    "active_reviewer_named",
+    "active_reviewer_with_token",
+]

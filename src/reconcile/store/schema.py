@@ -180,6 +180,8 @@ reviewer = Table(
     Column("isAdmin", Boolean, nullable=False, default=False),
     Column("createdAt", DateTime(timezone=True), nullable=False),
     Column("disabledAt", DateTime(timezone=True)),
+    # moved on by logout, a password change or disabling: sessions of older generations are void
+    Column("sessionGeneration", Integer, nullable=False, server_default=text("0")),
     sqlite_autoincrement=True,
 )
 

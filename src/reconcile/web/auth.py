@@ -2,7 +2,10 @@
 JSON API), API keys (``/identify``), and CSRF protection for everything a session can change.
 
 A session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when configured)
-holding the reviewer's name and a per-session CSRF token. A call that authenticates
+holding the reviewer's name, the account's session generation when it was issued, and a
+per-session CSRF token. The cookie alone cannot be revoked, so the server keeps the
+generation: logout, a password change and disabling the account move it on, and every
+cookie issued before (a copied one too) stops working at once. A call that authenticates
 with a bearer token carries no ambient credential, so it needs no CSRF token; a call
 that rides on the session cookie does, in the ``X-CSRF-Token`` header or a form field.
 """
@@ -20,8 +23,10 @@ from sqlalchemy.engine import make_url
 from ..review import queue as review
 from ..review.queue import Reviewer
 from .errors import ApiError
+from .login_throttle import HashingBusy, Limits, LoginThrottle, Throttled
 
 SESSION_USER = "reviewer"
+SESSION_GENERATION = "generation"
 SESSION_CSRF = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
@@ -41,7 +46,16 @@ class ReviewerSessions(SecureCookieSessionInterface):
 
 
 def init_app(app: Flask) -> None:
-    """Session cookie flags, and ``csrf_token()`` for every template."""
+    """Session cookie flags, ``csrf_token()`` for every template, the login throttle."""
+    settings = app.config["RECONCILE"]
+    app.extensions["login_throttle"] = LoginThrottle(
+        Limits(
+            per_account=settings.login_failures_per_account,
+            per_address=settings.login_failures_per_address,
+            window=settings.login_window_seconds,
+            hash_slots=settings.login_hash_slots,
+        )
+    )
     app.session_interface = ReviewerSessions()
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -108,25 +122,58 @@ def _store():
     return current_app.extensions["reconcile"].store
 
 
+def check_login(username: str, password: str) -> Reviewer | None:
+    """The reviewer these credentials name, or ``None``; an :class:`ApiError` (429 with
+    ``Retry-After``, or 503 when every password-check slot is busy) before any password
+    is checked when the account or the client address has failed too often."""
+    throttle: LoginThrottle = current_app.extensions["login_throttle"]
+    address = request.remote_addr or "unknown"
+    try:
+        throttle.check(username, address)
+        with throttle.hashing_slot():
+            user = review.check_password(_store(), username, password)
+    except Throttled as exc:
+        raise ApiError(
+            429,
+            "too_many_attempts",
+            f"too many failed logins for this {exc.scope}; try again in {exc.retry_after} s",
+            retry_after=exc.retry_after,
+        ) from None
+    except HashingBusy:
+        raise ApiError(503, "login_busy", "too many logins at once; try again shortly", retry_after=1) from None
+    if user is None:
+        throttle.failed(username, address)
+    else:
+        throttle.succeeded(username)
+    return user
+
+
 def login(user: Reviewer) -> None:
     """Start a fresh session (a new CSRF token too: nothing from before login survives)."""
     session.clear()
     session[SESSION_USER] = user.username
+    session[SESSION_GENERATION] = user.session_generation
     csrf_token()
 
 
 def logout() -> None:
+    """End every session of the logged-in reviewer (this cookie and any copy of it)."""
+    username = session.get(SESSION_USER)
+    if username and session_reviewer() is not None:
+        review.end_sessions(_store(), username)
     session.clear()
 
 
 def session_reviewer() -> Reviewer | None:
-    """The logged-in reviewer, re-read so a disabled account stops working at once."""
+    """The logged-in reviewer, re-read so a disabled account, or a session of an older
+    generation (logged out, password changed), stops working at once."""
     username = session.get(SESSION_USER)
     if not username:
         return None
     user = review.get_reviewer(_store(), username)
-    if user is None:
+    if user is None or session.get(SESSION_GENERATION) != user.session_generation:
         session.clear()
+        return None
     return user
 
 

@@ -105,9 +105,7 @@ def login():
         if not auth.csrf_ok():
             error = "The login form expired; please try again."
         else:
-            user = review.check_password(
-                _store(), request.form.get("username", "").strip(), request.form.get("password", "")
-            )
+            user = auth.check_login(request.form.get("username", "").strip(), request.form.get("password", ""))
             if user is not None:
                 auth.login(user)
                 return redirect(target)
