@@ -26,9 +26,17 @@ class IdConverter(IntegerConverter):
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
-def is_id(value: Any) -> bool:
-    """Whether a decoded JSON value is an id a row could have (bools are not numbers here)."""
-    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID
+def as_id(value: Any) -> int | None:
+    """A decoded JSON value as an id a row could have, else ``None``.
+
+    JSON has one number type: ``7.0`` is the integer 7 to JSON Schema (and to the
+    OpenAPI document), though Python decodes it as a float. Booleans are not numbers here.
+    """
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ID:
+        return value
+    return None
 
 
 def init_app(app: Flask) -> None:

@@ -13,7 +13,7 @@ from ..review import queue as review
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError
-from .ids import MAX_ID, is_id
+from .ids import MAX_ID, as_id
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 bp.before_request(authenticate_api)
@@ -41,14 +41,15 @@ def _store():
 
 
 def int_arg(name: str, default: int, maximum: int) -> int:
-    """A query parameter from 1 to ``maximum`` (``default`` when absent or empty).
+    """A query parameter from 1 to ``maximum`` (``default`` when absent).
 
-    Anything else is a 400 that states the range: a value above it is refused rather
-    than capped, so a client never gets less than it asked for without knowing, and a
-    huge number never reaches the database as an offset it cannot hold.
+    Anything else, an empty value included (the document says an integer), is a 400
+    that states the range: a value above it is refused rather than capped, so a client
+    never gets less than it asked for without knowing, and a huge number never reaches
+    the database as an offset it cannot hold.
     """
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not (_WHOLE_NUMBER.fullmatch(raw) and 1 <= int(raw) <= maximum):
         raise ApiError(400, "invalid_parameter", f"{name} must be a whole number from 1 to {maximum}", field=name)
@@ -145,12 +146,9 @@ def bulk():
     ids, decision = payload.get("ids"), payload.get("decision")
     if decision not in ("confirm", "reject"):
         raise ApiError(400, "invalid_input", "decision must be confirm or reject", field="decision")
-    if (
-        not isinstance(ids, list)
-        or not ids
-        or len(ids) > MAX_BULK
-        or not all(is_id(i) for i in ids)
-    ):
+    if isinstance(ids, list):
+        ids = [as_id(i) for i in ids]
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_BULK or None in ids:
         raise ApiError(
             400, "invalid_input", f"ids must be a list of 1 to {MAX_BULK} review ids (1 to {MAX_ID})", field="ids"
         )
