@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 import idna
 import phonenumbers
@@ -21,6 +22,9 @@ MAX_NAME_LENGTH = 200
 #: An unreadable value is kept as data on the contact, cut to this many characters.
 MAX_UNREADABLE_LENGTH = 320
 PHONE_TAIL_DIGITS = 7
+#: Distinct values each per-process cache below keeps (least recently used go first).
+#: Every cached function is pure, so a hit answers exactly what a call would.
+CACHE_SIZE = 1 << 15
 
 #: Mail providers that ignore dots in the local part and have alias domains.
 GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
@@ -89,6 +93,13 @@ def normalize_email(raw: object) -> str | None:
         return None
     if not isinstance(raw, str):
         raise InvalidInput("email", "email must be a string or null")
+    return _normalize_email_text(raw)
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _normalize_email_text(raw: str) -> str | None:
+    """:func:`normalize_email` of a string (cached: a returning customer's email is
+    normalised once per process; a refusal raises again every time)."""
     value = _clean_email(raw)
     if not value:
         return None
@@ -130,6 +141,7 @@ def _phone_text(value: str) -> str:
     return value
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def _valid_e164(text: str, default_region: str) -> str | None:
     """E.164 of the number ``phonenumbers`` reads in ``text`` when it is valid (an
     extension, ``;ext=``, ``x12``, ``,,244`` ..., is read and left out), else ``None``."""
@@ -239,6 +251,7 @@ def email_local(email: str | None) -> str | None:
     return email_parts(key)[0] if key else None
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def phone_national(phone: str | None) -> str | None:
     """The national significant number of an E.164 phone; the digits of any other."""
     if not phone:
@@ -260,6 +273,7 @@ def phone_tail(phone: str | None) -> str | None:
     return digits[-PHONE_TAIL_DIGITS:] if len(digits) >= PHONE_TAIL_DIGITS else None
 
 
+@lru_cache(maxsize=CACHE_SIZE)
 def name_key(name: str | None) -> str | None:
     """Lower-case, accent-free, punctuation-free name with tokens sorted (order swaps agree)."""
     if not name:

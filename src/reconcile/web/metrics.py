@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import cache
 
 from flask import Blueprint, Flask, Response, current_app, g, request
 from prometheus_client import (
@@ -95,9 +96,18 @@ def _observe(response: Response) -> Response:
         method = reported if reported in METHODS else "other"
     else:
         outcome = "invalid" if response.status_code < 500 else "error"
-    IDENTIFY_REQUESTS.labels(method=method, outcome=outcome).inc()
-    IDENTIFY_LATENCY.labels(method=method).observe(time.perf_counter() - started)
+    requests, latency = _series(method, outcome)
+    requests.inc()
+    latency.observe(time.perf_counter() - started)
     return response
+
+
+@cache
+def _series(method: str, outcome: str):
+    """The counter and histogram children of one (method, outcome): ``labels()`` looks
+    them up under a lock on every call, so each pair is resolved once per process (there
+    are at most 5 x 3)."""
+    return IDENTIFY_REQUESTS.labels(method=method, outcome=outcome), IDENTIFY_LATENCY.labels(method=method)
 
 
 @bp.get("/metrics")
