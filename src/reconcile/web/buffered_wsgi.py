@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from granian.rsgi import Headers, HTTPProtocol, Scope
+
 WSGIApp = Callable[[dict, Callable], Iterable[bytes]]
 
 _TIMEOUT_BODY = json.dumps(
@@ -57,10 +59,10 @@ class BufferedWSGI:
             "SERVER_SOFTWARE": "granian+reconcile",
         }
 
-    def __rsgi_del__(self, loop) -> None:
+    def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.pool.shutdown(wait=True)
 
-    async def __rsgi__(self, scope, proto) -> None:
+    async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
         if scope.proto != "http":  # no websockets here
             return
         headers = scope.headers
@@ -84,7 +86,7 @@ class BufferedWSGI:
         )
         proto.response_bytes(status, response_headers, payload)
 
-    async def _read_body(self, proto) -> bytes:
+    async def _read_body(self, proto: HTTPProtocol) -> bytes:
         body = bytearray()
         async for chunk in proto:
             body += chunk
@@ -92,7 +94,7 @@ class BufferedWSGI:
                 raise BodyTooLarge
         return bytes(body)
 
-    def environ(self, scope, headers, body: bytes, length: str | None) -> dict[str, Any]:
+    def environ(self, scope: Scope, headers: Headers, body: bytes, length: str | None) -> dict[str, Any]:
         """The WSGI environ (PEP 3333) of a request whose body has been read."""
         server_host, _, server_port = scope.server.rpartition(":")
         client_host, _, client_port = scope.client.rpartition(":")
