@@ -102,7 +102,7 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
         holders = [(m.id, m.name) for m in matches if getattr(m, name) == value]
         if not holders or guards.unlinkable(name, value):
             return None
-        if guards.shared_identifier(identity.name, holders, holders):
+        if guards.shared_identifier(identity.name, holders, [holder_name for _, holder_name in holders]):
             return None
     (primary_id,) = primaries
     if members[0].id != primary_id or members[0].linkPrecedence != "primary":
