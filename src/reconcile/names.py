@@ -8,6 +8,7 @@ small typos all count as compatible.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import jellyfish
@@ -137,6 +138,7 @@ def _nickname_groups() -> dict[str, frozenset[int]]:
     return {token: frozenset(ids) for token, ids in groups.items()}
 
 
+@lru_cache(maxsize=1 << 16)
 def _tokens_compatible(a: str, b: str) -> bool:
     if a == b:
         return True
@@ -154,7 +156,13 @@ def names_compatible(a: str | None, b: str | None) -> bool:
     Every token of the shorter name must find a compatible token in the longer one
     (equal, initial, nickname, or Jaro-Winkler >= 0.88), in any order.
     """
-    ka, kb = name_key(a), name_key(b)
+    return keys_compatible(name_key(a), name_key(b))
+
+
+@lru_cache(maxsize=1 << 16)
+def keys_compatible(ka: str | None, kb: str | None) -> bool:
+    """:func:`names_compatible` on :func:`reconcile.normalize.name_key` values, the form
+    contacts store (``nameKey``): the guards compare stored keys, never re-normalising."""
     if not ka or not kb:
         return True
     ta, tb = ka.split(), kb.split()
@@ -163,10 +171,18 @@ def names_compatible(a: str | None, b: str | None) -> bool:
     return all(any(_tokens_compatible(x, y) for y in tb) for x in ta)
 
 
-def distinct_names(names: list[str | None]) -> list[str]:
-    """Greedy clusters of mutually compatible names: one representative per person."""
-    representatives: list[str] = []
-    for name in names:
-        if name and not any(names_compatible(name, rep) for rep in representatives):
-            representatives.append(name)
+#: A name as the guards compare it: the name as given (for messages) and its key; a
+#: present name with an empty key (only punctuation) is compatible with every name.
+NamedKey = tuple[str, str | None]
+
+
+def distinct_names(names: Iterable[NamedKey], limit: int | None = None) -> list[NamedKey]:
+    """Greedy clusters of mutually compatible names: one representative per person, in
+    the order given; with ``limit``, stop once more than ``limit`` are found."""
+    representatives: list[NamedKey] = []
+    for name, key in names:
+        if name and not any(keys_compatible(key, rep) for _, rep in representatives):
+            representatives.append((name, key))
+            if limit is not None and len(representatives) > limit:
+                break
     return representatives

@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from ..normalize import Identity
+from ..names import NamedKey
+from ..normalize import Identity, name_key
 from ..references import ref, render_from_rows
 from ..store import ContactRow, ContactTx
 from ..store.pending import cannot_link_pairs, open_pending_merge, record_guard
@@ -23,6 +24,9 @@ from .guards import Guards
 
 FIELDS = ("email", "phoneNumber")
 MAX_REVIEWS_PER_GUARD = 3
+#: holds an answer (and the audit row of a contact created beside them) lists; the rest
+#: are counted in ``guardsOmitted``. Also the held groups read per value never read whole.
+MAX_LISTED_HOLDS = 10
 
 
 def age_key(row: ContactRow) -> tuple:
@@ -36,6 +40,32 @@ def primary_of(row: ContactRow) -> int:
 
 def request_values(identity: Identity) -> dict[str, str | None]:
     return {"email": identity.email, "phoneNumber": identity.phone}
+
+
+def request_name(identity: Identity) -> NamedKey | None:
+    return (identity.name, name_key(identity.name)) if identity.name else None
+
+
+def names_of(rows: list[ContactRow]) -> list[NamedKey]:
+    """The rows' names with the keys stored beside them (never normalised again)."""
+    return [(r.name, r.nameKey) for r in rows if r.name]
+
+
+def holders_of(rows: list[ContactRow]) -> list[tuple[int, NamedKey]]:
+    """:func:`names_of` with each name's contact, which a guard's reason refers to."""
+    return [(r.id, (r.name, r.nameKey)) for r in rows if r.name]
+
+
+@dataclass(frozen=True)
+class HeldValue:
+    """A request value the exact stage does not read across the table: a placeholder or
+    role mailbox (never links by itself), or one held by more groups than the guards let
+    link. ``groups`` are the first :data:`MAX_LISTED_HOLDS` groups holding it, ``total``
+    how many do (both from ``identifier_group``)."""
+
+    unlinkable: str | None
+    groups: list[int]
+    total: int
 
 
 @dataclass
@@ -75,10 +105,17 @@ class ExactOutcome:
     matched: bool = False
     holds: list[Hold] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
+    #: held groups not among ``holds`` (beyond the first few of a much-shared value)
+    unlisted: int = 0
 
     @property
     def method(self) -> str:
         return "exact" if self.matched else "new"
+
+    def guards_json(self) -> tuple[list[dict], int]:
+        """The first :data:`MAX_LISTED_HOLDS` holds for an answer, and how many more there are."""
+        listed = [h.as_json() for h in self.holds[:MAX_LISTED_HOLDS]]
+        return listed, self.unlisted + max(0, len(self.holds) - MAX_LISTED_HOLDS)
 
 
 def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutcome | None:
@@ -99,10 +136,10 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     for name, value in values.items():
         if value is None:
             continue
-        holders = [(m.id, m.name) for m in matches if getattr(m, name) == value]
+        holders = [m for m in matches if getattr(m, name) == value]
         if not holders or guards.unlinkable(name, value):
             return None
-        if guards.shared_identifier(identity.name, holders, [holder_name for _, holder_name in holders]):
+        if guards.shared_identifier(request_name(identity), holders_of(holders), names_of(holders)):
             return None
     (primary_id,) = primaries
     if members[0].id != primary_id or members[0].linkPrecedence != "primary":
@@ -110,22 +147,39 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     return ExactOutcome(primary_id=primary_id, members=members, matched=True)
 
 
+def _held_values(tx: ContactTx, identity: Identity, guards: Guards) -> dict[str, HeldValue]:
+    """The request's values not to read holder by holder: unlinkable ones, and ones more
+    groups hold than :meth:`Guards.widely_shared` allows (one capped read of the state)."""
+    held: dict[str, HeldValue] = {}
+    values = {n: v for n, v in request_values(identity).items() if v is not None}
+    holding = tx.holding_groups(values, MAX_LISTED_HOLDS)
+    for name, value in values.items():
+        groups, total = holding.get(name, ([], 0))
+        unlinkable = guards.unlinkable(name, value)
+        if unlinkable or guards.widely_shared(total):
+            held[name] = HeldValue(unlinkable, groups, total)
+    return held
+
+
 def _judge_links(
-    tx: ContactTx, identity: Identity, matches: list[ContactRow], guards: Guards
-) -> tuple[set[int], dict[int, Hold], bool]:
+    tx: ContactTx, identity: Identity, matches: list[ContactRow], held: dict[str, HeldValue], guards: Guards
+) -> tuple[set[int], dict[int, Hold], bool, int]:
     """Split the matched groups into those the request may join and those held apart.
 
     The flag is true when only values already known to be shared connect the request
-    to the joinable groups: then it joins the oldest of them and holds the others.
+    to the joinable groups: then it joins the oldest of them and holds the others. The
+    count is of held groups not read (a held value's groups beyond the first few, which
+    are all held alike).
     """
     values = request_values(identity)
-    by_group: dict[int, dict[str, list[ContactRow]]] = defaultdict(lambda: defaultdict(list))
-    groups_by_value: dict[str, set[int]] = defaultdict(set)  # every live holder is in ``matches``
+    by_group: dict[int, dict[str, list[ContactRow]]] = defaultdict(dict)
+    groups_by_value: dict[str, set[int]] = defaultdict(set)  # every live holder of a read value is in ``matches``
     for m in matches:
         for name, value in values.items():
             if value is not None and getattr(m, name) == value:
-                by_group[primary_of(m)][name].append(m)
+                by_group[primary_of(m)].setdefault(name, []).append(m)
                 groups_by_value[name].add(primary_of(m))
+    unlisted = sum(max(0, value.total - len(groups_by_value[name])) for name, value in held.items())
 
     known_shared = (  # weak or strong only matters when there is more than one group
         tx.guarded_values((n, v) for n, v in values.items() if v is not None) if len(by_group) > 1 else set()
@@ -143,13 +197,13 @@ def _judge_links(
                 holds.setdefault(group, Hold(group, unlinkable, f"{quoted} is a {unlinkable}", False))
                 holds[group].values.append((name, value))
                 continue
-            spread = guards.widely_shared(len(groups_by_value[name]))
+            spread = guards.widely_shared(held[name].total if name in held else len(groups_by_value[name]))
             if spread:  # no review either: the data already shows many people share it
                 holds.setdefault(group, Hold(group, "shared-value", f"{quoted} {spread}", False))
                 holds[group].values.append((name, value))
                 continue
-            value_names = [r.name for r in matches if getattr(r, name) == value]
-            reason = guards.shared_identifier(identity.name, [(r.id, r.name) for r in rows], value_names)
+            value_names = names_of([r for r in matches if getattr(r, name) == value])
+            reason = guards.shared_identifier(request_name(identity), holders_of(rows), value_names)
             if reason:
                 holds.setdefault(group, Hold(group, "shared-identifier", f"{quoted} {reason}", True))
                 holds[group].values.append((name, value))
@@ -164,7 +218,7 @@ def _judge_links(
     for hold in holds.values():
         hold.shown = render_from_rows(hold.reason, matches)
     if not strong and weak:
-        return weak, holds, True
+        return weak, holds, True, unlisted
     for group in weak:
         holds[group] = Hold(
             group,
@@ -173,19 +227,28 @@ def _judge_links(
             True,
             [(n, values[n]) for n in by_group[group] if values[n] is not None],
         )
-    return strong, holds, False
+    return strong, holds, False, unlisted
 
 
 def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) -> ExactOutcome:
-    """Apply the contract inside a write transaction and return the resulting group."""
-    matches = tx.find_matching(identity.email, identity.phone)
-    if not matches:
+    """Apply the contract inside a write transaction and return the resulting group.
+
+    What it reads is bounded whatever the table holds: a value many groups share is
+    not read holder by holder (:func:`_held_values`), so the holders read are those of
+    values held by at most ``max_groups_per_identifier`` groups, plus the held values'
+    holders inside those groups.
+    """
+    held = _held_values(tx, identity, guards)
+    matches = tx.find_matching(
+        identity.email, identity.phone, frozenset(held), {g for h in held.values() for g in h.groups}
+    )
+    if not matches and not any(h.total for h in held.values()):
         row = tx.insert_contact(identity, linked_id=None, method="new", cause=cause)
         return ExactOutcome(primary_id=row.id, members=[row], created=[row])
 
-    joinable, holds, weak_only = _judge_links(tx, identity, matches, guards)
+    joinable, holds, weak_only, unlisted = _judge_links(tx, identity, matches, held, guards)
     if not joinable:
-        return _new_primary_beside(tx, identity, matches, holds, cause)
+        return _new_primary_beside(tx, identity, matches, holds, cause, unlisted)
 
     primaries = sorted(tx.lock_primaries(joinable, members=matches), key=age_key)
     members = tx.group_members(joinable)
@@ -224,6 +287,7 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
         demoted=demoted,
         relinked=sorted(set(changed) - set(demoted)),
         matched=True,
+        unlisted=unlisted,
     )
 
     merged_ids = {m.id for m in merged}
@@ -239,7 +303,7 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
                 winner.id, "group-size", f"the group already holds {group_size} contacts", True,
                 [(n, v) for n, v in request_values(identity).items() if v is not None],
             )
-            beside = _new_primary_beside(tx, identity, matches, holds, cause)
+            beside = _new_primary_beside(tx, identity, matches, holds, cause, unlisted)
             beside.demoted, beside.relinked = outcome.demoted, outcome.relinked  # the merge above stands
             return beside
         row = tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause)
@@ -254,13 +318,15 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
 
 
 def _new_primary_beside(
-    tx: ContactTx, identity: Identity, matches: list[ContactRow], holds: dict[int, Hold], cause: str
+    tx: ContactTx, identity: Identity, matches: list[ContactRow], holds: dict[int, Hold], cause: str, unlisted: int
 ) -> ExactOutcome:
     """Every matched group is held apart: the request starts a group of its own."""
+    outcome = ExactOutcome(primary_id=0, members=[], matched=False, holds=list(holds.values()), unlisted=unlisted)
+    listed, omitted = outcome.guards_json()
     row = tx.insert_contact(
-        identity, linked_id=None, method="new", cause=cause, detail={"guards": [h.as_record() for h in holds.values()]}
+        identity, linked_id=None, method="new", cause=cause, detail={"guards": listed, "guardsOmitted": omitted}
     )
-    outcome = ExactOutcome(primary_id=row.id, members=[row], created=[row], matched=False)
+    outcome.primary_id, outcome.members, outcome.created = row.id, [row], [row]
     _record_holds(tx, row, row.id, holds, outcome, matches)
     return outcome
 

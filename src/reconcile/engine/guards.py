@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..names import distinct_names, names_compatible
+from ..names import NamedKey, distinct_names, keys_compatible
 from ..normalize import email_parts, normalize_email, normalize_phone
 from ..references import ref
 
@@ -101,26 +101,34 @@ class Guards:
         return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None
 
     def shared_identifier(
-        self, request_name: str | None, holders: Sequence[tuple[int, str | None]], value_names: list[str | None]
+        self,
+        request_name: NamedKey | None,
+        holders: Sequence[tuple[int, NamedKey]],
+        value_names: list[NamedKey],
     ) -> str | None:
         """A reason not to link on an identifier to a group whose holders' names clash.
 
         ``holders`` are the (contact id, name) of the value's holders within one group,
-        ``value_names`` the names on it across every group holding it: the value counts
-        as shared once it has been used with more than ``max_names_per_identifier``
-        clearly different names. The reason names the holders by reference
-        (:mod:`reconcile.references`), never by copy.
+        ``value_names`` the names on it across every group holding it (a value held by
+        more than ``max_groups_per_identifier`` groups never gets here:
+        :meth:`widely_shared` holds it first, so these lists stay bounded): the value
+        counts as shared once it has been used with more than
+        ``max_names_per_identifier`` clearly different names. Names come with their
+        stored keys (:data:`reconcile.names.NamedKey`), so nothing is normalised again,
+        and the count stops once it passes the limit. The reason names the holders by
+        reference (:mod:`reconcile.references`), never by copy.
         """
-        if not request_name:
+        if not request_name or not request_name[0]:
             return None
         shown = distinct_names([name for _, name in holders])
-        if not shown or any(names_compatible(request_name, other) for other in shown):
+        if not shown or any(keys_compatible(request_name[1], key) for _, key in shown):
             return None
-        people = distinct_names([request_name, *value_names])
+        people = distinct_names([request_name, *value_names], limit=self.max_names_per_identifier)
         if len(people) > self.max_names_per_identifier:
             first_holder = {name: next(i for i, n in holders if n == name) for name in shown[:3]}
             named = ", ".join(ref(i, "name") for i in first_holder.values())
-            return f"is held by {named}, not compatible with the request's name ({len(people)} names in all)"
+            limit = self.max_names_per_identifier
+            return f"is held by {named}, not compatible with the request's name (more than {limit} names in all)"
         return None
 
     def widely_shared(self, groups: int) -> str | None:

@@ -124,6 +124,7 @@ class Reconciler:
         created = [r.id for r in outcome.created]
         demoted = sorted(set(outcome.demoted) - set(created))
         relinked = sorted(set(outcome.relinked) - set(created) - set(demoted))
+        guards, omitted = outcome.guards_json()
         match = {
             "method": method,
             "requestId": request_id,
@@ -131,7 +132,8 @@ class Reconciler:
             "demotedContactIds": demoted,
             "relinkedContactIds": relinked,
             "pendingMergeIds": outcome.pending,
-            "guards": [h.as_json() for h in outcome.holds],
+            "guards": guards,
+            "guardsOmitted": omitted,
             "modelVersion": opinion.version,
             "score": opinion.score,
             "candidateId": opinion.candidate_id,

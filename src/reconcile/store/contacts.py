@@ -8,28 +8,36 @@ change is written to the audit log with its cause.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, union_all, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, union_all, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
-from .schema import audit_log, contact, link_guard
+from .schema import audit_log, contact, identifier_group, link_guard
 
 ContactRow = Row[Any]
+
+#: groups the read path looks at: two tell it that the request spans several
+FAST_PATH_GROUPS = 2
 
 _LIVE = contact.c.deletedAt.is_(None)
 
 # The hot statements, built once: building a statement and its cache key on every call
 # cost more CPU than running it. Parameters are bound at execution.
 _IDS = bindparam("ids", expanding=True)
+# The email's holders first, then by id: the order SQLite's index union reads them in,
+# made explicit so both engines hand the guards the same sequence.
+_MATCH_ORDER = (case((contact.c.email == bindparam("email"), 0), else_=1), contact.c.id)
 _FIND_BY = {
-    (True, False): select(contact).where(_LIVE, contact.c.email == bindparam("email")),
-    (False, True): select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")),
+    (True, False): select(contact).where(_LIVE, contact.c.email == bindparam("email")).order_by(*_MATCH_ORDER),
+    (False, True): select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")).order_by(*_MATCH_ORDER),
     (True, True): select(contact).where(
         _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
-    ),
+    ).order_by(*_MATCH_ORDER),
 }
 _BY_IDS = select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id)
 _BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
@@ -40,8 +48,9 @@ _GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
 
 def _groups_holding(condition):
     # a UNION of two index look-ups: PostgreSQL plans ``id IN (...) OR linkedId IN (...)``
-    # as a scan of the whole table
-    holders = select(_GROUP_KEY).where(_LIVE, condition).scalar_subquery()
+    # as a scan of the whole table. At most two groups: the read path answers only when
+    # one group holds everything, and a shared value's hundreds of groups are not read.
+    holders = select(_GROUP_KEY).where(_LIVE, condition).distinct().limit(FAST_PATH_GROUPS).scalar_subquery()
     members = union_all(  # disjoint: the primaries, then their secondaries
         select(contact).where(_LIVE, contact.c.id.in_(holders)),
         select(contact).where(_LIVE, contact.c.linkedId.in_(holders)),
@@ -61,12 +70,64 @@ _INSERT_CONTACT = insert(contact).returning(*contact.c)
 _INSERT_AUDIT = insert(audit_log)
 
 
+
+def _holding_groups_stmt():
+    """The first ``limit`` groups (by primary id) holding the email or the phone, each
+    with how many groups hold that value: one range read of the primary key per value."""
+    ig = identifier_group.c
+    ranked = (
+        select(
+            ig.field,
+            ig.groupId,
+            func.row_number().over(partition_by=ig.field, order_by=ig.groupId).label("rank"),
+            func.count().over(partition_by=ig.field).label("total"),
+        )
+        .where(
+            or_(
+                and_(ig.field == "email", ig.value == bindparam("email")),
+                and_(ig.field == "phoneNumber", ig.value == bindparam("phone")),
+            )
+        )
+        .subquery()
+    )
+    return select(ranked.c.field, ranked.c.groupId, ranked.c.total).where(ranked.c.rank <= bindparam("limit"))
+
+
+_HOLDING_GROUPS = _holding_groups_stmt()
+_HOLDING_KEY = and_(
+    identifier_group.c.field == bindparam("b_field"),
+    identifier_group.c.value == bindparam("b_value"),
+    identifier_group.c.groupId == bindparam("b_group"),
+)
+_RELEASE_LAST = delete(identifier_group).where(_HOLDING_KEY, identifier_group.c.holders <= bindparam("n"))
+_RELEASE = (
+    update(identifier_group)
+    .where(_HOLDING_KEY, identifier_group.c.holders > bindparam("n"))
+    .values(holders=identifier_group.c.holders - bindparam("n"))
+)
+
+
+@functools.cache
+def _add_holdings_stmt(dialect: str):
+    """Upsert ``holders += n`` for (field, value, group); the dialects spell it alike."""
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(identifier_group)
+    return stmt.on_conflict_do_update(
+        index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
+        set_={"holders": identifier_group.c.holders + stmt.excluded.holders},
+    )
+
+
 @functools.cache
 def _guarded_values_stmt(n: int):
-    """``(field, value) IN`` any of ``n`` pairs, as bound parameters ``f0, v0, f1, ...``."""
-    return select(link_guard.c.field, link_guard.c.value).where(
-        or_(*[(link_guard.c.field == bindparam(f"f{i}")) & (link_guard.c.value == bindparam(f"v{i}")) for i in range(n)])
-    )
+    """Which of ``n`` pairs (bound as ``f0, v0, f1, ...``) have a ``link_guard`` row: one
+    index probe each, however many rows a much-guarded value has gathered."""
+    probes = [
+        select(literal(i)).where(
+            exists().where(link_guard.c.field == bindparam(f"f{i}"), link_guard.c.value == bindparam(f"v{i}"))
+        )
+        for i in range(n)
+    ]
+    return probes[0] if n == 1 else union_all(*probes)
 
 
 def utcnow() -> datetime:
@@ -77,6 +138,13 @@ def as_utc(value: datetime | None) -> datetime | None:
     """A stored timestamp with its zone: SQLite hands every one back naive, and every
     one was written in UTC (:func:`utcnow`)."""
     return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+
+
+def _holdings(row: Any, group: int) -> list[tuple[str, str, int]]:
+    """The (field, value, group) entries a live contact contributes to ``identifier_group``."""
+    if row.deletedAt is not None:
+        return []
+    return [(f, v, group) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None]
 
 
 class StaleGroup(Exception):
@@ -94,15 +162,52 @@ class ContactTx:
 
     # --- reads ---------------------------------------------------------------------
 
-    def find_matching(self, email: str | None, phone: str | None) -> list[ContactRow]:
-        """Live contacts sharing the normalised email or phone (NULL never matches)."""
-        if email is None and phone is None:
-            return []
-        stmt = _FIND_BY[email is not None, phone is not None]
-        return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
+    def find_matching(
+        self,
+        email: str | None,
+        phone: str | None,
+        widely_held: frozenset[str] = frozenset(),
+        held_groups: Iterable[int] = (),
+    ) -> list[ContactRow]:
+        """Live contacts sharing the normalised email or phone (NULL never matches), the
+        email's holders first, then by id.
+
+        A field in ``widely_held`` (a placeholder, or a value held by more groups than the
+        guards let link) is not read across the table: only its holders inside the groups
+        the other value reaches and inside ``held_groups`` are, so the rows read are
+        bounded by those groups' sizes.
+        """
+        read_email = None if "email" in widely_held else email
+        read_phone = None if "phoneNumber" in widely_held else phone
+        rows: list[ContactRow] = []
+        if read_email is not None or read_phone is not None:
+            stmt = _FIND_BY[read_email is not None, read_phone is not None]
+            rows = list(self.conn.execute(stmt, {"email": email, "phone": read_phone}))
+        wide = [(f, v) for f, v in (("email", email), ("phoneNumber", phone)) if f in widely_held and v is not None]
+        groups = {r.linkedId or r.id for r in rows} | set(held_groups)
+        if not wide or not groups:
+            return rows
+        seen = {r.id for r in rows}
+        extra = [
+            m for m in self.group_members(groups)
+            if m.id not in seen and any(getattr(m, f) == v for f, v in wide)
+        ]
+        return sorted(rows + extra, key=lambda r: (email is None or r.email != email, r.id))
+
+    def holding_groups(self, values: dict[str, str], limit: int) -> dict[str, tuple[list[int], int]]:
+        """For each (field, value): the first ``limit`` groups holding it (by primary id)
+        and how many do, from the state kept as contacts are written, not from the
+        holders themselves. A value nobody holds is absent."""
+        params = {"email": values.get("email"), "phone": values.get("phoneNumber"), "limit": limit}
+        held: dict[str, tuple[list[int], int]] = {}
+        for field, group, total in self.conn.execute(_HOLDING_GROUPS, params):
+            held.setdefault(field, ([], total))[0].append(group)
+        return held
 
     def groups_holding(self, email: str | None, phone: str | None) -> list[ContactRow]:
-        """Every live member of every group holding the email or phone, oldest first.
+        """Every live member of the groups holding the email or phone, oldest first, when
+        at most one group does; when several do, the members of two of them (enough to
+        tell the read path the request spans groups, however many hold a shared value).
 
         One statement, so one consistent snapshot: the read path answers from it alone.
         """
@@ -172,7 +277,7 @@ class ContactTx:
         if not wanted:
             return set()
         params = {f"{kind}{i}": x for i, pair in enumerate(wanted) for kind, x in zip("fv", pair)}
-        return {(f, v) for f, v in self.conn.execute(_guarded_values_stmt(len(wanted)), params)}
+        return {wanted[i] for (i,) in self.conn.execute(_guarded_values_stmt(len(wanted)), params)}
 
     # --- writes --------------------------------------------------------------------
 
@@ -204,6 +309,7 @@ class ContactTx:
             **identity.unreadable_columns,
         }
         row = self.conn.execute(_INSERT_CONTACT, values).one()
+        self._shift_holdings(Counter(dict.fromkeys(_holdings(row, linked_id or row.id), 1)))
         self._audit(
             now,
             row.id,
@@ -252,10 +358,17 @@ class ContactTx:
         if not loser_ids:
             return changed
         moved = self.conn.execute(
-            select(contact.c.id, contact.c.linkedId, contact.c.linkPrecedence).where(
-                or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids))
-            )
+            select(
+                contact.c.id, contact.c.linkedId, contact.c.linkPrecedence,
+                contact.c.email, contact.c.phoneNumber, contact.c.deletedAt,
+            ).where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
         ).all()
+        shift: Counter = Counter()
+        for row in moved:
+            for field, value, group in _holdings(row, row.linkedId or row.id):
+                shift[field, value, group] -= 1
+                shift[field, value, winner.id] += 1
+        self._shift_holdings(shift)
         self.conn.execute(
             update(contact)
             .where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
@@ -302,6 +415,15 @@ class ContactTx:
         score and model to restore. Each reversal is audited with ``detail`` plus the
         audit id it ``undoes``. Callers hold the lock of the group being split.
         """
+        current = {r.id: r for r in self.contacts(m.contactId for m in moves)}
+        destination = {m.contactId: m.oldLinkedId or m.contactId for m in moves}  # the last move decides
+        shift: Counter = Counter()
+        for contact_id, group in destination.items():
+            row = current[contact_id]
+            for field, value, old in _holdings(row, row.linkedId or row.id):
+                shift[field, value, old] -= 1
+                shift[field, value, group] += 1
+        self._shift_holdings(shift)
         for move in moves:
             method, score, model = provenance[move.contactId]
             self.conn.execute(
@@ -332,6 +454,26 @@ class ContactTx:
                 for m in moves
             ]
         )
+
+    def _shift_holdings(self, shift: Counter) -> None:
+        """Apply changes to how many live holders each (field, value, group) has.
+
+        Every write that adds a live contact to a group, moves one between groups or
+        takes one out calls this in its own transaction, so ``identifier_group`` always
+        says what the contacts say (``reconcile check`` recomputes it). The rows of a
+        group change only under its primary's lock (or the SQLite write lock).
+        """
+        released = [
+            {"b_field": f, "b_value": v, "b_group": g, "n": -n} for (f, v, g), n in sorted(shift.items()) if n < 0
+        ]
+        if released:  # a row whose last holder leaves goes; the others count down
+            self.conn.execute(_RELEASE_LAST, released)
+            self.conn.execute(_RELEASE, released)
+        added = [
+            {"field": f, "value": v, "groupId": g, "holders": n} for (f, v, g), n in sorted(shift.items()) if n > 0
+        ]
+        if added:
+            self.conn.execute(_add_holdings_stmt(self.dialect), added)
 
     def _audit(self, at: datetime, contact_id: int, action: str, cause: str, **fields: Any) -> None:
         self._audit_many([self._audit_values(at, contact_id, action, cause, **fields)])

@@ -153,6 +153,22 @@ link_guard = Table(
 Index("ix_link_guard_value", link_guard.c.field, link_guard.c.value)
 Index("ix_link_guard_contact", link_guard.c.contactId)
 
+# Which groups hold each identifier value, kept by the store in the same transaction as
+# every change to a contact's group or liveness: the guards ask "how many groups hold
+# this value?" with one capped index read, instead of reading every holder. One row per
+# (value, group holding it); ``holders`` counts the group's live contacts with the value.
+identifier_group = Table(
+    "identifier_group",
+    metadata,
+    Column("field", String(16), primary_key=True),  # email | phoneNumber
+    Column("value", String(320), primary_key=True),
+    Column("groupId", Integer, primary_key=True),
+    Column("holders", Integer, nullable=False),
+    CheckConstraint("holders > 0", name="ck_identifier_group_holders"),
+)
+
+Index("ix_identifier_group_group", identifier_group.c.groupId)
+
 label = Table(
     "label",
     metadata,
@@ -201,4 +217,4 @@ model_version = Table(
     Column("previousVersion", String(64)),
 )
 
-__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "label", "reviewer", "model_version", "LIVE"]
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE"]
