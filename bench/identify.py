@@ -265,6 +265,7 @@ def seed_shared(url: str, bodies: list[dict], log) -> dict:
 def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     """A migrated, seeded SQLite file, from the cache when the seed is unchanged."""
     from reconcile.store.migrate import upgrade
+    from reconcile.store.schema import REBUILD_IDENTIFIER_GROUPS
 
     pop = population or Population()
     SEED_DIR.mkdir(parents=True, exist_ok=True)
@@ -298,6 +299,7 @@ def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
         con.executemany(f'INSERT INTO {table} ({names}) VALUES ({",".join("?" * len(cols))})', rows)
     for _, sql in indexes:
         con.execute(sql)
+    con.execute(REBUILD_IDENTIFIER_GROUPS)  # the guards' state, as the store keeps it
     con.execute("COMMIT")
     con.execute("PRAGMA journal_mode=WAL")
     con.close()
@@ -350,6 +352,7 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
     from sqlalchemy import text
 
     from reconcile.store.migrate import upgrade
+    from reconcile.store.schema import REBUILD_IDENTIFIER_GROUPS
 
     pop = population or Population()
     db = f"bench_{pop.tag}_seed_{size}_{seed_key(size, pop)}"
@@ -396,6 +399,7 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
                         copy.write("\n".join(buf) + "\n")
             for _, sql in indexes:
                 cur.execute(sql)
+            cur.execute(REBUILD_IDENTIFIER_GROUPS)  # the guards' state, as the store keeps it
             for table in ("Contact", "audit_log"):
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
         conn.commit()

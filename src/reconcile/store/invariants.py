@@ -10,15 +10,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from . import Store
+from .schema import IDENTIFIER_GROUP_ROWS
 
-# identifier_group recomputed from the live contacts: one row per (value, group holding it)
-_HOLDINGS = """
-    SELECT 'email' AS field, email AS value, COALESCE("linkedId", id) AS "groupId", COUNT(*) AS holders
-    FROM "Contact" WHERE "deletedAt" IS NULL AND email IS NOT NULL GROUP BY email, COALESCE("linkedId", id)
-    UNION ALL
-    SELECT 'phoneNumber', "phoneNumber", COALESCE("linkedId", id), COUNT(*)
-    FROM "Contact" WHERE "deletedAt" IS NULL AND "phoneNumber" IS NOT NULL GROUP BY "phoneNumber", COALESCE("linkedId", id)
-"""
 _KEPT = 'SELECT field, value, "groupId", holders FROM identifier_group'
 
 _CHECKS: list[tuple[str, str, str]] = [
@@ -76,9 +69,9 @@ _CHECKS: list[tuple[str, str, str]] = [
         "identifier-groups",
         "identifier_group (what the guards read) must say which groups hold each value, as the live contacts do",
         f"""
-        SELECT 'missing' AS side, m.* FROM (SELECT * FROM ({_HOLDINGS}) r EXCEPT {_KEPT}) m
+        SELECT 'missing' AS side, m.* FROM (SELECT * FROM ({IDENTIFIER_GROUP_ROWS}) r EXCEPT {_KEPT}) m
         UNION ALL
-        SELECT 'stale', s.* FROM ({_KEPT} EXCEPT SELECT * FROM ({_HOLDINGS}) r) s
+        SELECT 'stale', s.* FROM ({_KEPT} EXCEPT SELECT * FROM ({IDENTIFIER_GROUP_ROWS}) r) s
         """,
     ),
     (

@@ -169,6 +169,17 @@ identifier_group = Table(
 
 Index("ix_identifier_group_group", identifier_group.c.groupId)
 
+#: ``identifier_group`` as the live contacts imply it: what ``reconcile check`` compares the
+#: table with, and what a bulk loader that writes ``Contact`` rows directly inserts after them
+IDENTIFIER_GROUP_ROWS = """
+    SELECT 'email' AS field, email AS value, COALESCE("linkedId", id) AS "groupId", COUNT(*) AS holders
+    FROM "Contact" WHERE "deletedAt" IS NULL AND email IS NOT NULL GROUP BY email, COALESCE("linkedId", id)
+    UNION ALL
+    SELECT 'phoneNumber', "phoneNumber", COALESCE("linkedId", id), COUNT(*)
+    FROM "Contact" WHERE "deletedAt" IS NULL AND "phoneNumber" IS NOT NULL GROUP BY "phoneNumber", COALESCE("linkedId", id)
+"""
+REBUILD_IDENTIFIER_GROUPS = f'INSERT INTO identifier_group (field, value, "groupId", holders) {IDENTIFIER_GROUP_ROWS}'
+
 label = Table(
     "label",
     metadata,
@@ -217,4 +228,4 @@ model_version = Table(
     Column("previousVersion", String(64)),
 )
 
-__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE"]
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE", "IDENTIFIER_GROUP_ROWS", "REBUILD_IDENTIFIER_GROUPS"]

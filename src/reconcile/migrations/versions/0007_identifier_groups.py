@@ -2,15 +2,15 @@
 over-merge guards read how widely a value is shared from one capped index look-up
 instead of every holder (issue 13). Backfilled from the live contacts.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
