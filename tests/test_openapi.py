@@ -165,6 +165,7 @@ def test_match_schema_is_strict_and_requires_every_field():
         "relinkedContactIds": [],
         "pendingMergeIds": [],
         "guards": [],
+        "guardsOmitted": 0,
         "modelVersion": None,
         "score": None,
         "candidateId": None,
@@ -183,6 +184,8 @@ def test_match_schema_is_strict_and_requires_every_field():
         {**nothing_scored, "warnings": [{"field": "phoneNumber", "code": "unreadable_phone"}]},
         {**nothing_scored, "warnings": [{"field": "email", "code": "x", "message": "m", "value": "raw"}]},
         {**nothing_scored, "guards": [{"primaryContactId": 1, "guard": "placeholder", "reason": "r", "extra": 1}]},
+        {**nothing_scored, "guards": [{"primaryContactId": i, "guard": "placeholder", "reason": "r"} for i in range(1, 12)]},
+        {**nothing_scored, "guardsOmitted": -1},
     ):
         with pytest.raises(ValidationError):
             validator.validate(bad)
