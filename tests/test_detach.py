@@ -441,14 +441,12 @@ def test_the_documented_example(client, store, token, target, kept, detached):
 
 
 def test_a_contact_erased_before_the_detach_does_not_block_its_undo(client, store, token):
-    from sqlalchemy import update
-
     from reconcile.store.contacts import utcnow
+    from reconcile.store.erasure import tombstone
 
     a, b, c = chain(client)
     gone = ident(client, "doc@hillvalley.edu", "888888")["secondaryContactIds"][-1]
-    with store.engine.begin() as conn:
-        conn.execute(update(contact).where(contact.c.id == gone).values(deletedAt=utcnow()))
+    store.write(lambda tx: tombstone(tx, [gone], at=utcnow(), cause="test:erased-alone"))  # one row, as the store erases
     before = links(store)
     detachment = detach(client, token, a).get_json()  # the primary leaves: the erased row still points at it
     assert gone not in detachment["keptContactIds"] + detachment["detachedContactIds"]

@@ -112,6 +112,8 @@ def test_migration_0006_replaces_copied_values_by_references_and_its_downgrade_r
             assert "'+14155550101'" in conn.execute(select(link_guard.c.reason)).scalar_one()
             assert conn.execute(select(label.c.rightRecords)).scalar_one()[0]["name"] == "Alex King"
         upgrade(db_url)
+    finally:
+        engine.dispose()
 
 
 def test_migration_0007_backfills_identifier_groups_from_the_live_contacts(db_url):

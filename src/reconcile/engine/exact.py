@@ -112,9 +112,10 @@ class ExactOutcome:
     def method(self) -> str:
         return "exact" if self.matched else "new"
 
-    def guards_json(self) -> tuple[list[dict], int]:
-        """The first :data:`MAX_LISTED_HOLDS` holds for an answer, and how many more there are."""
-        listed = [h.as_json() for h in self.holds[:MAX_LISTED_HOLDS]]
+    def guards_json(self, stored: bool = False) -> tuple[list[dict], int]:
+        """The first :data:`MAX_LISTED_HOLDS` holds as the answer shows them (``stored``:
+        as the audit log keeps them, values by reference), and how many more there are."""
+        listed = [h.as_record() if stored else h.as_json() for h in self.holds[:MAX_LISTED_HOLDS]]
         return listed, self.unlisted + max(0, len(self.holds) - MAX_LISTED_HOLDS)
 
 
@@ -322,7 +323,7 @@ def _new_primary_beside(
 ) -> ExactOutcome:
     """Every matched group is held apart: the request starts a group of its own."""
     outcome = ExactOutcome(primary_id=0, members=[], matched=False, holds=list(holds.values()), unlisted=unlisted)
-    listed, omitted = outcome.guards_json()
+    listed, omitted = outcome.guards_json(stored=True)
     row = tx.insert_contact(
         identity, linked_id=None, method="new", cause=cause, detail={"guards": listed, "guardsOmitted": omitted}
     )

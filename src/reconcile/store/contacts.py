@@ -415,15 +415,7 @@ class ContactTx:
         score and model to restore. Each reversal is audited with ``detail`` plus the
         audit id it ``undoes``. Callers hold the lock of the group being split.
         """
-        current = {r.id: r for r in self.contacts(m.contactId for m in moves)}
-        destination = {m.contactId: m.oldLinkedId or m.contactId for m in moves}  # the last move decides
-        shift: Counter = Counter()
-        for contact_id, group in destination.items():
-            row = current[contact_id]
-            for field, value, old in _holdings(row, row.linkedId or row.id):
-                shift[field, value, old] -= 1
-                shift[field, value, group] += 1
-        self._shift_holdings(shift)
+        self.regroup_holdings({m.contactId: m.oldLinkedId or m.contactId for m in moves})  # the last move decides
         for move in moves:
             method, score, model = provenance[move.contactId]
             self.conn.execute(
@@ -454,6 +446,19 @@ class ContactTx:
                 for m in moves
             ]
         )
+
+    def regroup_holdings(self, destinations: dict[int, int | None]) -> None:
+        """Before contacts move to other groups (by primary id), or stop being live
+        (``None``: erased), shift what ``identifier_group`` says their values' groups are.
+        Every write that re-points or erases a contact outside :meth:`merge_groups` calls it."""
+        shift: Counter = Counter()
+        for row in self.contacts(destinations):
+            group = destinations[row.id]
+            for field, value, old in _holdings(row, row.linkedId or row.id):
+                shift[field, value, old] -= 1
+                if group is not None:
+                    shift[field, value, group] += 1
+        self._shift_holdings(shift)
 
     def _shift_holdings(self, shift: Counter) -> None:
         """Apply changes to how many live holders each (field, value, group) has.

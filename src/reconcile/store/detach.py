@@ -98,6 +98,7 @@ def undo_of(tx: ContactTx, detachment_id: int) -> int | None:
 
 def move_contacts(tx: ContactTx, moves: Sequence[Move], *, cause: str, detail: dict, at: datetime) -> None:
     """Re-point each contact as its move says, and audit every change with ``cause``."""
+    tx.regroup_holdings({m.contact_id: m.new_linked or m.contact_id for m in moves})  # the last move decides
     for m in moves:
         tx.conn.execute(
             update(contact)

@@ -73,6 +73,7 @@ def tombstone(tx: ContactTx, ids: Sequence[int], *, at: datetime, cause: str) ->
     )
     if not live:
         return []
+    tx.regroup_holdings(dict.fromkeys(live))  # no longer live: the guards' state forgets their values
     tx.conn.execute(
         update(contact)
         .where(contact.c.id.in_(live))
