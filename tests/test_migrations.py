@@ -28,7 +28,7 @@ def test_downgrade_to_nothing_and_back(sqlite_db):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(sqlite_db)
-    assert current(sqlite_db) == "0007"
+    assert current(sqlite_db) == "0008"
 
 
 def test_unreadable_value_columns_come_and_go_with_migration_0005(db_url):
@@ -116,9 +116,9 @@ def test_migration_0006_replaces_copied_values_by_references_and_its_downgrade_r
         engine.dispose()
 
 
-def test_migration_0007_backfills_identifier_groups_from_the_live_contacts(db_url):
-    """Contacts written before 0007 get their identifier_group rows; erased ones do not."""
-    command.downgrade(alembic_config(db_url), "0006")
+def test_migration_0008_backfills_identifier_groups_from_the_live_contacts(db_url):
+    """Contacts written before 0008 get their identifier_group rows; erased ones do not."""
+    command.downgrade(alembic_config(db_url), "0007")
     engine = create_engine(db_url)
     try:
         with engine.begin() as conn:

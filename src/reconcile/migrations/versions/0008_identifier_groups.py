@@ -2,15 +2,15 @@
 over-merge guards read how widely a value is shared from one capped index look-up
 instead of every holder (issue 13). Backfilled from the live contacts.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
