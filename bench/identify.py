@@ -265,7 +265,6 @@ def seed_shared(url: str, bodies: list[dict], log) -> dict:
 def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
     """A migrated, seeded SQLite file, from the cache when the seed is unchanged."""
     from reconcile.store.migrate import upgrade
-    from reconcile.store.schema import REBUILD_IDENTIFIER_GROUPS
 
     pop = population or Population()
     SEED_DIR.mkdir(parents=True, exist_ok=True)
@@ -299,14 +298,13 @@ def seed_sqlite(size: int, log, population: Population | None = None) -> Path:
         con.executemany(f'INSERT INTO {table} ({names}) VALUES ({",".join("?" * len(cols))})', rows)
     for _, sql in indexes:
         con.execute(sql)
-    con.execute(REBUILD_IDENTIFIER_GROUPS)  # the guards' state, as the store keeps it
     con.execute("COMMIT")
     con.execute("PRAGMA journal_mode=WAL")
     con.close()
     t2 = time.perf_counter()
     url = f"sqlite:///{tmp}"
     # no derived state is written by hand here: the migrations after SEED_REVISION backfill
-    # what they keep about existing contacts (0006's identifier_group), as in production
+    # what they keep about existing contacts (0008's identifier_group), as in production
     upgrade(url)
     engine_counts = seed_shared(url, shared, log)
     con = sqlite3.connect(tmp)
@@ -352,7 +350,6 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
     from sqlalchemy import text
 
     from reconcile.store.migrate import upgrade
-    from reconcile.store.schema import REBUILD_IDENTIFIER_GROUPS
 
     pop = population or Population()
     db = f"bench_{pop.tag}_seed_{size}_{seed_key(size, pop)}"
@@ -399,7 +396,6 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
                         copy.write("\n".join(buf) + "\n")
             for _, sql in indexes:
                 cur.execute(sql)
-            cur.execute(REBUILD_IDENTIFIER_GROUPS)  # the guards' state, as the store keeps it
             for table in ("Contact", "audit_log"):
                 cur.execute(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), (SELECT max(id) FROM \"{table}\"))")
         conn.commit()
@@ -407,7 +403,7 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
         conn.execute('VACUUM ANALYZE "Contact"')
         conn.execute("VACUUM ANALYZE audit_log")
     t2 = time.perf_counter()
-    upgrade(url)  # backfills derived state (0006's identifier_group) from the bulk rows
+    upgrade(url)  # backfills derived state (0008's identifier_group) from the bulk rows
     engine_counts = seed_shared(url, shared, log)
     with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
