@@ -285,17 +285,13 @@ def test_reviewer_accounts_store_only_hashes(rec):
     assert review.check_token(store, token) is None and review.check_token(store, fresh).username == "alice"
 
 
-def test_a_thousand_items_page_quickly(rec):
-    import time
-
+def test_a_thousand_items_page_without_gaps_or_repeats(rec):
     store = rec.store
     bulk_queue(store, 1000)
-    started = time.perf_counter()
     seen = []
     for number in range(1, 11):
         seen += [i["id"] for i in review.list_items(store, order="score", page=number, per_page=100).items]
-    assert len(set(seen)) == 1000
-    assert time.perf_counter() - started < 5  # ~ tens of ms per page on this machine
+    assert len(seen) == 1000 and len(set(seen)) == 1000
 
 
 # --- races (PostgreSQL: real concurrent transactions) --------------------------------

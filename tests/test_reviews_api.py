@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -260,18 +259,15 @@ def test_bulk_reports_each_ids_outcome(client, reconciler, token):
         assert client.post("/reviews/bulk", json=bad, headers=auth).status_code == 400
 
 
-def test_a_thousand_pending_items_page_fast_through_the_api(client, store, token):
+def test_a_thousand_pending_items_page_through_the_api_without_gaps(client, store, token):
+    """Correctness only: speed is measured in bench/, not asserted on a shared machine."""
     bulk_queue(store, 1000)
-    seen, slowest = [], 0.0
+    seen = []
     for number in range(1, 11):
-        started = time.perf_counter()
         body = client.get(f"/reviews?per_page=100&page={number}&order=age", headers=bearer(token)).get_json()
-        slowest = max(slowest, time.perf_counter() - started)
         seen += [i["id"] for i in body["items"]]
     assert body["total"] == 1000 and body["pages"] == 10
     assert len(set(seen)) == 1000
-    assert slowest < 0.5, f"a page of 100 took {slowest:.3f}s"
-    started = time.perf_counter()
     page = client.get("/review/?page=7&per_page=100")  # the UI's own page too (after login below)
     assert page.status_code == 302
     login(client)
