@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, render_template, request
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
@@ -52,6 +52,10 @@ def _slug(name: str) -> str:
     return name.lower().replace(" ", "_").replace("'", "")
 
 
+def _is_review_page(path: str) -> bool:
+    return path.startswith("/review/") and not path.startswith("/review/static/")
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def _api_error(exc: ApiError):
@@ -71,6 +75,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.code == 404 and _is_review_page(request.path):
+            # a browser following a bad link (an id out of range never matches a route)
+            # gets the UI's page, not the API's JSON
+            message = "Nothing here: the page, or the record it names, does not exist."
+            return render_template("review/error.html", status=404, message=message), 404
         body, status = error_response(exc.code or 500, _slug(exc.name), exc.description or exc.name)
         if getattr(exc, "valid_methods", None):  # a 405 must say what is allowed
             body.headers["Allow"] = ", ".join(exc.valid_methods)
