@@ -89,3 +89,8 @@ def status_of(store: Store, item_id: int) -> str:
 
 def reviewer(store: Store, name: str = "alice", admin: bool = False) -> str:
     return add_reviewer(store, name, PASSWORD, admin=admin)
+
+
+def bearer(token: str) -> dict:
+    """The header an API client sends with a reviewer's token."""
+    return {"Authorization": f"Bearer {token}"}

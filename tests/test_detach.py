@@ -14,7 +14,7 @@ from conftest import assert_sound, rows
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from review_seed import PASSWORD, exact_only, near_miss, reviewer
+from review_seed import PASSWORD, bearer, exact_only, near_miss, reviewer
 
 from reconcile.config import Settings
 from reconcile.review import detach as corrections
@@ -34,10 +34,6 @@ def app(db_url):
 @pytest.fixture
 def token(store) -> str:
     return reviewer(store, "alice")
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def ident(client, email=None, phone=None, **extra) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from model_versions import SVG, make_version, scores
-from review_seed import PASSWORD, reviewer
+from review_seed import PASSWORD, bearer, reviewer
 
 from reconcile.config import Settings
 from reconcile.review.queue import add_reviewer
@@ -28,10 +28,6 @@ def versions(tmp_path, store):
 @pytest.fixture
 def tokens(store) -> dict[str, str]:
     return {"alice": reviewer(store, "alice"), "root": add_reviewer(store, "root", PASSWORD, admin=True)}
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def login(client, username: str):

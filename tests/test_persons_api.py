@@ -15,7 +15,7 @@ import pytest
 from conftest import assert_sound
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from review_seed import PASSWORD, open_item, reviewer
+from review_seed import PASSWORD, bearer, open_item, reviewer
 from sqlalchemy import func, select
 from test_openapi import DOC, validate
 
@@ -32,10 +32,6 @@ def _app(url: str, **extra):
     app = create_app(Settings(database_url=url, db_pool_size=2, **extra))
     app.config.update(TESTING=True)
     return app
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def table_counts(store: Store) -> dict[str, int]:

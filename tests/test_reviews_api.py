@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
-from review_seed import PASSWORD, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
+from review_seed import PASSWORD, bearer, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
 
 from reconcile.cli import main as cli
 from reconcile.review import queue as review
@@ -29,10 +29,6 @@ def settings(sqlite_db):
 @pytest.fixture
 def token(store) -> str:
     return reviewer(store, "alice")
-
-
-def bearer(token: str) -> dict:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def login(client, username: str = "alice", password: str = PASSWORD):
