@@ -17,6 +17,7 @@ LAYERS = [
     {"engine"},
     {"review"},
     {"training"},
+    {"batch"},
     {"synth"},
     {"web", "cli"},
 ]

@@ -82,10 +82,19 @@ def features(email: str | None, phone: str | None, name: str | None) -> dict[str
 
 
 @lru_cache(maxsize=FEATURE_CACHE_SIZE)
-def _features(email: str | None, phone: str | None, name: str | None) -> dict[str, str | None]:
-    mailbox = mailbox_key(email)
+def name_features(name: str | None) -> tuple[str | None, str | None, str | None, str | None]:
+    """(name_first, name_last, name_first_nick, name_first_nick2) of a name: the name
+    columns a stored contact does not keep (a batch snapshot derives them from ``name``
+    beside the stored keys)."""
     tokens = _name_tokens(name) if name else []
     nick, nick2 = first_name_keys(tokens[0] if tokens else None)
+    return (tokens[0] if tokens else None, tokens[-1] if tokens else None, nick, nick2)
+
+
+@lru_cache(maxsize=FEATURE_CACHE_SIZE)
+def _features(email: str | None, phone: str | None, name: str | None) -> dict[str, str | None]:
+    mailbox = mailbox_key(email)
+    first, last, nick, nick2 = name_features(name)
     return {
         "email": email or None,
         "email_mailbox": mailbox,
@@ -95,8 +104,8 @@ def _features(email: str | None, phone: str | None, name: str | None) -> dict[st
         "phone_national": phone_national(phone),
         "phone_tail": phone_tail(phone),
         "name_key": name_key(name),
-        "name_first": tokens[0] if tokens else None,
-        "name_last": tokens[-1] if tokens else None,
+        "name_first": first,
+        "name_last": last,
         "name_first_nick": nick,
         "name_first_nick2": nick2,
     }

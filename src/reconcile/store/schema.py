@@ -180,6 +180,37 @@ IDENTIFIER_GROUP_ROWS = """
 """
 REBUILD_IDENTIFIER_GROUPS = f'INSERT INTO identifier_group (field, value, "groupId", holders) {IDENTIFIER_GROUP_ROWS}'
 
+# A batch re-resolution's proposal to split a live group along a bridge: ``contactId``
+# (with what joined only through it) would leave the group of ``primaryId``;
+# ``bridgeContactId`` is the contact on the kept side it is linked to. A bridge is
+# proposed once, whatever became of it (unique pair), so a second run proposes nothing twice.
+split_proposal = Table(
+    "split_proposal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("primaryId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("contactId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("bridgeContactId", Integer, ForeignKey("Contact.id"), nullable=False),
+    Column("keptContactIds", JSON, nullable=False),
+    Column("detachedContactIds", JSON, nullable=False),
+    Column("score", Float),
+    Column("matchWeight", Float),
+    Column("modelVersion", String(64)),
+    Column("evidence", JSON),
+    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded
+    Column("openedAt", DateTime(timezone=True), nullable=False),
+    Column("decidedAt", DateTime(timezone=True)),
+    Column("decidedBy", String(64)),
+    Column("note", Text),
+    # the detachment (its audit row id) a confirmed split made
+    Column("detachmentId", Integer),
+    CheckConstraint("status IN ('pending', 'confirmed', 'rejected', 'superseded')", name="ck_split_status"),
+    UniqueConstraint("contactId", "bridgeContactId", name="uq_split_bridge"),
+    sqlite_autoincrement=True,
+)
+
+Index("ix_split_status_opened", split_proposal.c.status, split_proposal.c.openedAt)
+
 label = Table(
     "label",
     metadata,
@@ -228,4 +259,4 @@ model_version = Table(
     Column("previousVersion", String(64)),
 )
 
-__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE", "IDENTIFIER_GROUP_ROWS", "REBUILD_IDENTIFIER_GROUPS"]
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "split_proposal", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE", "IDENTIFIER_GROUP_ROWS", "REBUILD_IDENTIFIER_GROUPS"]

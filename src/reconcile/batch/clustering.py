@@ -1,0 +1,125 @@
+"""Clustering the whole table: greedy agglomerative merging under constraints.
+
+Connected components over every link above a threshold chains strangers: one false
+link (a family phone, a recycled number) joins two people and everyone linked to
+either. Here the links are taken one at a time, strongest first, and each joins two
+clusters only if the joined cluster would still be one person as far as the data and
+people's decisions say:
+
+1. **Order.** A pair a reviewer confirmed comes first, then pairs sharing an email or
+   phone that links (the contract's own rule, for values that are not placeholders, not
+   recorded by a guard as shared, and not carried by clearly different names), then the
+   model's pairs at or above the threshold by descending match weight (ties by ids, so
+   every engine gives the same order).
+2. **Refusals.** A link is refused when its two clusters hold a cannot-link pair (a
+   reviewer's rejection or a detachment: nomenklatura's negative judgements), when the
+   joined cluster would exceed the group-size cap, or (except for a reviewer's
+   confirmation) when no name of one cluster is compatible with any name of the other
+   (:func:`reconcile.names.keys_compatible`: equal, initial, nickname or near spelling;
+   the online ``shared-identifier`` guard's test, applied to whole clusters).
+
+Cannot-links and the size cap only grow stricter as clusters grow, so a link refused for
+them stays refused. Every accepted and refused link is kept, so the diff can say which
+link joined two live groups and why a live group came apart.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ..names import keys_compatible
+
+#: the kinds of link, strongest first
+REVIEW, SHARED_VALUE, MODEL = "review", "shared-value", "model"
+_RANK = {REVIEW: 0, SHARED_VALUE: 1, MODEL: 2}
+#: names kept per cluster to compare (a cluster is at most the group-size cap anyway)
+MAX_NAMES = 32
+
+
+@dataclass(frozen=True)
+class Link:
+    a: int
+    b: int
+    kind: str
+    weight: float | None = None
+
+    def order(self) -> tuple:
+        weight = -round(self.weight, 6) if self.weight is not None else 0.0
+        return (_RANK[self.kind], weight, min(self.a, self.b), max(self.a, self.b))
+
+
+@dataclass
+class Clusters:
+    """The outcome: each contact's cluster (named by its smallest contact id), and what
+    became of every link that was considered."""
+
+    label: dict[int, int]
+    accepted: list[Link] = field(default_factory=list)
+    #: link -> the refusal: cannot-link, group-size or names
+    refused: list[tuple[Link, str]] = field(default_factory=list)
+
+
+def cluster(
+    names: dict[int, str | None],
+    links: Iterable[Link],
+    *,
+    cannot_link: Iterable[tuple[int, int]],
+    max_size: int,
+) -> Clusters:
+    """Cluster the contacts ``names`` lists (id -> stored name key) along ``links``."""
+    parent = {i: i for i in names}
+    size = dict.fromkeys(names, 1)
+    cluster_names = {i: ([k] if k else []) for i, k in names.items()}
+    forbidden: dict[int, set[int]] = {}
+    for a, b in cannot_link:
+        if a in parent and b in parent:
+            forbidden.setdefault(a, set()).add(b)
+            forbidden.setdefault(b, set()).add(a)
+
+    def find(i: int) -> int:
+        root = i
+        while parent[root] != root:
+            root = parent[root]
+        while parent[i] != root:
+            parent[i], i = root, parent[i]
+        return root
+
+    outcome = Clusters(label={})
+    for link in sorted(links, key=Link.order):
+        ra, rb = find(link.a), find(link.b)
+        if ra == rb:
+            continue
+        refusal = None
+        if any(find(x) == rb for x in forbidden.get(ra, ())):
+            refusal = "cannot-link"
+        elif size[ra] + size[rb] > max_size:
+            refusal = "group-size"
+        elif link.kind != REVIEW and not _names_agree(cluster_names[ra], cluster_names[rb]):
+            refusal = "names"
+        if refusal:
+            outcome.refused.append((link, refusal))
+            continue
+        if size[ra] < size[rb]:
+            ra, rb = rb, ra
+        parent[rb] = ra
+        size[ra] += size.pop(rb)
+        merged = cluster_names[ra]
+        for key in cluster_names.pop(rb):
+            if key not in merged and len(merged) < MAX_NAMES:
+                merged.append(key)
+        if rb in forbidden:
+            forbidden.setdefault(ra, set()).update(forbidden.pop(rb))
+        outcome.accepted.append(link)
+    smallest: dict[int, int] = {}
+    for i in names:
+        root = find(i)
+        smallest[root] = min(smallest.get(root, i), i)
+    outcome.label = {i: smallest[find(i)] for i in names}
+    return outcome
+
+
+def _names_agree(left: list[str], right: list[str]) -> bool:
+    """True unless both clusters carry names and none of one is compatible with any of the other."""
+    if not left or not right:
+        return True
+    return any(keys_compatible(a, b) for a in left for b in right)

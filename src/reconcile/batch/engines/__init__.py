@@ -1,0 +1,53 @@
+"""The two places a re-resolution can run, behind one small interface.
+
+Like Splink's own ``DatabaseAPI``, an adapter only says how its engine is reached: the
+Splink database API to build a linker on, how the Parquet snapshot becomes a table
+there, and how the scored pairs the flow keeps come back as Arrow. Everything else
+(which model, which pairs, clustering, the diff) is :mod:`reconcile.batch.flow`'s, once.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+#: the prediction columns the flow reads (besides ``gamma_<c>`` and ``mw_<c>`` per comparison)
+PAIR_COLUMNS = ("unique_id_l", "unique_id_r", "group_id_l", "group_id_r", "match_weight", "match_probability")
+
+
+class BatchEngine(Protocol):
+    #: Splink's name for the SQL dialect (the model's settings are rebuilt for it)
+    dialect: str
+
+    def database_api(self) -> Any:
+        """The Splink database API a linker runs on."""
+
+    def register(self, parquet: Path, name: str) -> Any:
+        """A Parquet file (the snapshot, a term-frequency table) as a Splink dataframe
+        of this engine, under the plain table name ``name``."""
+
+    def kept_pairs(self, predictions: Any, threshold: float, columns: list[str]) -> pa.Table:
+        """The scored pairs at or above ``threshold``, and every pair inside one live
+        group (the diff names the weakest of them), with ``columns``."""
+
+    def close(self) -> None:
+        """Release the engine (connections, sessions)."""
+
+
+def open_engine(name: str, *, spark_master: str | None = None, work_dir: Path | None = None) -> BatchEngine:
+    """The adapter called ``name`` ("duckdb" or "spark")."""
+    if name == "duckdb":
+        from .duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from .spark import SparkEngine
+
+        return SparkEngine(master=spark_master or "local[2]", work_dir=work_dir)
+    raise ValueError(f"unknown engine {name!r}: use duckdb or spark")
+
+
+def keep_condition(threshold: float) -> str:
+    """The SQL filter :meth:`BatchEngine.kept_pairs` applies (the same text on both engines)."""
+    return f"match_probability >= {float(threshold)!r} OR group_id_l = group_id_r"

@@ -1,0 +1,182 @@
+"""``reconcile resolve``: re-resolve the whole live table with the active model, once,
+whatever engine runs the scoring.
+
+snapshot (Parquet) ─► Splink blocking + prediction on the engine ─► the pairs kept
+(at or above the upper threshold, and every pair inside a live group) ─► links (a
+reviewer's confirmations, shared values, the model's pairs) ─► constrained clustering
+(:mod:`reconcile.batch.clustering`) ─► diff against the live groups
+(:mod:`reconcile.batch.diff`) ─► report; with ``apply``, review items
+(:mod:`reconcile.batch.apply`). Nothing here writes to the store except ``apply``.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from splink import Linker
+
+from ..config import Settings
+from ..engine.active_model import ModelManager
+from ..engine.guards import Guards
+from ..names import distinct_names
+from ..scoring.documents import ModelUnavailable, resolve_path
+from ..scoring.scorer import tf_path_for
+from ..store import Store
+from ..store.batch import judgements
+from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
+from .diff import Diff, Pair, diff
+from .engines import PAIR_COLUMNS, open_engine
+from .model_settings import level_labels, load_document, settings_for
+from .snapshot import Member, Snapshot, write_snapshot
+
+
+@dataclass
+class Resolution:
+    """What one run found; :func:`reconcile.batch.report.as_json` says it."""
+
+    engine: str
+    model_version: str | None
+    model_path: str
+    threshold: float
+    snapshot: Snapshot
+    pairs: dict[tuple[int, int], Pair]
+    clusters: Clusters
+    diff: Diff
+    timings: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ActiveModel:
+    version: str | None
+    path: str
+    upper: float
+
+
+def active_model(store: Store, settings: Settings) -> ActiveModel:
+    """The model and upper threshold the service scores with now (the registry's active
+    version, else ``RECONCILE_MODEL``)."""
+    snapshot = ModelManager(store, settings).current()
+    if snapshot.scorer is None or snapshot.path is None:
+        raise ModelUnavailable("resolve needs a model: RECONCILE_PROBABILISTIC=0 runs the exact rules only")
+    return ActiveModel(snapshot.version, str(resolve_path(snapshot.path)), snapshot.thresholds.upper)
+
+
+def resolve(
+    store: Store,
+    settings: Settings,
+    *,
+    engine: str = "duckdb",
+    snapshot_dir: Path | None = None,
+    spark_master: str | None = None,
+    threshold: float | None = None,
+) -> Resolution:
+    """Re-resolve every live contact; read-only."""
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    model = active_model(store, settings)
+    document = load_document(model.path)
+    threshold = model.upper if threshold is None else threshold
+    guards = Guards.from_settings(settings)
+    with tempfile.TemporaryDirectory(prefix="reconcile-resolve-") as scratch:
+        directory = snapshot_dir or Path(scratch)
+        snapshot = write_snapshot(store, guards, directory)
+        decided = judgements(store)
+        timings["snapshot"] = time.perf_counter() - started
+        pairs = score(engine, snapshot.path, document, threshold, spark_master=spark_master, work_dir=directory, model_path=model.path)
+        timings["predict"] = time.perf_counter() - started - timings["snapshot"]
+    mark = time.perf_counter()
+    links = [Link(a, b, REVIEW) for a, b in decided.must_link]
+    links += shared_value_links(snapshot.members, decided.guarded, settings.max_names_per_identifier)
+    links += [Link(p.a, p.b, MODEL, p.weight) for p in pairs.values() if p.probability >= threshold]
+    clusters = cluster(
+        {m.id: m.name_key for m in snapshot.members},
+        [link for link in links if link.a != link.b],
+        cannot_link=decided.cannot_link,
+        max_size=settings.max_group_size,
+    )
+    found = diff(snapshot.members, clusters, pairs)
+    timings["cluster"] = time.perf_counter() - mark
+    timings["total"] = time.perf_counter() - started
+    return Resolution(engine, model.version, model.path, threshold, snapshot, pairs, clusters, found, timings)
+
+
+def score(
+    engine_name: str,
+    snapshot: Path,
+    document: dict[str, Any],
+    threshold: float,
+    *,
+    spark_master: str | None,
+    work_dir: Path,
+    model_path: str,
+) -> dict[tuple[int, int], Pair]:
+    """Splink's blocking and prediction over the whole snapshot on the named engine: the
+    pairs at or above ``threshold`` and every pair inside a live group, by (smaller id, larger id)."""
+    engine = open_engine(engine_name, spark_master=spark_master, work_dir=work_dir)
+    try:
+        linker = Linker(engine.register(snapshot, "snapshot"), settings_for(document, engine.dialect))
+        for column, path in term_frequency_files(model_path, snapshot.parent).items():
+            linker.table_management.register_term_frequency_lookup(engine.register(path, f"tf_{column}"), column)
+        predictions = linker.inference.predict()
+        comparisons = [c["output_column_name"] for c in document["comparisons"]]
+        tf = {c["output_column_name"] for c in document["comparisons"] for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")}
+        columns = list(PAIR_COLUMNS) + [f"gamma_{c}" for c in comparisons] + [f"mw_{c}" for c in comparisons]
+        columns += [f"mw_tf_adj_{c}" for c in comparisons if c in tf]
+        table = engine.kept_pairs(predictions, threshold, columns).to_pydict()
+    finally:
+        engine.close()
+    labels = level_labels(document)
+    pairs: dict[tuple[int, int], Pair] = {}
+    for n in range(len(table["unique_id_l"])):
+        a, b = sorted((table["unique_id_l"][n], table["unique_id_r"][n]))
+        evidence = []
+        for c in comparisons:
+            gamma = table[f"gamma_{c}"][n]
+            weight = table[f"mw_{c}"][n] + (table[f"mw_tf_adj_{c}"][n] or 0.0 if c in tf else 0.0)
+            evidence.append({"comparison": c, "level": labels[c].get(gamma, str(gamma)), "gamma": gamma, "weight": weight})
+        pairs[(a, b)] = Pair(a, b, table["match_probability"][n], table["match_weight"][n], tuple(evidence))
+    return pairs
+
+
+def term_frequency_files(model_path: str, directory: Path) -> dict[str, Path]:
+    """The model's term-frequency tables (``<model>.tf.json``, what the online scorer
+    reads) as Parquet beside the snapshot, one per column: the batch weighs a shared
+    value exactly as ``/identify`` does, instead of by its frequency in this table."""
+    path = tf_path_for(model_path)
+    if not path.exists():
+        return {}
+    files = {}
+    for column, table in json.loads(path.read_text()).items():
+        files[column] = directory / f"tf_{column}.parquet"
+        pq.write_table(pa.table({column: list(table), f"tf_{column}": list(table.values())}), files[column])
+    return files
+
+
+def shared_value_links(members: list[Member], guarded: set[tuple[str, str]], max_names: int) -> list[Link]:
+    """The contract's links: contacts holding the same email or phone, for every value
+    that can link (the snapshot emptied placeholders and role mailboxes), that no guard
+    recorded as shared, and that does not carry more than ``max_names`` clearly different
+    names (the online ``shared-identifier`` guard's test, with the whole table in view)."""
+    holders: dict[tuple[str, str], list[Member]] = defaultdict(list)
+    for m in members:
+        if m.email is not None:
+            holders[("email", m.email)].append(m)
+        if m.phone is not None:
+            holders[("phoneNumber", m.phone)].append(m)
+    links = []
+    for value, held in holders.items():
+        if len(held) < 2 or value in guarded:
+            continue
+        keys = [(m.name_key, m.name_key) for m in held if m.name_key]
+        if len(distinct_names(keys, limit=max_names)) > max_names:
+            continue
+        first = min(m.id for m in held)
+        links += [Link(first, m.id, SHARED_VALUE) for m in held if m.id != first]
+    return links
