@@ -11,6 +11,7 @@ reviewer's confirmations, shared values, the model's pairs) ─► constrained c
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 import time
 from collections import defaultdict
@@ -121,7 +122,7 @@ def score(
     pairs at or above ``threshold`` and every pair inside a live group, by (smaller id, larger id)."""
     engine = open_engine(engine_name, spark_master=spark_master, work_dir=work_dir)
     try:
-        linker = Linker(engine.register(snapshot, "snapshot"), settings_for(document, engine.dialect))
+        linker = Linker(engine.register(snapshot, "snapshot"), settings_for(document, engine.dialect), log_level=logging.WARNING)
         for column, path in term_frequency_files(model_path, snapshot.parent).items():
             linker.table_management.register_term_frequency_lookup(engine.register(path, f"tf_{column}"), column)
         predictions = linker.inference.predict()

@@ -413,5 +413,10 @@ def labels_import(path: str, decided_by: str | None) -> None:
     click.echo(f"{written} label(s) imported from {path} ({len(pairs) - written} already present)")
 
 
+from .resolve import resolve  # noqa: E402 - registered beside the others
+
+main.add_command(resolve)
+
+
 if __name__ == "__main__":
     main()
