@@ -21,7 +21,7 @@ locks on every identifier of the group (PostgreSQL), then the primary's row.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -240,11 +240,29 @@ def _require_locked(keys: set[str], members: Iterable[ContactRow]) -> None:
 # --- detaching ------------------------------------------------------------------------
 
 
-def detach(store: Store, guards: Guards, contact_id: int, by: str, note: str | None = None) -> Detachment:
+#: asked inside the detachment's transaction with the group's live members, before
+#: anything changes: an error refuses the detachment (a split proposal that is no longer
+#: pending, or whose bridge moved)
+Check = Callable[[ContactTx, Sequence[ContactRow]], "DetachError | None"]
+#: run inside the same transaction once the detachment is written (a decision recorded with it)
+Record = Callable[[ContactTx, "Detachment"], None]
+
+
+def detach(
+    store: Store,
+    guards: Guards,
+    contact_id: int,
+    by: str,
+    note: str | None = None,
+    *,
+    check: Check | None = None,
+    record: Record | None = None,
+) -> Detachment:
     """Split ``contact_id`` (and what joined only through it) out of its group.
 
     Raises :class:`NotFound` (no such live contact) or :class:`NothingToDetach` (alone in
-    its group); in both cases nothing changed.
+    its group), or what ``check`` returns; in each case nothing changed. ``check`` and
+    ``record`` let a caller (accepting a split proposal) decide in the same transaction.
     """
     with store.read() as tx:
         found = tx.contacts([contact_id])
@@ -259,13 +277,19 @@ def detach(store: Store, guards: Guards, contact_id: int, by: str, note: str | N
         (primary,) = tx.lock_primaries([primary_of(rows[0])])
         members = tx.group_members([primary.id])
         _require_locked(locked, members)
+        refused = check(tx, members) if check else None
+        if refused is not None:
+            return refused
         if len(members) == 1:
             return NothingToDetach(contact_id, f"contact {contact_id} is alone in its group: there is nothing to detach it from")
         guarded = tx.guarded_values((n, getattr(m, n)) for m in members for n in FIELDS)
         merges = statements.merge_history(tx, [m.id for m in members])
         graph = evidence_graph(members, merges, guards=guards, guarded=guarded)
         kept, detached = split_group(members, contact_id, graph)
-        return _apply(tx, primary, kept, detached, contact_id, by, note)
+        done = _apply(tx, primary, kept, detached, contact_id, by, note)
+        if record:
+            record(tx, done)
+        return done
 
     outcome = _with_group_keys(store, contact_id, keys, work)
     if isinstance(outcome, DetachError):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import Store
@@ -65,7 +65,7 @@ class Judgements:
 
     #: pairs of contacts whose groups a reviewer (or a detachment) said are different people
     cannot_link: list[tuple[int, int]]
-    #: pairs of contacts a reviewer confirmed are one person
+    #: pairs of contacts a reviewer said are one person (a confirmed merge, a rejected split)
     must_link: list[tuple[int, int]]
     #: (field, value) a guard recorded as shared by different people
     guarded: set[tuple[str, str]]
@@ -78,6 +78,13 @@ def judgements(store: Store) -> Judgements:
             tuple(r)
             for r in tx.conn.execute(
                 select(pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId).where(pending_merge.c.status == "confirmed")
+            )
+        ]
+        # a rejected split proposal: the reviewer kept the bridge's two contacts together
+        must += [
+            tuple(r)
+            for r in tx.conn.execute(
+                select(split_proposal.c.contactId, split_proposal.c.bridgeContactId).where(split_proposal.c.status == "rejected")
             )
         ]
         guarded = {

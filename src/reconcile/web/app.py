@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         review_ui,
         reviews,
         security_headers,
+        splits,
     )
 
     errors.register_error_handlers(app)
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(admin.bp)
     app.register_blueprint(persons.bp)
     app.register_blueprint(corrections.bp)  # /persons/{id}/detach and its undo
+    app.register_blueprint(splits.bp)  # /reviews/splits: split proposals from reconcile resolve
     app.register_blueprint(erasure.bp)
     return app
 
