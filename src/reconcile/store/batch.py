@@ -52,10 +52,13 @@ _LIVE = select(
 
 def live_contact_batches(store: Store, size: int = 50_000) -> Iterator[list[tuple]]:
     """Every live contact as a tuple of :data:`SNAPSHOT_COLUMNS`, ``size`` rows at a time,
-    from one consistent read."""
-    with store.read() as tx:
-        result = tx.conn.execution_options(stream_results=True, yield_per=size).execute(_LIVE)
-        for part in result.partitions(size):
+    from one consistent read: a REPEATABLE READ transaction with a server-side cursor on
+    PostgreSQL (writers carry on meanwhile), one read transaction on SQLite (WAL)."""
+    options = {"stream_results": True, "yield_per": size}
+    if store.dialect == "postgresql":
+        options["isolation_level"] = "REPEATABLE READ"
+    with store.engine.connect().execution_options(**options) as conn, conn.begin():
+        for part in conn.execute(_LIVE).partitions(size):
             yield [tuple(r) for r in part]
 
 

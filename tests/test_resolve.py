@@ -1,0 +1,195 @@
+"""``reconcile resolve``: the batch re-resolution finds planted over-merges and misses,
+changes nothing on a dry run, opens each review item once on --apply, and a split
+proposal a reviewer accepts splits the group along its bridge."""
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import assert_sound, rows
+from reconcile.batch.apply import BATCH_REASON, apply
+from reconcile.batch.flow import resolve
+from reconcile.cli import main
+from reconcile.config import Settings
+from reconcile.engine.guards import Guards
+from reconcile.engine.reconciler import Reconciler
+from reconcile.review import splits
+from reconcile.review.queue import AlreadyDecided
+from reconcile.store import Store
+from reconcile.store.schema import audit_log, cannot_link, contact, metadata, pending_merge, split_proposal
+from review_seed import bearer, reviewer
+
+
+def build_planted(url: str) -> dict[str, int]:
+    """A small live table built by the real engine, with two planted mistakes.
+
+    - over-merge: John and Mary Smith share a family phone; with the names guard set
+      loosely the online path joined them (John's two contacts, Mary's two contacts);
+    - misses: the exact rules alone (the model off online) left a typo'd email
+      (zed.jones / zed.jnoes) and a plus-alias (ann.lee+shop) in groups of their own.
+    """
+    loose = Settings(database_url=url, max_names_per_identifier=100, probabilistic=False)
+    store = Store(url)
+    reconciler = Reconciler(store, loose)
+
+    def identify(email, phone, name):
+        return reconciler.identify(reconciler.parse({"email": email, "phoneNumber": phone, "name": name})).contact
+
+    ids = {}
+    try:
+        ids["john"] = identify("john.smith@example.org", "+14155550101", "John Smith")["primaryContactId"]
+        identify("john.smith@example.org", "+14155550199", "John Smith")
+        identify("mary.smith@gmail.com", "+14155550101", "Mary Smith")
+        identify("mary.smith@gmail.com", "+14155550177", "Mary Smith")
+        ids["zed"] = identify("zed.jones@yahoo.com", "+14155550300", "Zed Jones")["primaryContactId"]
+        ids["zed_typo"] = identify("zed.jnoes@yahoo.com", "+14155550311", "Zed Jones")["primaryContactId"]
+        ids["ann"] = identify("ann.lee@hotmail.com", "+14155550400", "Ann Lee")["primaryContactId"]
+        ids["ann_alias"] = identify("ann.lee+shop@hotmail.com", "+14155550401", "Ann Lee")["primaryContactId"]
+        identify("solo.person@example.net", "+14155550500", "Solo Person")
+    finally:
+        store.dispose()
+    return ids
+
+
+def checksum(store: Store) -> str:
+    digest = hashlib.sha256()
+    for table in metadata.sorted_tables:
+        for row in sorted(rows(store, table), key=repr):
+            digest.update(repr(tuple(row)).encode())
+    return digest.hexdigest()
+
+
+@pytest.fixture
+def planted(db_url):
+    ids = build_planted(db_url)
+    store = Store(db_url)
+    yield store, Settings(database_url=db_url), ids
+    store.dispose()
+
+
+def test_the_report_finds_the_planted_over_merge_and_misses(planted):
+    store, settings, ids = planted
+    result = resolve(store, settings)
+    merges = {m.primary_ids for m in result.diff.merges}
+    assert merges == {tuple(sorted((ids["zed"], ids["zed_typo"]))), tuple(sorted((ids["ann"], ids["ann_alias"])))}
+    (split,) = result.diff.splits
+    assert split.primary_id == ids["john"]
+    mary = {c.id for c in rows(store, contact) if c.email == "mary.smith@gmail.com"}
+    assert set(split.detached_ids) == mary
+    # the bridge is the family phone: Mary's first contact and John's first, on the same phone
+    assert (split.contact_id, split.bridge_contact_id) == (min(mary), ids["john"])
+    levels = {c["comparison"]: c["level"] for c in split.pair.comparisons}
+    assert levels["phone"] == "Exact match on phone" and levels["name"].startswith("Same last name, different first")
+    assert split.refused_by == "below threshold"
+    assert result.diff.unchanged == 1  # the solo person
+
+
+def test_a_dry_run_changes_nothing(planted):
+    store, settings, _ = planted
+    before = checksum(store)
+    resolve(store, settings)
+    assert checksum(store) == before
+
+
+def test_apply_opens_only_review_items_and_a_second_apply_opens_none(planted):
+    store, settings, _ = planted
+    contacts, audit = rows(store, contact), rows(store, audit_log)
+    outcome = apply(store, resolve(store, settings))
+    assert len(outcome["pendingMergeIds"]) == 2 and len(outcome["splitProposalIds"]) == 1
+    assert rows(store, contact) == contacts and rows(store, audit_log) == audit  # nothing merged or split
+    opened = rows(store, pending_merge)
+    assert {r.reason for r in opened} == {BATCH_REASON} and {r.status for r in opened} == {"pending"}
+    assert all(r.evidence["comparisons"] and r.modelVersion for r in opened)
+    before = checksum(store)
+    again = apply(store, resolve(store, settings))
+    assert again["pendingMergeIds"] == [] and again["splitProposalIds"] == [] and again["alreadyProposed"] == 3
+    assert checksum(store) == before
+    assert_sound(store)
+
+
+def test_accepting_a_split_proposal_splits_the_group_along_the_bridge(planted):
+    store, settings, ids = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    decision = splits.confirm(store, Guards.from_settings(settings), proposal.id, "alice", "family phone")
+    detachment = decision.detachment
+    assert sorted(detachment.detached_ids) == sorted(proposal.detachedContactIds)
+    assert sorted(detachment.kept_ids) == sorted(proposal.keptContactIds)
+    pair = tuple(sorted((ids["john"], detachment.detached_primary_id)))
+    assert pair in {(r.leftContactId, r.rightContactId) for r in rows(store, cannot_link)}
+    assert_sound(store)
+    with pytest.raises(AlreadyDecided):
+        splits.reject(store, proposal.id, "bob")
+    # the next run sees the two people apart, and proposes nothing about them again
+    again = resolve(store, settings)
+    assert not again.diff.splits
+    assert ids["john"] not in {g for m in again.diff.merges for g in m.primary_ids}
+
+
+def test_rejecting_a_split_proposal_keeps_the_group_and_it_is_not_proposed_again(planted):
+    store, settings, ids = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    contacts = rows(store, contact)
+    assert splits.reject(store, proposal.id, "alice").status == "rejected"
+    assert rows(store, contact) == contacts
+    assert not resolve(store, settings).diff.splits  # the reviewer's judgement is a must-link now
+
+
+def test_the_cli_writes_a_report_and_applies(planted, monkeypatch, tmp_path):
+    store, settings, _ = planted
+    monkeypatch.setenv("RECONCILE_DATABASE_URL", settings.database_url)
+    report = tmp_path / "report.json"
+    result = CliRunner().invoke(main, ["resolve", "--report", str(report)])
+    assert result.exit_code == 0, result.output
+    assert "suspected over-merges" in result.output and "dry run" in result.output
+    body = json.loads(report.read_text())
+    assert body["counts"]["proposedMerges"] == 2 and body["counts"]["suspectedOverMerges"] == 1
+    assert body["modelVersion"] and body["suspectedOverMerges"][0]["bridge"]["evidence"]["comparisons"]
+    assert rows(store, split_proposal) == []
+    result = CliRunner().invoke(main, ["resolve", "--apply"])
+    assert result.exit_code == 0, result.output
+    assert "applied: 2 pending merges, 1 split proposals opened" in result.output
+
+
+def test_split_proposals_through_the_api(tmp_path):
+    from reconcile.store.migrate import upgrade
+    from reconcile.web import create_app
+
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    upgrade(url)
+    build_planted(url)
+    app = create_app(Settings(database_url=url))
+    app.config.update(TESTING=True)
+    store = app.extensions["reconcile"].store
+    try:
+        apply(store, resolve(store, app.extensions["reconcile"].settings))
+        client, headers = app.test_client(), bearer(reviewer(store))
+        listed = client.get("/reviews/splits", headers=headers).get_json()
+        assert listed["total"] == 1 and listed["counts"]["pending"] == 1
+        item = listed["items"][0]
+        shown = client.get(f"/reviews/splits/{item['id']}", headers=headers).get_json()
+        assert {c["id"] for c in shown["detached"]} == set(item["detachedContactIds"])
+        assert shown["evidence"]["matchWeight"] == item["matchWeight"]
+        assert client.get("/reviews/splits?status=nope", headers=headers).status_code == 400
+        assert client.get("/reviews/splits/999", headers=headers).get_json()["error"]["code"] == "not_found"
+        done = client.post(f"/reviews/splits/{item['id']}/confirm", headers=headers, json={})
+        assert done.status_code == 200 and done.get_json()["detachment"]["cannotLink"]
+        again = client.post(f"/reviews/splits/{item['id']}/reject", headers=headers, json={})
+        assert again.status_code == 409 and again.get_json()["error"]["code"] == "already_decided"
+        assert client.get("/reviews/splits").status_code == 401
+        assert_sound(store)
+    finally:
+        store.dispose()
+
+
+def test_proposals_skip_groups_that_changed_since_the_snapshot(planted):
+    store, settings, ids = planted
+    result = resolve(store, settings)
+    loose = Reconciler(store, Settings(database_url=settings.database_url, probabilistic=False))
+    loose.identify(loose.parse({"email": "zed.jones@yahoo.com", "phoneNumber": "+14155550311"}))  # joins the two Zeds
+    outcome = apply(store, result)
+    assert outcome["changedSince"] == 1 and len(outcome["pendingMergeIds"]) == 1
