@@ -42,7 +42,7 @@ from .snapshot import Member, Snapshot, write_snapshot
 class Resolution:
     """What one run found; :func:`reconcile.batch.report.as_json` says it."""
 
-    engine: str
+    engine_name: str
     model_version: str | None
     model_path: str
     threshold: float

@@ -15,7 +15,7 @@ def as_json(resolution: Resolution, applied: dict[str, Any] | None = None) -> di
     d = resolution.diff
     return {
         "reportVersion": REPORT_VERSION,
-        "engine": resolution.engine,
+        "engine": resolution.engine_name,
         "modelVersion": resolution.model_version,
         "modelPath": resolution.model_path,
         "threshold": resolution.threshold,
