@@ -224,3 +224,40 @@ def test_proposals_skip_groups_that_changed_since_the_snapshot(planted):
     loose.identify(loose.parse({"email": "zed.jones@yahoo.com", "phoneNumber": "+14155550311"}))  # joins the two Zeds
     outcome = apply(store, result)
     assert outcome["changedSince"] == 1 and len(outcome["pendingMergeIds"]) == 1
+
+
+def test_split_proposals_in_the_review_ui(tmp_path):
+    from review_seed import PASSWORD
+
+    from reconcile.store.migrate import upgrade
+    from reconcile.web import create_app
+
+    url = f"sqlite:///{tmp_path / 'ui.db'}"
+    upgrade(url)
+    build_planted(url)
+    app = create_app(Settings(database_url=url))
+    app.config.update(TESTING=True)
+    store = app.extensions["reconcile"].store
+    try:
+        apply(store, resolve(store, app.extensions["reconcile"].settings))
+        (proposal,) = rows(store, split_proposal)
+        reviewer(store)
+        client = app.test_client()
+        client.get("/review/login")
+        with client.session_transaction("/review/") as sess:
+            csrf = sess["csrf"]
+        client.post("/review/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
+        queue = client.get("/review/").get_data(as_text=True)
+        assert "Split proposals" in queue and f"/review/splits/{proposal.id}" in queue
+        page = client.get(f"/review/splits/{proposal.id}").get_data(as_text=True)
+        assert "mary.smith@gmail.com" in page and 'id="confirm-form"' in page and "Exact match on phone" in page
+        assert client.get("/review/splits/999").status_code == 404
+        with client.session_transaction("/review/") as sess:
+            csrf = sess["csrf"]  # a new session's token after the login
+        done = client.post(f"/review/splits/{proposal.id}/confirm", data={"csrf_token": csrf})
+        assert done.status_code == 302
+        assert rows(store, split_proposal)[0].status == "confirmed"
+        assert "Split proposals" not in client.get("/review/").get_data(as_text=True)
+        assert_sound(store)
+    finally:
+        store.dispose()

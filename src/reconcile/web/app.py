@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         review_ui,
         reviews,
         security_headers,
+        split_page,
         splits,
     )
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(identify.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(reviews.bp)
-    app.register_blueprint(review_ui.bp)  # with admin's /review/admin/models and person_page's /review/persons pages
+    app.register_blueprint(review_ui.bp)  # with admin's /review/admin/models, person_page's /review/persons and split_page's /review/splits pages
     app.register_blueprint(admin.bp)
     app.register_blueprint(persons.bp)
     app.register_blueprint(corrections.bp)  # /persons/{id}/detach and its undo
