@@ -6,12 +6,14 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 WORKERS ?= 1
 
-.PHONY: run test install install-test chromium bench clean
+.PHONY: run test install install-test install-spark chromium bench clean
 
 UV_VERSION := 0.13.8
 # pip refuses anything whose version or hash differs from the lock
 LOCKED_INSTALL := $(BIN)/pip install -q --require-hashes --no-deps --only-binary :all: -r
 PROJECT_INSTALL := $(BIN)/pip install -q --no-deps --no-build-isolation -e .
+# pyspark is an sdist only on PyPI: hashes still required, binaries not (see requirements/spark.txt)
+SPARK_INSTALL := $(BIN)/pip install -q --require-hashes --no-deps --no-build-isolation -r
 
 .PHONY: lock
 
@@ -40,8 +42,14 @@ lock:
 			--universal --python-version 3.11 -q -o requirements/$$extra.txt; \
 	done
 
+$(VENV)/.installed-spark: requirements/spark.txt | $(VENV)/.installed-test
+	$(SPARK_INSTALL) requirements/spark.txt
+	touch $@
+
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
+## install-spark: the Spark engine of `reconcile resolve --engine spark` (needs Java 17)
+install-spark: $(VENV)/.installed-spark
 
 ## run: set up and serve on SQLite (data/reconcile.db) with the shipped model
 run: install
@@ -49,7 +57,7 @@ run: install
 	$(BIN)/reconcile serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 ## test: set up (venv, test extras, Chromium) and run the whole test suite
-test: install-test chromium
+test: install-test install-spark chromium
 	$(BIN)/pytest
 
 ## chromium: Debian's Chromium for the review-UI browser tests, when it is missing
