@@ -14,7 +14,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .clustering import Clusters
@@ -48,20 +48,24 @@ class MergeProposal:
     contact_id: int
     candidate_id: int
     link: str  # the kind of link that joined them
-    pair: Pair | None
+    pair: Pair | None = None
 
 
 @dataclass(frozen=True)
 class SplitProposal:
     primary_id: int
-    #: the bridge: ``contact_id`` is on the leaving part, ``bridge_contact_id`` on the kept one
-    contact_id: int
-    bridge_contact_id: int
     kept_ids: tuple[int, ...]
     detached_ids: tuple[int, ...]
-    pair: Pair | None
-    refused_by: str | None
-    crossing_pairs: int
+    #: the bridge: ``contact_id`` is on the leaving part, ``bridge_contact_id`` on the kept one
+    contact_id: int = 0
+    bridge_contact_id: int = 0
+    pair: Pair | None = None
+    refused_by: str | None = None
+    crossing_pairs: int = 0
+
+    def crossing(self) -> list[tuple[int, int]]:
+        """Every pair of contacts across the cut, (smaller id, larger id): the bridge is one."""
+        return [(min(i, j), max(i, j)) for i in self.detached_ids for j in self.kept_ids]
 
 
 @dataclass
@@ -72,8 +76,17 @@ class Diff:
     live_groups: int = 0
     batch_clusters: int = 0
 
+    def pairs_to_explain(self) -> set[tuple[int, int]]:
+        """The pairs whose evidence the proposals show: each merge's link, every pair across each cut."""
+        wanted = {(m.contact_id, m.candidate_id) for m in self.merges}
+        for s in self.splits:
+            wanted.update(s.crossing())
+        return wanted
 
-def diff(members: list[Member], clusters: Clusters, pairs: dict[tuple[int, int], Pair]) -> Diff:
+
+def diff(members: list[Member], clusters: Clusters) -> Diff:
+    """Classify every live group against the batch clusters (bridges come later, from
+    :func:`with_evidence`, once the pairs across each cut are scored)."""
     group_of = {m.id: m.group for m in members}
     label = clusters.label
     out = Diff(batch_clusters=len(set(label.values())))
@@ -87,14 +100,12 @@ def diff(members: list[Member], clusters: Clusters, pairs: dict[tuple[int, int],
         if key in proposed:
             continue
         proposed.add(key)
-        a, b = min(link.a, link.b), max(link.a, link.b)
-        out.merges.append(MergeProposal(key, a, b, link.kind, pairs.get((a, b))))
+        out.merges.append(MergeProposal(key, min(link.a, link.b), max(link.a, link.b), link.kind))
 
     groups: dict[int, list[Member]] = defaultdict(list)
     for m in members:
         groups[m.group].append(m)
     out.live_groups = len(groups)
-    refusal = _refusals(clusters)
     cluster_size = Counter(label.values())
     for primary, group in sorted(groups.items()):
         parts: dict[int, list[int]] = defaultdict(list)
@@ -103,42 +114,36 @@ def diff(members: list[Member], clusters: Clusters, pairs: dict[tuple[int, int],
         if len(parts) == 1:
             out.unchanged += cluster_size[label[group[0].id]] == len(group)
             continue
-        kept_label = label[primary] if primary in label else label[group[0].id]
+        kept_label = label[primary] if primary in label else label[min(group, key=lambda m: (m.created, m.id)).id]
         for part_label, part in sorted(parts.items()):
-            if part_label == kept_label:
-                continue
-            out.splits.append(_split(primary, set(part), [m.id for m in group], pairs, refusal))
+            if part_label != kept_label:
+                out.splits.append(SplitProposal(primary, _others(group, part), tuple(sorted(part))))
     return out
 
 
-def _refusals(clusters: Clusters) -> dict[tuple[int, int], str]:
-    return {(min(link.a, link.b), max(link.a, link.b)): why for link, why in clusters.refused}
+def _others(group: list[Member], part: list[int]) -> tuple[int, ...]:
+    leaving = set(part)
+    return tuple(sorted(m.id for m in group if m.id not in leaving))
 
 
-def _split(
-    primary: int, leaving: set[int], group: list[int], pairs: dict[tuple[int, int], Pair], refusal: dict[tuple[int, int], str]
-) -> SplitProposal:
-    crossing = _crossing(leaving, group, pairs)
-    kept = tuple(i for i in group if i not in leaving)
-    if crossing:
+def with_evidence(found: Diff, clusters: Clusters, pairs: dict[tuple[int, int], Pair], threshold: float) -> Diff:
+    """The proposals with their evidence: each merge's scored link, and each split's
+    bridge (the strongest scored pair across its cut) with the reason the clustering
+    did not keep it."""
+    refusal = {(min(link.a, link.b), max(link.a, link.b)): why for link, why in clusters.refused}
+    merges = [replace(m, pair=pairs.get((m.contact_id, m.candidate_id))) for m in found.merges]
+    splits = []
+    for s in found.splits:
+        crossing = [pairs[k] for k in s.crossing() if k in pairs]
+        if not crossing:  # nothing across the cut could be scored
+            splits.append(replace(s, contact_id=s.detached_ids[0], bridge_contact_id=s.kept_ids[0], refused_by="not scored"))
+            continue
         best = max(crossing, key=lambda p: (round(p.weight, 6), -p.a, -p.b))
+        leaving = set(s.detached_ids)
         inner, outer = (best.a, best.b) if best.a in leaving else (best.b, best.a)
-        why = refusal.get((best.a, best.b), "below threshold")
-        return SplitProposal(primary, inner, outer, kept, tuple(sorted(leaving)), best, why, len(crossing))
-    # nothing across the cut was scored: the part is held only by history (a merge the model never sees)
-    inner = min(leaving)
-    return SplitProposal(primary, inner, kept[0], kept, tuple(sorted(leaving)), None, "not scored", 0)
+        why = refusal.get((best.a, best.b)) or ("below threshold" if best.probability < threshold else "not blocked")
+        splits.append(replace(s, contact_id=inner, bridge_contact_id=outer, pair=best, refused_by=why, crossing_pairs=len(crossing)))
+    return replace(found, merges=merges, splits=splits)
 
 
-def _crossing(leaving: set[int], group: list[int], pairs: dict[tuple[int, int], Pair]) -> list[Pair]:
-    found = []
-    members = set(group)
-    for i in leaving:
-        for j in members - leaving:
-            pair = pairs.get((min(i, j), max(i, j)))
-            if pair is not None:
-                found.append(pair)
-    return found
-
-
-__all__ = ["Pair", "MergeProposal", "SplitProposal", "Diff", "diff"]
+__all__ = ["Pair", "MergeProposal", "SplitProposal", "Diff", "diff", "with_evidence"]

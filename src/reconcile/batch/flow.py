@@ -32,8 +32,8 @@ from ..scoring.scorer import tf_path_for
 from ..store import Store
 from ..store.batch import judgements
 from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
-from .diff import Diff, Pair, diff
-from .engines import PAIR_COLUMNS, open_engine
+from .diff import Diff, Pair, diff, with_evidence
+from .engines import BatchEngine, open_engine
 from .model_settings import level_labels, load_document, settings_for
 from .snapshot import Member, Snapshot, write_snapshot
 
@@ -47,6 +47,9 @@ class Resolution:
     model_path: str
     threshold: float
     snapshot: Snapshot
+    #: model links at or above the threshold
+    links_scored: int
+    #: the pairs the proposals show, with their evidence
     pairs: dict[tuple[int, int], Pair]
     clusters: Clusters
     diff: Diff
@@ -90,60 +93,91 @@ def resolve(
         snapshot = write_snapshot(store, guards, directory)
         decided = judgements(store)
         timings["snapshot"] = time.perf_counter() - started
-        pairs = score(engine, snapshot.path, document, threshold, spark_master=spark_master, work_dir=directory, model_path=model.path)
-        timings["predict"] = time.perf_counter() - started - timings["snapshot"]
-    mark = time.perf_counter()
-    links = [Link(a, b, REVIEW) for a, b in decided.must_link]
-    links += shared_value_links(snapshot.members, decided.guarded, settings.max_names_per_identifier)
-    links += [Link(p.a, p.b, MODEL, p.weight) for p in pairs.values() if p.probability >= threshold]
-    clusters = cluster(
-        {m.id: m.name_key for m in snapshot.members},
-        [link for link in links if link.a != link.b],
-        cannot_link=decided.cannot_link,
-        max_size=settings.max_group_size,
-    )
-    found = diff(snapshot.members, clusters, pairs)
-    timings["cluster"] = time.perf_counter() - mark
+        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory), document, snapshot.path, model.path)
+        try:
+            scored = scoring.links(threshold)
+            timings["predict"] = time.perf_counter() - started - timings["snapshot"]
+            mark = time.perf_counter()
+            links = [Link(a, b, REVIEW) for a, b in decided.must_link]
+            links += shared_value_links(snapshot.members, decided.guarded, settings.max_names_per_identifier)
+            links += [Link(a, b, MODEL, weight) for a, b, weight in scored]
+            clusters = cluster(
+                {m.id: m.name_key for m in snapshot.members},
+                [link for link in links if link.a != link.b],
+                cannot_link=decided.cannot_link,
+                max_size=settings.max_group_size,
+            )
+            found = diff(snapshot.members, clusters)
+            timings["cluster"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            pairs = scoring.explain(found.pairs_to_explain())
+            timings["evidence"] = time.perf_counter() - mark
+        finally:
+            scoring.close()
+    found = with_evidence(found, clusters, pairs, threshold)
     timings["total"] = time.perf_counter() - started
-    return Resolution(engine, model.version, model.path, threshold, snapshot, pairs, clusters, found, timings)
+    return Resolution(engine, model.version, model.path, threshold, snapshot, len(scored), pairs, clusters, found, timings)
 
 
-def score(
-    engine_name: str,
-    snapshot: Path,
-    document: dict[str, Any],
-    threshold: float,
-    *,
-    spark_master: str | None,
-    work_dir: Path,
-    model_path: str,
-) -> dict[tuple[int, int], Pair]:
-    """Splink's blocking and prediction over the whole snapshot on the named engine: the
-    pairs at or above ``threshold`` and every pair inside a live group, by (smaller id, larger id)."""
-    engine = open_engine(engine_name, spark_master=spark_master, work_dir=work_dir)
-    try:
-        linker = Linker(engine.register(snapshot, "snapshot"), settings_for(document, engine.dialect), log_level=logging.WARNING)
-        for column, path in term_frequency_files(model_path, snapshot.parent).items():
-            linker.table_management.register_term_frequency_lookup(engine.register(path, f"tf_{column}"), column)
-        predictions = linker.inference.predict()
-        comparisons = [c["output_column_name"] for c in document["comparisons"]]
-        tf = {c["output_column_name"] for c in document["comparisons"] for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")}
-        columns = list(PAIR_COLUMNS) + [f"gamma_{c}" for c in comparisons] + [f"mw_{c}" for c in comparisons]
-        columns += [f"mw_tf_adj_{c}" for c in comparisons if c in tf]
-        table = engine.kept_pairs(predictions, threshold, columns).to_pydict()
-    finally:
-        engine.close()
-    labels = level_labels(document)
-    pairs: dict[tuple[int, int], Pair] = {}
-    for n in range(len(table["unique_id_l"])):
-        a, b = sorted((table["unique_id_l"][n], table["unique_id_r"][n]))
-        evidence = []
-        for c in comparisons:
-            gamma = table[f"gamma_{c}"][n]
-            weight = table[f"mw_{c}"][n] + (table[f"mw_tf_adj_{c}"][n] or 0.0 if c in tf else 0.0)
-            evidence.append({"comparison": c, "level": labels[c].get(gamma, str(gamma)), "gamma": gamma, "weight": weight})
-        pairs[(a, b)] = Pair(a, b, table["match_probability"][n], table["match_weight"][n], tuple(evidence))
-    return pairs
+class Scoring:
+    """Splink on one engine, over one snapshot, with the model's term frequencies, in two
+    passes: every blocked pair scored lean (ids and weights of those at or above the
+    threshold only: what clustering needs), then the few pairs the proposals show scored
+    again with every comparison's level and weight (registered as blocked pairs, so any
+    two contacts can be explained, blocked together or not)."""
+
+    def __init__(self, engine: BatchEngine, document: dict[str, Any], snapshot: Path, model_path: str):
+        self.engine = engine
+        self.document = document
+        self.directory = snapshot.parent
+        self.input = engine.register(snapshot, "snapshot")
+        self.tf = term_frequency_files(model_path, self.directory)
+
+    def _linker(self, evidence: bool) -> Linker:
+        linker = Linker(self.input, settings_for(self.document, self.engine.dialect, evidence=evidence), log_level=logging.WARNING)
+        for column, path in self.tf.items():
+            linker.table_management.register_term_frequency_lookup(self.engine.register(path, f"tf_{column}"), column)
+        return linker
+
+    def links(self, threshold: float) -> list[tuple[int, int, float]]:
+        """(smaller id, larger id, match weight) of every blocked pair at or above ``threshold``."""
+        predictions = self._linker(evidence=False).inference.predict(threshold_match_probability=threshold)
+        table = self.engine.rows(predictions, ["unique_id_l", "unique_id_r", "match_weight"]).to_pydict()
+        return [
+            (min(a, b), max(a, b), w) for a, b, w in zip(table["unique_id_l"], table["unique_id_r"], table["match_weight"])
+        ]
+
+    def explain(self, wanted: set[tuple[int, int]]) -> dict[tuple[int, int], Pair]:
+        """Each wanted pair scored with its evidence, by (smaller id, larger id)."""
+        if not wanted:
+            return {}
+        ordered = sorted(wanted)
+        path = self.directory / "explain_pairs.parquet"
+        pq.write_table(
+            pa.table({"match_key": ["0"] * len(ordered), "join_key_l": [a for a, _ in ordered], "join_key_r": [b for _, b in ordered]}),
+            path,
+        )
+        linker = self._linker(evidence=True)
+        linker.table_management.register_blocked_pairs_for_predict(self.engine.register(path, "explain_pairs"))
+        comparisons = [c["output_column_name"] for c in self.document["comparisons"]]
+        tf = {c["output_column_name"] for c in self.document["comparisons"] for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")}
+        columns = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
+        columns += [f"gamma_{c}" for c in comparisons] + [f"mw_{c}" for c in comparisons] + [f"mw_tf_adj_{c}" for c in comparisons if c in tf]
+        table = self.engine.rows(linker.inference.predict(), columns).to_pydict()
+        labels = level_labels(self.document)
+        pairs: dict[tuple[int, int], Pair] = {}
+        for n in range(len(table["unique_id_l"])):
+            a, b = sorted((table["unique_id_l"][n], table["unique_id_r"][n]))
+            evidence = []
+            for c in comparisons:
+                gamma = table[f"gamma_{c}"][n]
+                weight = table[f"mw_{c}"][n] + ((table[f"mw_tf_adj_{c}"][n] or 0.0) if c in tf else 0.0)
+                evidence.append({"comparison": c, "level": labels[c].get(gamma, str(gamma)), "gamma": gamma, "weight": weight})
+            pairs[(a, b)] = Pair(a, b, table["match_probability"][n], table["match_weight"][n], tuple(evidence))
+        return pairs
+
+    def close(self) -> None:
+        self.engine.close()
 
 
 def term_frequency_files(model_path: str, directory: Path) -> dict[str, Path]:

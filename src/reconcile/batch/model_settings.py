@@ -27,8 +27,6 @@ from sqlglot import expressions as exp
 
 #: the model document's own dialect
 DOCUMENT_DIALECT = "duckdb"
-#: snapshot columns every prediction keeps beside the pair, for the diff
-RETAINED_COLUMNS = ["group_id"]
 #: level attributes that carry the trained model, copied to the rebuilt level
 _PARAMETERS = (
     "m_probability",
@@ -73,14 +71,16 @@ def translate(sql: str, dialect: str) -> str:
     return tree.transform(rename).sql(dialect=target.sqlglot_dialect)
 
 
-def settings_for(document: dict[str, Any], dialect: str) -> dict[str, Any] | SettingsCreator:
-    """Splink settings of ``document`` for ``dialect``, keeping ``group_id`` and each
-    comparison's weight on every scored pair (the report's evidence)."""
+def settings_for(document: dict[str, Any], dialect: str, *, evidence: bool = False) -> dict[str, Any] | SettingsCreator:
+    """Splink settings of ``document`` for ``dialect``. With ``evidence``, every scored
+    pair keeps each comparison's level and weight (the report's evidence; Splink keeps the
+    ``gamma_`` columns only with the matching columns); without, only ids and weights,
+    which is what scoring every blocked pair of a large table can afford."""
     if dialect == DOCUMENT_DIALECT:
         settings = copy.deepcopy(document)
-        settings["additional_columns_to_retain"] = RETAINED_COLUMNS
-        settings["retain_intermediate_calculation_columns"] = True
-        settings["retain_matching_columns"] = True  # Splink keeps gamma_ columns only with them
+        settings["additional_columns_to_retain"] = []
+        settings["retain_intermediate_calculation_columns"] = evidence
+        settings["retain_matching_columns"] = evidence
         return settings
     return SettingsCreator(
         link_type=document["link_type"],
@@ -91,9 +91,8 @@ def settings_for(document: dict[str, Any], dialect: str) -> dict[str, Any] | Set
             CustomRule(translate(rule["blocking_rule"], dialect), sql_dialect=dialect)
             for rule in document["blocking_rules_to_generate_predictions"]
         ],
-        additional_columns_to_retain=RETAINED_COLUMNS,
-        retain_matching_columns=True,
-        retain_intermediate_calculation_columns=True,
+        retain_matching_columns=evidence,
+        retain_intermediate_calculation_columns=evidence,
     )
 
 

@@ -12,9 +12,6 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-#: the prediction columns the flow reads (besides ``gamma_<c>`` and ``mw_<c>`` per comparison)
-PAIR_COLUMNS = ("unique_id_l", "unique_id_r", "group_id_l", "group_id_r", "match_weight", "match_probability")
-
 
 class BatchEngine(Protocol):
     #: Splink's name for the SQL dialect (the model's settings are rebuilt for it)
@@ -27,9 +24,8 @@ class BatchEngine(Protocol):
         """A Parquet file (the snapshot, a term-frequency table) as a Splink dataframe
         of this engine, under the plain table name ``name``."""
 
-    def kept_pairs(self, predictions: Any, threshold: float, columns: list[str]) -> pa.Table:
-        """The scored pairs at or above ``threshold``, and every pair inside one live
-        group (the diff names the weakest of them), with ``columns``."""
+    def rows(self, frame: Any, columns: list[str]) -> pa.Table:
+        """``columns`` of a Splink dataframe of this engine, as Arrow."""
 
     def close(self) -> None:
         """Release the engine (connections, sessions)."""
@@ -46,8 +42,3 @@ def open_engine(name: str, *, spark_master: str | None = None, work_dir: Path | 
 
         return SparkEngine(master=spark_master or "local[2]", work_dir=work_dir)
     raise ValueError(f"unknown engine {name!r}: use duckdb or spark")
-
-
-def keep_condition(threshold: float) -> str:
-    """The SQL filter :meth:`BatchEngine.kept_pairs` applies (the same text on both engines)."""
-    return f"match_probability >= {float(threshold)!r} OR group_id_l = group_id_r"

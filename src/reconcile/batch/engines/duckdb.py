@@ -13,7 +13,6 @@ import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI
 
-from . import keep_condition
 
 
 class DuckDBEngine:
@@ -33,11 +32,9 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{parquet.as_posix()}')")
         return self._api.register(name)
 
-    def kept_pairs(self, predictions: Any, threshold: float, columns: list[str]) -> pa.Table:
+    def rows(self, frame: Any, columns: list[str]) -> pa.Table:
         selected = ", ".join(f'"{c}"' for c in columns)
-        return self.con.sql(
-            f"SELECT {selected} FROM {predictions.physical_name} WHERE {keep_condition(threshold)}"
-        ).to_arrow_table()
+        return self.con.sql(f"SELECT {selected} FROM {frame.physical_name}").to_arrow_table()
 
     def close(self) -> None:
         self.con.close()

@@ -15,7 +15,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from . import keep_condition
 
 APP_NAME = "reconcile-resolve"
 
@@ -54,9 +53,8 @@ class SparkEngine:
         self.spark.read.parquet(str(parquet)).createOrReplaceTempView(name)
         return self._api.register(name)
 
-    def kept_pairs(self, predictions: Any, threshold: float, columns: list[str]) -> pa.Table:
-        frame = predictions.as_spark_dataframe().where(keep_condition(threshold)).select(*columns)
-        return frame.toArrow()
+    def rows(self, frame: Any, columns: list[str]) -> pa.Table:
+        return frame.as_spark_dataframe().select(*columns).toArrow()
 
     def close(self) -> None:
         self.spark.stop()
