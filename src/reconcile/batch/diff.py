@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .clustering import Clusters
-from .snapshot import Member
+from .snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -84,10 +84,10 @@ class Diff:
         return wanted
 
 
-def diff(members: list[Member], clusters: Clusters) -> Diff:
+def diff(snapshot: Snapshot, clusters: Clusters) -> Diff:
     """Classify every live group against the batch clusters (bridges come later, from
     :func:`with_evidence`, once the pairs across each cut are scored)."""
-    group_of = {m.id: m.group for m in members}
+    group_of = dict(zip(snapshot.ids, snapshot.groups))
     label = clusters.label
     out = Diff(batch_clusters=len(set(label.values())))
 
@@ -102,28 +102,31 @@ def diff(members: list[Member], clusters: Clusters) -> Diff:
         proposed.add(key)
         out.merges.append(MergeProposal(key, min(link.a, link.b), max(link.a, link.b), link.kind))
 
-    groups: dict[int, list[Member]] = defaultdict(list)
-    for m in members:
-        groups[m.group].append(m)
+    # each live group's members, oldest first (createdAt, then id)
+    groups: dict[int, list[int]] = defaultdict(list)
+    for _, contact_id, group in sorted(zip(snapshot.created, snapshot.ids, snapshot.groups), key=_age):
+        groups[group].append(contact_id)
     out.live_groups = len(groups)
     cluster_size = Counter(label.values())
-    for primary, group in sorted(groups.items()):
+    for primary, members in sorted(groups.items()):
         parts: dict[int, list[int]] = defaultdict(list)
-        for m in sorted(group, key=lambda m: (m.created, m.id)):
-            parts[label[m.id]].append(m.id)
+        for contact_id in members:
+            parts[label[contact_id]].append(contact_id)
         if len(parts) == 1:
-            out.unchanged += cluster_size[label[group[0].id]] == len(group)
+            out.unchanged += cluster_size[label[members[0]]] == len(members)
             continue
-        kept_label = label[primary] if primary in label else label[min(group, key=lambda m: (m.created, m.id)).id]
+        kept_label = label[primary] if primary in label else label[members[0]]
         for part_label, part in sorted(parts.items()):
             if part_label != kept_label:
-                out.splits.append(SplitProposal(primary, _others(group, part), tuple(sorted(part))))
+                leaving = set(part)
+                kept = tuple(sorted(i for i in members if i not in leaving))
+                out.splits.append(SplitProposal(primary, kept, tuple(sorted(part))))
     return out
 
 
-def _others(group: list[Member], part: list[int]) -> tuple[int, ...]:
-    leaving = set(part)
-    return tuple(sorted(m.id for m in group if m.id not in leaving))
+def _age(row: tuple) -> tuple:
+    created, contact_id, _ = row
+    return (created, contact_id)
 
 
 def with_evidence(found: Diff, clusters: Clusters, pairs: dict[tuple[int, int], Pair], threshold: float) -> Diff:

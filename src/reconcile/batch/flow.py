@@ -35,7 +35,7 @@ from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
 from .diff import Diff, Pair, diff, with_evidence
 from .engines import BatchEngine, open_engine
 from .model_settings import level_labels, load_document, settings_for
-from .snapshot import Member, Snapshot, write_snapshot
+from .snapshot import Snapshot, write_snapshot
 
 
 @dataclass
@@ -99,15 +99,15 @@ def resolve(
             timings["predict"] = time.perf_counter() - started - timings["snapshot"]
             mark = time.perf_counter()
             links = [Link(a, b, REVIEW) for a, b in decided.must_link]
-            links += shared_value_links(snapshot.members, decided.guarded, settings.max_names_per_identifier)
+            links += shared_value_links(snapshot, decided.guarded, settings.max_names_per_identifier)
             links += [Link(a, b, MODEL, weight) for a, b, weight in scored]
             clusters = cluster(
-                {m.id: m.name_key for m in snapshot.members},
+                dict(zip(snapshot.ids, snapshot.name_keys)),
                 [link for link in links if link.a != link.b],
                 cannot_link=decided.cannot_link,
                 max_size=settings.max_group_size,
             )
-            found = diff(snapshot.members, clusters)
+            found = diff(snapshot, clusters)
             timings["cluster"] = time.perf_counter() - mark
             mark = time.perf_counter()
             pairs = scoring.explain(found.pairs_to_explain())
@@ -194,24 +194,23 @@ def term_frequency_files(model_path: str, directory: Path) -> dict[str, Path]:
     return files
 
 
-def shared_value_links(members: list[Member], guarded: set[tuple[str, str]], max_names: int) -> list[Link]:
+def shared_value_links(snapshot: Snapshot, guarded: set[tuple[str, str]], max_names: int) -> list[Link]:
     """The contract's links: contacts holding the same email or phone, for every value
     that can link (the snapshot emptied placeholders and role mailboxes), that no guard
     recorded as shared, and that does not carry more than ``max_names`` clearly different
     names (the online ``shared-identifier`` guard's test, with the whole table in view)."""
-    holders: dict[tuple[str, str], list[Member]] = defaultdict(list)
-    for m in members:
-        if m.email is not None:
-            holders[("email", m.email)].append(m)
-        if m.phone is not None:
-            holders[("phoneNumber", m.phone)].append(m)
     links = []
-    for value, held in holders.items():
-        if len(held) < 2 or value in guarded:
-            continue
-        keys = [(m.name_key, m.name_key) for m in held if m.name_key]
-        if len(distinct_names(keys, limit=max_names)) > max_names:
-            continue
-        first = min(m.id for m in held)
-        links += [Link(first, m.id, SHARED_VALUE) for m in held if m.id != first]
+    for field, values in (("email", snapshot.emails), ("phoneNumber", snapshot.phones)):
+        holders: dict[str, list[int]] = defaultdict(list)
+        for n, value in enumerate(values):
+            if value is not None:
+                holders[value].append(n)
+        for value, held in holders.items():
+            if len(held) < 2 or (field, value) in guarded:
+                continue
+            keys = [(snapshot.name_keys[n], snapshot.name_keys[n]) for n in held if snapshot.name_keys[n]]
+            if len(keys) > 1 and len(distinct_names(keys, limit=max_names)) > max_names:
+                continue
+            first = snapshot.ids[held[0]]  # rows are in id order
+            links += [Link(first, snapshot.ids[n], SHARED_VALUE) for n in held[1:]]
     return links

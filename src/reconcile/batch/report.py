@@ -20,7 +20,7 @@ def as_json(resolution: Resolution, applied: dict[str, Any] | None = None) -> di
         "modelPath": resolution.model_path,
         "threshold": resolution.threshold,
         "counts": {
-            "contacts": len(resolution.snapshot.members),
+            "contacts": len(resolution.snapshot.ids),
             "liveGroups": d.live_groups,
             "batchClusters": d.batch_clusters,
             "modelLinksAtThreshold": resolution.links_scored,

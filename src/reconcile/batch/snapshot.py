@@ -20,7 +20,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..engine.guards import Guards
-from ..normalize import email_parts
 from ..scoring.features import COLUMNS, name_features
 from ..store import Store
 from ..store.batch import live_contact_batches
@@ -32,21 +31,17 @@ SCHEMA = pa.schema(
 
 
 @dataclass
-class Member:
-    """What the clustering and the diff need about one live contact."""
-
-    id: int
-    group: int
-    created: object
-    email: str | None  # None when it cannot link
-    phone: str | None
-    name_key: str | None
-
-
-@dataclass
 class Snapshot:
+    """The Parquet file, and what clustering and the diff need about each live contact,
+    as parallel columns in id order (a million small objects would cost more than the rows)."""
+
     path: Path
-    members: list[Member] = field(default_factory=list)
+    ids: list[int] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+    created: list = field(default_factory=list)
+    emails: list[str | None] = field(default_factory=list)  # None also when it cannot link
+    phones: list[str | None] = field(default_factory=list)
+    name_keys: list[str | None] = field(default_factory=list)
 
 
 def write_snapshot(store: Store, guards: Guards, directory: Path) -> Snapshot:
@@ -55,19 +50,21 @@ def write_snapshot(store: Store, guards: Guards, directory: Path) -> Snapshot:
     snapshot = Snapshot(directory / SNAPSHOT_FILE)
     with pq.ParquetWriter(snapshot.path, SCHEMA) as writer:
         for batch in live_contact_batches(store):
-            columns: dict[str, list] = {name: [] for name in SCHEMA.names}
-            for cid, group, created, email, phone, name, mailbox, local, national, tail, key in batch:
+            ids, groups, created, emails, phones, names, mailbox, local, national, tail, keys = map(list, zip(*batch))
+            for n, email in enumerate(emails):
                 if email is not None and guards.unlinkable("email", email):
-                    email = mailbox = local = None
+                    emails[n] = mailbox[n] = local[n] = None
+            for n, phone in enumerate(phones):
                 if phone is not None and guards.unlinkable("phoneNumber", phone):
-                    phone = national = tail = None
-                first, last, nick, nick2 = name_features(name)
-                row = (
-                    cid, group, email, mailbox, local, email_parts(mailbox)[1] if mailbox else None,
-                    phone, national, tail, key, first, last, nick, nick2,
-                )
-                for name_, value in zip(SCHEMA.names, row):
-                    columns[name_].append(value)
-                snapshot.members.append(Member(cid, group, created, email, phone, key))
-            writer.write_table(pa.table(columns, schema=SCHEMA))
+                    phones[n] = national[n] = tail[n] = None
+            first, last, nick, nick2 = map(list, zip(*map(name_features, names)))
+            domain = [m.rpartition("@")[2] if m else None for m in mailbox]
+            columns = [ids, groups, emails, mailbox, local, domain, phones, national, tail, keys, first, last, nick, nick2]
+            writer.write_table(pa.table(dict(zip(SCHEMA.names, columns)), schema=SCHEMA))
+            snapshot.ids += ids
+            snapshot.groups += groups
+            snapshot.created += created
+            snapshot.emails += emails
+            snapshot.phones += phones
+            snapshot.name_keys += keys
     return snapshot

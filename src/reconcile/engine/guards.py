@@ -37,6 +37,7 @@ ROLE_LOCAL_PARTS = frozenset(
 )
 _DIGITS = re.compile(r"\D")
 MIN_PATTERN_DIGITS = 7
+_UP, _DOWN = "0123456789", "9876543210"
 
 
 def _digit_pattern(digits: str) -> bool:
@@ -46,10 +47,10 @@ def _digit_pattern(digits: str) -> bool:
     own examples and link like any other."""
     if len(digits) < MIN_PATTERN_DIGITS:
         return False
-    if len(set(digits)) == 1:
-        return True
-    steps = {(int(b) - int(a)) % 10 for a, b in zip(digits, digits[1:])}
-    return steps in ({1}, {9})
+    # every step +1 (or -1) modulo 10 is a substring of the digits cycling up (or down);
+    # substring tests, because a batch re-resolution asks this of every stored phone
+    cycles = len(digits) // 10 + 2
+    return digits == digits[0] * len(digits) or digits in _UP * cycles or digits in _DOWN * cycles
 
 
 @dataclass(frozen=True)
