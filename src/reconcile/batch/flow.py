@@ -126,23 +126,23 @@ class Scoring:
     again with every comparison's level and weight (registered as blocked pairs, so any
     two contacts can be explained, blocked together or not)."""
 
-    def __init__(self, engine: BatchEngine, document: dict[str, Any], snapshot: Path, model_path: str):
-        self.engine = engine
+    def __init__(self, backend: BatchEngine, document: dict[str, Any], snapshot: Path, model_path: str):
+        self.backend = backend
         self.document = document
         self.directory = snapshot.parent
         self.input = engine.register(snapshot, "snapshot")
         self.tf = term_frequency_files(model_path, self.directory)
 
     def _linker(self, evidence: bool) -> Linker:
-        linker = Linker(self.input, settings_for(self.document, self.engine.dialect, evidence=evidence), log_level=logging.WARNING)
+        linker = Linker(self.input, settings_for(self.document, self.backend.dialect, evidence=evidence), log_level=logging.WARNING)
         for column, path in self.tf.items():
-            linker.table_management.register_term_frequency_lookup(self.engine.register(path, f"tf_{column}"), column)
+            linker.table_management.register_term_frequency_lookup(self.backend.register(path, f"tf_{column}"), column)
         return linker
 
     def links(self, threshold: float) -> list[tuple[int, int, float]]:
         """(smaller id, larger id, match weight) of every blocked pair at or above ``threshold``."""
         predictions = self._linker(evidence=False).inference.predict(threshold_match_probability=threshold)
-        table = self.engine.rows(predictions, ["unique_id_l", "unique_id_r", "match_weight"]).to_pydict()
+        table = self.backend.rows(predictions, ["unique_id_l", "unique_id_r", "match_weight"]).to_pydict()
         return [
             (min(a, b), max(a, b), w) for a, b, w in zip(table["unique_id_l"], table["unique_id_r"], table["match_weight"])
         ]
@@ -158,12 +158,12 @@ class Scoring:
             path,
         )
         linker = self._linker(evidence=True)
-        linker.table_management.register_blocked_pairs_for_predict(self.engine.register(path, "explain_pairs"))
+        linker.table_management.register_blocked_pairs_for_predict(self.backend.register(path, "explain_pairs"))
         comparisons = [c["output_column_name"] for c in self.document["comparisons"]]
         tf = {c["output_column_name"] for c in self.document["comparisons"] for lv in c["comparison_levels"] if lv.get("tf_adjustment_column")}
         columns = ["unique_id_l", "unique_id_r", "match_weight", "match_probability"]
         columns += [f"gamma_{c}" for c in comparisons] + [f"mw_{c}" for c in comparisons] + [f"mw_tf_adj_{c}" for c in comparisons if c in tf]
-        table = self.engine.rows(linker.inference.predict(), columns).to_pydict()
+        table = self.backend.rows(linker.inference.predict(), columns).to_pydict()
         labels = level_labels(self.document)
         pairs: dict[tuple[int, int], Pair] = {}
         for n in range(len(table["unique_id_l"])):
@@ -177,7 +177,7 @@ class Scoring:
         return pairs
 
     def close(self) -> None:
-        self.engine.close()
+        self.backend.close()
 
 
 def term_frequency_files(model_path: str, directory: Path) -> dict[str, Path]:
