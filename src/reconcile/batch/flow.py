@@ -130,7 +130,7 @@ class Scoring:
         self.backend = backend
         self.document = document
         self.directory = snapshot.parent
-        self.input = engine.register(snapshot, "snapshot")
+        self.input = backend.register(snapshot, "snapshot")
         self.tf = term_frequency_files(model_path, self.directory)
 
     def _linker(self, evidence: bool) -> Linker:
