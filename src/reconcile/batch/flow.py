@@ -1,12 +1,13 @@
 """``reconcile resolve``: re-resolve the whole live table with the active model, once,
 whatever engine runs the scoring.
 
-snapshot (Parquet) ─► Splink blocking + prediction on the engine ─► the pairs kept
-(at or above the upper threshold, and every pair inside a live group) ─► links (a
-reviewer's confirmations, shared values, the model's pairs) ─► constrained clustering
+snapshot (Parquet) ─► Splink blocking + prediction on the engine, every blocked pair,
+keeping those at or above the upper threshold ─► links (a reviewer's confirmations,
+shared values, the model's pairs) ─► constrained clustering
 (:mod:`reconcile.batch.clustering`) ─► diff against the live groups
-(:mod:`reconcile.batch.diff`) ─► report; with ``apply``, review items
-(:mod:`reconcile.batch.apply`). Nothing here writes to the store except ``apply``.
+(:mod:`reconcile.batch.diff`) ─► the pairs the proposals show scored again with their
+evidence ─► report; with ``apply``, review items (:mod:`reconcile.batch.apply`).
+Nothing here writes to the store except ``apply``.
 """
 from __future__ import annotations
 
