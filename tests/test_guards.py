@@ -1,6 +1,8 @@
 """Over-merge guards in the exact stage: placeholders, shared identifiers, rejected
 pairs, group size. A guarded link is recorded, never silent; the invariants hold."""
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from conftest import assert_sound, identify, rows
 from sqlalchemy import insert
 
@@ -190,3 +192,21 @@ def test_the_groups_limit_is_read_from_the_environment_and_must_be_positive(monk
     assert Guards.from_settings(Settings.from_env()).max_groups_per_identifier == 5
     with pytest.raises(ValueError, match="RECONCILE_MAX_GROUPS_PER_IDENTIFIER"):
         Guards.from_settings(Settings(max_groups_per_identifier=0))
+
+
+@given(st.text(alphabet="0123456789", max_size=30))
+def test_a_digit_pattern_is_one_repeated_digit_or_a_run_stepping_by_one(digits):
+    """The substring check says what the definition says: at least 7 digits, all equal or
+    every step +1 (or every step -1) modulo 10."""
+    from reconcile.engine.guards import MIN_PATTERN_DIGITS, _digit_pattern
+
+    steps = {(int(b) - int(a)) % 10 for a, b in zip(digits, digits[1:])}
+    expected = len(digits) >= MIN_PATTERN_DIGITS and (len(set(digits)) == 1 or steps in ({1}, {9}))
+    assert _digit_pattern(digits) == expected
+
+
+@given(st.integers(7, 30), st.integers(0, 9), st.sampled_from([1, 9]))
+def test_every_run_of_seven_or_more_digits_is_a_pattern(length, start, step):
+    from reconcile.engine.guards import _digit_pattern
+
+    assert _digit_pattern("".join(str((start + step * i) % 10) for i in range(length)))
