@@ -261,3 +261,27 @@ def test_split_proposals_in_the_review_ui(tmp_path):
         assert_sound(store)
     finally:
         store.dispose()
+
+
+def test_contacts_one_request_presented_together_stay_together(tmp_path):
+    """A request carrying one group's email and another's phone joined them (the exact
+    stage's merge): the customer gave both, so the batch keeps them together even where
+    the model alone would not link the two contacts."""
+    from reconcile.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'req.db'}"
+    upgrade(url)
+    store = Store(url)
+    try:
+        reconciler = Reconciler(store, Settings(database_url=url, probabilistic=False))
+        for body in (
+            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
+            {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
+            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},  # one request, both groups
+        ):
+            reconciler.identify(reconciler.parse(body))
+        assert len({c.linkedId or c.id for c in rows(store, contact)}) == 1
+        result = resolve(store, Settings(database_url=url))
+        assert result.diff.splits == [] and result.diff.unchanged == 1
+    finally:
+        store.dispose()

@@ -8,7 +8,8 @@ people's decisions say:
 
 1. **Order.** A pair a reviewer confirmed comes first, then pairs sharing an email or
    phone that links (the contract's own rule, for values that are not placeholders, not
-   recorded by a guard as shared, and not carried by clearly different names), then the
+   recorded by a guard as shared, and not carried by clearly different names) and the
+   contacts one request presented together (an exact-stage merge), then the
    model's pairs at or above the threshold by descending match weight (ties by ids, so
    every engine gives the same order).
 2. **Refusals.** A link is refused when its two clusters hold a cannot-link pair (a

@@ -101,6 +101,7 @@ def resolve(
             mark = time.perf_counter()
             links = [Link(a, b, REVIEW) for a, b in decided.must_link]
             links += shared_value_links(snapshot, decided.guarded, settings.max_names_per_identifier)
+            links += [Link(through[0], other, SHARED_VALUE) for through in decided.requests for other in through[1:]]
             links += [Link(a, b, MODEL, weight) for a, b, weight in scored]
             clusters = cluster(
                 dict(zip(snapshot.ids, snapshot.name_keys)),

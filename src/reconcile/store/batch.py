@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from . import Store
 from .contacts import ContactTx, utcnow
-from .schema import cannot_link, contact, link_guard, pending_merge, split_proposal
+from .schema import audit_log, cannot_link, contact, link_guard, pending_merge, split_proposal
 
 #: the columns of a live contact a snapshot carries, in this order
 SNAPSHOT_COLUMNS: tuple[str, ...] = (
@@ -83,6 +83,10 @@ class Judgements:
     must_link: list[tuple[int, int]]
     #: (field, value) a guard recorded as shared by different people
     guarded: set[tuple[str, str]]
+    #: the contacts each exact-stage merge went through: one request carried identifiers
+    #: of several groups, so the customer presented them together (a merge by the model
+    #: is not here: the batch decides those again)
+    requests: list[tuple[int, ...]]
 
 
 def judgements(store: Store) -> Judgements:
@@ -105,7 +109,14 @@ def judgements(store: Store) -> Judgements:
             (r.field, r.value)
             for r in tx.conn.execute(select(link_guard.c.field, link_guard.c.value).where(link_guard.c.value.is_not(None)).distinct())
         }
-    return Judgements(cannot, must, guarded)
+        requests = set()
+        for (detail,) in tx.conn.execute(
+            select(audit_log.c.detail).where(audit_log.c.action == "demoted", audit_log.c.cause.like("identify:%"))
+        ):
+            through = detail.get("through") if isinstance(detail, dict) and "matchProbability" not in detail else None
+            if isinstance(through, list) and len(through) > 1:
+                requests.add(tuple(sorted(through)))
+    return Judgements(cannot, must, guarded, sorted(requests))
 
 
 # --- split proposals ------------------------------------------------------------------
