@@ -20,21 +20,6 @@ from . import Store
 from .contacts import ContactTx, utcnow
 from .schema import audit_log, cannot_link, contact, link_guard, pending_merge, split_proposal
 
-#: the columns of a live contact a snapshot carries, in this order
-SNAPSHOT_COLUMNS: tuple[str, ...] = (
-    "id",
-    "groupId",
-    "createdAt",
-    "email",
-    "phoneNumber",
-    "name",
-    "emailMailbox",
-    "emailLocal",
-    "phoneNational",
-    "phoneTail",
-    "nameKey",
-)
-
 _LIVE = select(
     contact.c.id,
     func.coalesce(contact.c.linkedId, contact.c.id).label("groupId"),
@@ -51,7 +36,8 @@ _LIVE = select(
 
 
 def live_contact_batches(store: Store, size: int = 50_000) -> Iterator[list[tuple]]:
-    """Every live contact as a tuple of :data:`SNAPSHOT_COLUMNS`, ``size`` rows at a time,
+    """Every live contact as a tuple (id, groupId, createdAt, email, phoneNumber, name,
+    emailMailbox, emailLocal, phoneNational, phoneTail, nameKey), ``size`` rows at a time,
     from one consistent read: a REPEATABLE READ transaction with a server-side cursor on
     PostgreSQL (writers carry on meanwhile), one read transaction on SQLite (WAL).
 
@@ -197,7 +183,6 @@ def decide_split(
 
 
 __all__ = [
-    "SNAPSHOT_COLUMNS",
     "live_contact_batches",
     "Judgements",
     "judgements",
