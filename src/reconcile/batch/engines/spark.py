@@ -32,16 +32,16 @@ class SparkEngine:
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
         checkpoints = (work_dir or Path.cwd()) / "spark-checkpoints"
-        builder = (
-            SparkSession.builder.master(master)
-            .appName(APP_NAME)
-            .config("spark.jars", similarity_jar_location())
-            .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.default.parallelism", "8")
-            .config("spark.ui.enabled", "false")
-        )
+        builder = SparkSession.builder.master(master).appName(APP_NAME).config("spark.jars", similarity_jar_location())
         if master.startswith("local"):
-            builder = builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+            # a few cores: Spark's 200 default shuffle partitions would be 200 tiny tasks each
+            # step; a cluster keeps its own settings (spark-defaults.conf, --conf)
+            builder = (
+                builder.config("spark.driver.host", os.environ["SPARK_LOCAL_IP"])
+                .config("spark.sql.shuffle.partitions", "8")
+                .config("spark.default.parallelism", "8")
+                .config("spark.ui.enabled", "false")
+            )
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setCheckpointDir(str(checkpoints))
         self._api = SparkAPI(spark_session=self.spark)
