@@ -446,7 +446,7 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     documented = {
         (path, method, status)
         for path, item in OPENAPI["paths"].items()
-        if path.startswith("/reviews")
+        if path.startswith("/reviews") and not path.startswith("/reviews/splits")  # test_resolve.py checks those
         for method, operation in item.items()
         for status in operation["responses"]
     }
