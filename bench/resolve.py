@@ -41,13 +41,13 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_resolve(db: Path, engine: str, log) -> dict:
+def run_resolve(db: Path, engine: str, log, extra: list[str] = ()) -> dict:
     """The CLI in a child process: wall seconds, peak tree RSS, and the report's numbers."""
     with tempfile.TemporaryDirectory(prefix="bench-resolve-") as tmp:
         report = Path(tmp) / "report.json"
         env = {**os.environ, "RECONCILE_DATABASE_URL": f"sqlite:///{db}", "PYTHONPATH": str(ROOT / "src")}
         cmd = [sys.executable, "-c", "from reconcile.cli import main; main()", "resolve", "--engine", engine,
-               "--report", str(report), "--snapshot-dir", str(Path(tmp) / "snapshot")]
+               "--report", str(report), "--snapshot-dir", str(Path(tmp) / "snapshot"), *extra]
         peak = [0]
         started = time.perf_counter()
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duckdb-size", default="1M", choices=sorted(SIZES))
     parser.add_argument("--spark-size", default="100k", choices=sorted(SIZES))
     parser.add_argument("--skip-spark", action="store_true")
+    parser.add_argument("--memory-limit", default="2GB", help="passed to resolve --memory-limit on DuckDB")
     parser.add_argument("--accuracy-stream", default="small", choices=["sample", "small", "medium"], help="synthetic stream for the accuracy part")
     parser.add_argument("--skip-accuracy", action="store_true")
     args = parser.parse_args(argv)
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = [("duckdb", args.duckdb_size)] + ([] if args.skip_spark else [("spark", args.spark_size)])
     for engine, size in plan:
         db = seed_sqlite(SIZES[size], log)
-        run = run_resolve(db, engine, log)
+        run = run_resolve(db, engine, log, ["--memory-limit", args.memory_limit] if engine == "duckdb" else [])
         run["size"] = size
         results["runs"].append(run)
     if not args.skip_accuracy:

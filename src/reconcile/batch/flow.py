@@ -81,6 +81,7 @@ def resolve(
     snapshot_dir: Path | None = None,
     spark_master: str | None = None,
     threshold: float | None = None,
+    memory_limit: str | None = None,
 ) -> Resolution:
     """Re-resolve every live contact; read-only."""
     timings: dict[str, float] = {}
@@ -94,7 +95,7 @@ def resolve(
         snapshot = write_snapshot(store, guards, directory)
         decided = judgements(store)
         timings["snapshot"] = time.perf_counter() - started
-        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory), document, snapshot.path, model.path)
+        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit), document, snapshot.path, model.path)
         try:
             scored = scoring.links(threshold)
             timings["predict"] = time.perf_counter() - started - timings["snapshot"]

@@ -31,12 +31,15 @@ class BatchEngine(Protocol):
         """Release the engine (connections, sessions)."""
 
 
-def open_engine(name: str, *, spark_master: str | None = None, work_dir: Path | None = None) -> BatchEngine:
-    """The adapter called ``name`` ("duckdb" or "spark")."""
+def open_engine(
+    name: str, *, spark_master: str | None = None, work_dir: Path | None = None, memory_limit: str | None = None
+) -> BatchEngine:
+    """The adapter called ``name`` ("duckdb" or "spark"); ``memory_limit`` bounds DuckDB
+    (Spark's memory is its own configuration)."""
     if name == "duckdb":
         from .duckdb import DuckDBEngine
 
-        return DuckDBEngine()
+        return DuckDBEngine(memory_limit, work_dir / "duckdb-spill" if work_dir else None)
     if name == "spark":
         from .spark import SparkEngine
 

@@ -1,8 +1,9 @@
 """Re-resolution on DuckDB, embedded: the default, one machine, no service to run.
 
 No extension is ever downloaded (``autoinstall_known_extensions`` off): a query that
-would need one fails instead of reaching the network. DuckDB spills to a temporary
-directory beside the snapshot when the pairs outgrow memory.
+would need one fails instead of reaching the network. With ``memory_limit`` (the CLI's
+``--memory-limit``) DuckDB keeps its buffers under it and spills to a directory beside
+the snapshot instead, so a batch run beside the service cannot take the machine's memory.
 """
 from __future__ import annotations
 
@@ -18,11 +19,14 @@ from splink import DuckDBAPI
 class DuckDBEngine:
     dialect = "duckdb"
 
-    def __init__(self, memory_limit: str | None = None):
+    def __init__(self, memory_limit: str | None = None, spill_dir: Path | None = None):
         self.con = duckdb.connect()
         self.con.execute("SET autoinstall_known_extensions=false")
+        self.con.execute("SET enable_progress_bar=false")
         if memory_limit:
             self.con.execute(f"SET memory_limit='{memory_limit}'")
+        if spill_dir is not None:
+            self.con.execute(f"SET temp_directory='{spill_dir.as_posix()}'")
         self._api = DuckDBAPI(connection=self.con)
 
     def database_api(self) -> Any:
