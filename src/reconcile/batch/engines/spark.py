@@ -41,6 +41,10 @@ class SparkEngine:
                 .config("spark.sql.shuffle.partitions", "8")
                 .config("spark.default.parallelism", "8")
                 .config("spark.ui.enabled", "false")
+                # one JVM does everything: Spark's 1g driver default fails to broadcast the
+                # blocked pairs of 100k contacts; sort-merge joins spill instead
+                .config("spark.driver.memory", os.environ.get("RECONCILE_SPARK_DRIVER_MEMORY", "2g"))
+                .config("spark.sql.autoBroadcastJoinThreshold", "-1")
             )
         self.spark = builder.getOrCreate()
         self.spark.sparkContext.setCheckpointDir(str(checkpoints))
