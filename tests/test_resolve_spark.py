@@ -54,8 +54,8 @@ def test_spark_and_duckdb_give_the_same_proposals(tmp_path):
 
 def test_the_spark_settings_carry_the_documents_parameters():
     document = load_document(DEFAULT_MODEL)
-    rebuilt = settings_for(document, "spark").get_settings("spark").as_dict()
-    assert "jaro_winkler(" in rebuilt["comparisons"][0]["comparison_levels"][3]["sql_condition"].lower()
+    rebuilt = settings_for(document, "spark", jaro_winkler="duckdb_jaro_winkler").get_settings("spark").as_dict()
+    assert "duckdb_jaro_winkler(`email_local_l`, `email_local_r`)" in rebuilt["comparisons"][0]["comparison_levels"][3]["sql_condition"].lower()
     assert '"' not in " ".join(lv["sql_condition"] for c in rebuilt["comparisons"] for lv in c["comparison_levels"])
     for mine, theirs in zip(document["comparisons"], rebuilt["comparisons"]):
         for a, b in zip(mine["comparison_levels"], theirs["comparison_levels"]):

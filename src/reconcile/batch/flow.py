@@ -137,7 +137,7 @@ class Scoring:
         self.tf = term_frequency_files(model_path, self.directory)
 
     def _linker(self, evidence: bool) -> Linker:
-        linker = Linker(self.input, settings_for(self.document, self.backend.dialect, evidence=evidence), log_level=logging.WARNING)
+        linker = Linker(self.input, settings_for(self.document, self.backend.dialect, evidence=evidence, jaro_winkler=self.backend.jaro_winkler), log_level=logging.WARNING)
         for column, path in self.tf.items():
             linker.table_management.register_term_frequency_lookup(self.backend.register(path, f"tf_{column}"), column)
         return linker

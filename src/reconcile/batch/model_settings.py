@@ -56,26 +56,32 @@ def level_labels(document: dict[str, Any]) -> dict[str, dict[int, str]]:
     return labels
 
 
-def translate(sql: str, dialect: str) -> str:
-    """A DuckDB condition of the document in ``dialect``'s SQL, Jaro-Winkler renamed."""
+def translate(sql: str, dialect: str, jaro_winkler: str | None = None) -> str:
+    """A DuckDB condition of the document in ``dialect``'s SQL, Jaro-Winkler called
+    ``jaro_winkler`` (default: the dialect's own function, per Splink)."""
     target = SplinkDialect.from_string(dialect)
+    name = jaro_winkler or target.jaro_winkler_function_name
     tree = sqlglot.parse_one(sql, read=DOCUMENT_DIALECT)
 
     def rename(node: exp.Expression) -> exp.Expression:
-        if isinstance(node, exp.JarowinklerSimilarity) or (
-            isinstance(node, exp.Anonymous) and node.name.lower() == "jaro_winkler_similarity"
-        ):
-            return exp.Anonymous(this=target.jaro_winkler_function_name, expressions=[node.this, node.expression] if isinstance(node, exp.JarowinklerSimilarity) else node.expressions)
+        if isinstance(node, exp.JarowinklerSimilarity):
+            return exp.Anonymous(this=name, expressions=[node.this, node.expression])
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "jaro_winkler_similarity":
+            return exp.Anonymous(this=name, expressions=node.expressions)
         return node
 
     return tree.transform(rename).sql(dialect=target.sqlglot_dialect)
 
 
-def settings_for(document: dict[str, Any], dialect: str, *, evidence: bool = False) -> dict[str, Any] | SettingsCreator:
+def settings_for(
+    document: dict[str, Any], dialect: str, *, evidence: bool = False, jaro_winkler: str | None = None
+) -> dict[str, Any] | SettingsCreator:
     """Splink settings of ``document`` for ``dialect``. With ``evidence``, every scored
     pair keeps each comparison's level and weight (the report's evidence; Splink keeps the
     ``gamma_`` columns only with the matching columns); without, only ids and weights,
-    which is what scoring every blocked pair of a large table can afford."""
+    which is what scoring every blocked pair of a large table can afford. ``jaro_winkler``
+    names the engine's function computing DuckDB's Jaro-Winkler (Splink's Spark jar rounds
+    differently, so the Spark adapter registers DuckDB's arithmetic under its own name)."""
     if dialect == DOCUMENT_DIALECT:
         settings = copy.deepcopy(document)
         settings["additional_columns_to_retain"] = []
@@ -86,9 +92,9 @@ def settings_for(document: dict[str, Any], dialect: str, *, evidence: bool = Fal
         link_type=document["link_type"],
         unique_id_column_name=document["unique_id_column_name"],
         probability_two_random_records_match=document["probability_two_random_records_match"],
-        comparisons=[_comparison(c, dialect) for c in document["comparisons"]],
+        comparisons=[_comparison(c, dialect, jaro_winkler) for c in document["comparisons"]],
         blocking_rules_to_generate_predictions=[
-            CustomRule(translate(rule["blocking_rule"], dialect), sql_dialect=dialect)
+            CustomRule(translate(rule["blocking_rule"], dialect, jaro_winkler), sql_dialect=dialect)
             for rule in document["blocking_rules_to_generate_predictions"]
         ],
         retain_matching_columns=evidence,
@@ -96,7 +102,7 @@ def settings_for(document: dict[str, Any], dialect: str, *, evidence: bool = Fal
     )
 
 
-def _comparison(comparison: dict[str, Any], dialect: str) -> cl.CustomComparison:
+def _comparison(comparison: dict[str, Any], dialect: str, jaro_winkler: str | None) -> cl.CustomComparison:
     levels = []
     for level in comparison["comparison_levels"]:
         parameters = {k: level[k] for k in _PARAMETERS if k in level}
@@ -104,7 +110,7 @@ def _comparison(comparison: dict[str, Any], dialect: str) -> cl.CustomComparison
         if level["sql_condition"].strip().upper() == "ELSE":
             creator = cll.ElseLevel()
         else:
-            creator = cll.CustomLevel(translate(level["sql_condition"], dialect), label_for_charts=label)
+            creator = cll.CustomLevel(translate(level["sql_condition"], dialect, jaro_winkler), label_for_charts=label)
         if level.get("is_null_level"):
             parameters["is_null_level"] = True
         levels.append(creator.configure(**parameters))

@@ -16,6 +16,8 @@ import pyarrow as pa
 class BatchEngine(Protocol):
     #: Splink's name for the SQL dialect (the model's settings are rebuilt for it)
     dialect: str
+    #: the SQL function computing DuckDB's Jaro-Winkler, bit for bit, on this engine
+    jaro_winkler: str
 
     def database_api(self) -> Any:
         """The Splink database API a linker runs on."""

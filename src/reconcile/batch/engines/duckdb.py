@@ -18,6 +18,7 @@ from splink import DuckDBAPI
 
 class DuckDBEngine:
     dialect = "duckdb"
+    jaro_winkler = "jaro_winkler_similarity"
 
     def __init__(self, memory_limit: str | None = None, spill_dir: Path | None = None):
         self.con = duckdb.connect()
