@@ -12,6 +12,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = PROJECT_ROOT / "data" / "reconcile.db"
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.json"
+#: see Settings.min_heldout_pairs
+MIN_HELDOUT_PAIRS_DEFAULT = 50
 
 
 def _env(name: str, default: str) -> str:
@@ -65,6 +67,9 @@ class Settings:
     large_group_size: int = 6
     #: candidates fetched per blocking key for the probabilistic stage
     candidates_per_key: int = 20
+    #: decided held-out label pairs a model comparison needs before activation is allowed
+    #: without --force (fewer cannot tell two models apart)
+    min_heldout_pairs: int = MIN_HELDOUT_PAIRS_DEFAULT
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -103,6 +108,7 @@ class Settings:
             max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
             candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
+            min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

@@ -16,12 +16,23 @@ def score_pairs(scorer: Scorer, pairs: Sequence[LabelPair]) -> list[float]:
     return [scorer.score(p.left.features(), p.right.features()).match_probability for p in pairs]
 
 
-def _f1(p: float, r: float) -> float:
+def _f1(p: float | None, r: float | None) -> float | None:
+    if p is None or r is None:
+        return None
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
+def _ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, None (not measurable) when ``whole`` is 0: a model that links
+    nothing has no precision, a label set with no match gives no recall. Never 1.0 by
+    convention: an evaluation over nothing must not look perfect."""
+    return part / whole if whole else None
+
+
 def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float) -> dict[str, Any]:
-    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower)."""
+    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower).
+
+    Precision, recall and F1 are None when undefined, and ``not_measurable`` says why."""
     matches = sum(is_match)
     non_matches = len(is_match) - matches
     linked_tp = sum(1 for s, m in zip(scores, is_match) if s >= upper and m)
@@ -30,14 +41,24 @@ def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: f
     dropped_tn = sum(1 for s, m in zip(scores, is_match) if s < lower and not m)
     kept_tp = matches - dropped_fn
     kept_fp = non_matches - dropped_tn
-    precision = linked_tp / (linked_tp + linked_fp) if linked_tp + linked_fp else 1.0
-    recall = linked_tp / matches if matches else 1.0
-    kept_precision = kept_tp / (kept_tp + kept_fp) if kept_tp + kept_fp else 1.0
-    kept_recall = kept_tp / matches if matches else 1.0
+    precision = _ratio(linked_tp, linked_tp + linked_fp)
+    recall = _ratio(linked_tp, matches)
+    kept_precision = _ratio(kept_tp, kept_tp + kept_fp)
+    kept_recall = _ratio(kept_tp, matches)
+    why = []
+    if not is_match:
+        why.append("no labelled pairs")
+    else:
+        if linked_tp + linked_fp == 0:
+            why.append("no pair scored at or above the upper threshold (precision undefined)")
+        if matches == 0:
+            why.append("no matching pair (recall undefined)")
     return {
+        "pairs": len(is_match),
         "precision": precision,
         "recall": recall,
         "f1": _f1(precision, recall),
+        "not_measurable": "; ".join(why) or None,
         "linked": linked_tp + linked_fp,
         "review": len(is_match) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
         "dropped": dropped_fn + dropped_tn,

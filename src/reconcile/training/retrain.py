@@ -56,14 +56,12 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import PROJECT_ROOT, Settings
 from ..review.labels import HELDOUT_FRACTION, LabelPair, load_labels, split
@@ -74,7 +72,7 @@ from . import charts, warm_start
 from . import train as base_train
 from .label_metrics import decision_metrics, pr_curve, ranking_metrics, score_pairs
 from .m_estimation import EM_PSEUDO_PAIRS, combine_m, m_from_em, m_from_labels
-from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps
+from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps, library_messages
 from .review_load import (
     PROXIES,
     candidate_pairs,
@@ -181,7 +179,7 @@ def train_from_labels(
     notes: list[str] = []
     warm = m_source == "warm"
     steps = Steps(STEPS_FIRST + (STEPS_WARM if warm else STEPS_SCRATCH) + STEPS_LAST, progress)
-    with _quiet_splink(), steps.run():
+    with library_messages(), steps.run():
         with steps.step(STEPS_FIRST[0]):
             pairs, skipped = load_labels(store, settings.default_region)
             training, heldout = split(pairs, heldout_fraction)
@@ -271,10 +269,16 @@ def train_from_labels(
                 block.update(ranking_metrics([r.match_weight for r in results], truth))
                 block["pr_curve"] = pr_curve(scores, truth)
                 curves[f"{name} ({ref.version})"] = block["pr_curve"]
-                markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
+                if block["precision"] is not None and block["recall"] is not None:
+                    markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
                 blocks[name] = (block, scorer)
             if len(heldout) == 0:
                 notes.append("no held-out labels: the evaluation has nothing to measure")
+            elif len(heldout) < settings.min_heldout_pairs:
+                notes.append(
+                    f"{len(heldout)} held-out label(s), fewer than RECONCILE_MIN_HELDOUT_PAIRS "
+                    f"({settings.min_heldout_pairs}): activation will be refused without --force"
+                )
 
         with steps.step(STEPS_LAST[3]):
             pending, unscored = pending_pairs(store)
@@ -422,19 +426,6 @@ def _scratch_parameters(
         "u_filled_by_rule_of_three": filled_u,
         "m_combination": m_detail,
     }
-
-
-@contextmanager
-def _quiet_splink() -> Iterator[None]:
-    """Splink logs every sampling chunk and EM iteration at INFO (and each Linker resets
-    its logger's level); training reports through its own summary, so INFO and below
-    are off while it runs, and restored after."""
-    previous = logging.root.manager.disable
-    logging.disable(max(previous, logging.INFO))
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:

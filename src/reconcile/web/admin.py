@@ -67,10 +67,13 @@ def _listing() -> dict:
 def _change(kind: str, version: str | None, force: bool, by: str):
     """Activate or roll back; the answer for the API, or ActivationRefused / UnknownModel."""
     store = _reconciler().store
+    minimum = _reconciler().settings.min_heldout_pairs
     if kind == "rollback":
-        record, decision = model_admin.rollback(store, force=force, by=by)
+        record, decision = model_admin.rollback(store, force=force, by=by, min_heldout_pairs=minimum)
     else:
-        record, decision = model_admin.activate(store, _known_shape(version), force=force, by=by)
+        record, decision = model_admin.activate(
+            store, _known_shape(version), force=force, by=by, min_heldout_pairs=minimum
+        )
     _reconciler().models.refresh()  # this worker at once; the others within the poll interval
     return record, decision
 
