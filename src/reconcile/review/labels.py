@@ -96,6 +96,11 @@ class LabelPair:
         a, b = self.canonical()
         return a.key() + "\x1e" + b.key()
 
+    def import_key(self) -> str:
+        """The pair and its outcome as stored in ``label.importKey`` (unique): the same
+        decision imported twice is one label (migration 0013 computes the same)."""
+        return hashlib.sha256(f"{self.split_key()}\x1d{self.outcome}".encode("utf-8")).hexdigest()
+
 
 # --- split ----------------------------------------------------------------------------
 
@@ -218,17 +223,19 @@ def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair]
 
 
 def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None = None) -> int:
-    """Write imported pairs as ``label`` rows (``source='import'``, one record per side);
-    a pair+outcome already imported is skipped. Returns how many were written."""
-    existing = {(p.split_key(), p.outcome) for p in load_labels(store)[0] if p.source == "import"}
+    """Write imported pairs as ``label`` rows (``source='import'``, one record per side).
+    Idempotent: a pair with the same outcome as any label already held (imported, or a
+    reviewer's decision, so an export re-imported into its own database adds nothing) is
+    skipped, and so is a repeat within ``pairs``; the unique ``importKey`` makes two
+    imports of one file at once write it once. Returns how many were written."""
+    held = {(p.split_key(), p.outcome) for p in load_labels(store)[0]}
     now = utcnow()
-    rows = []
+    rows = {}
     for p in pairs:
-        key = (p.split_key(), p.outcome)
-        if key in existing:
+        if (p.split_key(), p.outcome) in held:
             continue
-        existing.add(key)
-        rows.append(
+        rows.setdefault(
+            p.import_key(),
             {
                 "pendingMergeId": None,
                 "leftContactId": None,
@@ -239,11 +246,12 @@ def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None
                 "source": "import",
                 "decidedBy": decided_by,
                 "decidedAt": now,
-            }
+                "importKey": p.import_key(),
+            },
         )
-    if rows:
-        label_table.import_labels(store, rows)
-    return len(rows)
+    if not rows:
+        return 0
+    return label_table.import_labels(store, list(rows.values()))
 
 
 def _record(side: Side) -> dict[str, Any]:

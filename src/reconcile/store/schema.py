@@ -193,9 +193,14 @@ label = Table(
     Column("source", String(16), nullable=False),  # review | import
     Column("decidedBy", String(64)),
     Column("decidedAt", DateTime(timezone=True), nullable=False),
+    # an imported label's pair and outcome (review.labels.LabelPair.import_key); NULL for
+    # review labels. Unique: the same decision imported twice is one label
+    Column("importKey", String(64)),
     CheckConstraint("outcome IN ('match', 'non-match')", name="ck_label_outcome"),
     sqlite_autoincrement=True,
 )
+
+Index("uq_label_import_key", label.c.importKey, unique=True)
 
 reviewer = Table(
     "reviewer",

@@ -21,7 +21,7 @@ from typing import Any
 HANDLED_LIBRARY_MESSAGES = ("not observed in dataset",)
 
 
-def _columns() -> tuple[Any, ...]:
+def _columns(rate: bool) -> tuple[Any, ...]:
     from rich.progress import BarColumn, MofNCompleteColumn, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
     from rich.text import Text
 
@@ -33,13 +33,13 @@ def _columns() -> tuple[Any, ...]:
             return Text("-/s" if speed is None else f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.2f}/s")
 
     return (
-        TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+        TextColumn("{task.description:<40}"), BarColumn(), MofNCompleteColumn(), *([RateColumn()] if rate else []),
         TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
     )
 
 
 @contextmanager
-def _progress(enabled: bool) -> Iterator[Any]:
+def _progress(enabled: bool, rate: bool = True) -> Iterator[Any]:
     if not enabled:
         yield None
         return
@@ -49,7 +49,7 @@ def _progress(enabled: bool) -> Iterator[Any]:
     console = Console(stderr=True)
     if not console.is_terminal:  # a log file or pipe: wide enough for every column
         console = Console(stderr=True, width=140)
-    with Progress(*_columns(), console=console, transient=False) as progress:
+    with Progress(*_columns(rate), console=console, transient=False) as progress:
         yield progress
 
 
@@ -100,7 +100,7 @@ class Steps:
 
     @contextmanager
     def run(self) -> Iterator["Steps"]:
-        with _progress(self.enabled) as progress:
+        with _progress(self.enabled, rate=False) as progress:  # steps per second would mean nothing
             self._progress = progress
             if progress is not None:
                 self._task = progress.add_task("training", total=len(self.names))
