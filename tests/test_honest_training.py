@@ -251,3 +251,47 @@ def test_train_from_contacts_registers_a_loadable_model_that_scores(replayed, tm
     assert "not measurable" in refused.output
     again = _run(["train", "--from-contacts", "--models-dir", str(models), "--version", "mine"], url, ok=False)
     assert "exists already" in again.output
+
+
+def test_from_contacts_can_take_m_from_the_live_groups(replayed, tmp_path):
+    url = _copy(replayed, tmp_path)
+    models = tmp_path / "models"
+    out = _run(
+        ["train", "--from-contacts", "--models-dir", str(models), "--version", "groups", "--m-source", "groups", "--no-register"],
+        url,
+    ).output
+    assert "registered" not in out
+    summary = json.loads((models / "groups" / "summary.json").read_text())
+    assert summary["m_source"] == "the live groups as persons"
+    Scorer.load(models / "groups" / "model.json")
+    bad = CliRunner().invoke(cli, ["train", "--from-contacts", "--m-source", "warm"], env={"RECONCILE_DATABASE_URL": url})
+    assert bad.exit_code == 2 and "em or groups" in bad.output
+
+
+# --- phone levels: a number written differently is no stronger than the same number --------
+
+
+def test_looser_phone_levels_never_outweigh_the_exact_level():
+    import math
+
+    from reconcile.training.train import cap_looser_levels
+
+    shipped = json.loads((PROJECT_ROOT / "models" / "default.json").read_text())
+
+    def weights(model: dict) -> list[float]:
+        phone = next(c for c in model["comparisons"] if c["output_column_name"] == "phone")
+        levels = [lv for lv in phone["comparison_levels"] if not lv.get("is_null_level")]
+        return [math.log2(lv["m_probability"] / lv["u_probability"]) for lv in levels]
+
+    before = weights(shipped)
+    assert max(before[1:3]) > before[0]  # the shipped model's national / trailing-digit levels
+    changed = cap_looser_levels(shipped)
+    after = weights(shipped)
+    assert {c["level"] for c in changed} == {"Same national number", "Same trailing digits"}
+    assert all(w <= after[0] + 1e-9 for w in after[1:]) and after[0] == before[0]
+    assert after[-1] == before[-1]  # the "else" level was never above exact: untouched
+    assert cap_looser_levels(shipped) == []  # idempotent
+    other = [c for c in shipped["comparisons"] if c["output_column_name"] != "phone"]
+    original = [c for c in json.loads((PROJECT_ROOT / "models" / "default.json").read_text())["comparisons"]
+                if c["output_column_name"] != "phone"]
+    assert other == original

@@ -302,10 +302,15 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
 @click.option("--target-precision", default=0.99, show_default=True, type=float, help="--from-labels: precision the upper threshold must reach on training labels")
 @click.option("--version", "version", default=None, help="--from-labels/--from-contacts: the version (default: labels-/contacts-<UTC timestamp>)")
 @click.option("--register/--no-register", default=True, show_default=True, help="--from-labels/--from-contacts: add the version to the registry (never activates it)")
-@click.option("--m-source", type=click.Choice(["warm", "labels+em", "labels", "em"]), default="warm", show_default=True, help="--from-labels: warm = the active model updated by the labels; else from scratch with m from labels and/or EM")
+@click.option(
+    "--m-source", type=click.Choice(["warm", "labels+em", "labels", "em", "groups"]), default=None,
+    help="--from-labels (default warm): warm = the active model updated by the labels; else from scratch with m from "
+    "labels and/or EM. --from-contacts (default em): EM, or groups = m from the live groups taken as persons",
+)
 def train(
     stream: str | None, from_db: bool, from_contacts: bool, name: str | None, output: str | None, overwrite: bool,
-    models_dir: str | None, from_labels: bool, target_precision: float, version: str | None, register: bool, m_source: str,
+    models_dir: str | None, from_labels: bool, target_precision: float, version: str | None, register: bool,
+    m_source: str | None,
 ) -> None:
     """Train the Splink model (u by sampling, exact-level u from value frequencies, m by EM),
     or with --from-labels a new model version from reviewers' decisions. Never writes over
@@ -323,10 +328,16 @@ def train(
         if output or name or overwrite:
             raise click.UsageError("--output, --name and --overwrite are for --from-stream/--from-db: use --version")
         if from_labels:
-            _train_from_labels(root, version, target_precision, register, m_source)
+            if m_source == "groups":
+                raise click.UsageError("--m-source groups is for --from-contacts")
+            _train_from_labels(root, version, target_precision, register, m_source or "warm")
         else:
-            _train_from_contacts(root, version, register)
+            if m_source not in (None, "em", "groups"):
+                raise click.UsageError("--from-contacts takes --m-source em or groups")
+            _train_from_contacts(root, version, register, m_source or "em")
         return
+    if m_source is not None:
+        raise click.UsageError("--m-source is for --from-labels and --from-contacts")
     if output:
         if not output.endswith(".json") or output.endswith(".tf.json"):
             raise click.UsageError("--output is the model JSON to write, ending in .json")
@@ -357,14 +368,16 @@ def train(
         )
 
 
-def _train_from_contacts(models_dir, version: str | None, register: bool) -> None:
+def _train_from_contacts(models_dir, version: str | None, register: bool, m_source: str) -> None:
     from ..store import Store
     from ..training.from_contacts import ContactsTrainingError, train_from_contacts
 
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
-        result = train_from_contacts(store, settings, models_dir, version, register=register, progress=True)
+        result = train_from_contacts(
+            store, settings, models_dir, version, m_source=m_source, register=register, progress=True
+        )
     except (ContactsTrainingError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     finally:

@@ -16,7 +16,8 @@ Recipe (see ../shared/SPLINK5-NOTES.md, pitfall 1):
    (a person's own repeated email would look "common").
 5. Prior from the clusters: matching pairs / all pairs.
 6. m by EM (u fixed) over a few blocking rules; a level EM never saw gets m = 1e-6
-   written explicitly, so reloading never falls back to a default.
+   written explicitly, so reloading never falls back to a default. Then the looser
+   phone levels are capped at the exact level's weight (:func:`cap_looser_levels`).
 7. With labels: hold out 20% of persons and report pairwise P/R/F1 of Splink's
    predictions on them at a few thresholds.
 """
@@ -260,6 +261,35 @@ def fixed_u_settings(
     return settings, filled_u
 
 
+def cap_looser_levels(settings: dict, comparisons: Iterable[str] = model_spec.MONOTONE_COMPARISONS) -> list[dict[str, Any]]:
+    """In each of ``comparisons``, raise the u of every level after the exact (TF) level
+    whose match weight exceeds the exact level's to ``m * u_exact / m_exact``: its weight
+    becomes the exact level's, never more (see :data:`model_spec.MONOTONE_COMPARISONS`).
+    ``u_exact`` is the exact level's base u (its TF minimum), so a value known to be
+    shared still weighs less exact than written differently only by the TF table's
+    doing. Returns what was changed."""
+    wanted = set(comparisons)
+    changed = []
+    for comparison in settings["comparisons"]:
+        if comparison["output_column_name"] not in wanted:
+            continue
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        exact = next((lv for lv in levels if lv.get("tf_adjustment_column")), None)
+        if exact is None or not exact.get("m_probability") or not exact.get("u_probability"):
+            continue
+        ratio = exact["u_probability"] / exact["m_probability"]
+        for level in levels[levels.index(exact) + 1 :]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is None or u is None or m * ratio <= u or m * ratio >= 1:
+                continue
+            level["u_probability"] = m * ratio
+            level["fix_u_probability"] = True
+            changed.append(
+                {"comparison": comparison["output_column_name"], "level": level.get("label_for_charts"), "u_before": u, "u": m * ratio}
+            )
+    return changed
+
+
 def fill_unobserved_m(settings: dict) -> list[str]:
     """Write m = UNOBSERVED_M on every non-null level without one (so reloading never falls
     back to Splink's default); returns the levels filled."""
@@ -338,6 +368,7 @@ def fit(
     finally:
         con.close()
     filled_m = fill_unobserved_m(final)
+    diagnostics["looser_levels_capped"] = cap_looser_levels(final)
     final["probability_two_random_records_match"] = prior
     final["linker_uid"] = None
     return Fitted(
