@@ -158,7 +158,9 @@ def test_a_value_held_by_more_groups_than_the_limit_links_nobody(db_url, limit, 
     client, store = app.test_client(), app.extensions["reconcile"].store
     alice, bob, carol = family_phone_in_three_groups(client)
     reviews_before = len(rows(store, pending_merge))
-    nameless = identify(client, email="dave@home.net", phoneNumber="4155552671")
+    # an address with too few letters to say whose it is (the borrowed-phone guard holds
+    # one that names none of the holders: tests/test_borrowed_phone.py)
+    nameless = identify(client, email="d7@home.net", phoneNumber="4155552671")
     if joins_oldest:  # within the limit: the known-shared phone reaches the oldest group
         assert nameless["contact"]["primaryContactId"] == alice
     else:  # over it: the phone is no evidence at all, and no reviewer is asked about it

@@ -67,6 +67,9 @@ class Settings:
     large_group_size: int = 6
     #: candidates fetched per blocking key for the probabilistic stage
     candidates_per_key: int = 20
+    #: hold (for review) a nameless request's link on a phone alone when its new email
+    #: names none of the phone's named holders (engine/guards.Guards.borrowed_phone)
+    borrowed_phone_guard: bool = True
     #: decided held-out label pairs a model comparison needs before activation is allowed
     #: without --force (fewer cannot tell two models apart)
     min_heldout_pairs: int = MIN_HELDOUT_PAIRS_DEFAULT
@@ -108,6 +111,7 @@ class Settings:
             max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
             candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
+            borrowed_phone_guard=_env("RECONCILE_BORROWED_PHONE_GUARD", "1").lower() not in ("0", "false", "no", "off"),
             min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
         )
         known = {f.name for f in fields(cls)}

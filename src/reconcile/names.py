@@ -8,6 +8,7 @@ small typos all count as compatible.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -186,3 +187,40 @@ def distinct_names(names: Iterable[NamedKey], limit: int | None = None) -> list[
             if limit is not None and len(representatives) > limit:
                 break
     return representatives
+
+
+#: a local part with fewer letters than this says nothing about whose it is
+MIN_LOCAL_LETTERS = 3
+
+
+def _letters(local: str) -> str:
+    folded = unicodedata.normalize("NFKD", local.split("+", 1)[0])
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalpha()).lower()
+
+
+def local_part_names_nobody(local: str, name_keys: Iterable[str], other_locals: Iterable[str]) -> bool:
+    """True when an email's local part clearly belongs to none of these people: it has
+    letters enough to say, and contains none of their name tokens (2+ letters) or those
+    tokens' nicknames, and looks like none of their own local parts (Jaro-Winkler of the
+    letters >= 0.88). ``chenhe12`` names "Chen He"; ``oliviam65553`` names neither
+    "Katherine Moore" nor ``katherine.moore``. Surnames count, so a relative's address
+    (``fang.he`` beside "Chen He") is NOT told apart: only evidence that the address is
+    a stranger's (a recycled number, a borrowed phone) says True."""
+    letters = _letters(local)
+    if len(letters) < MIN_LOCAL_LETTERS:
+        return False
+    groups = _nickname_groups()
+    for key in name_keys:
+        for token in key.split():
+            if len(token) < 2:
+                continue
+            variants = {token} | {
+                nick for index in groups.get(token, ()) for nick in NICKNAME_FAMILIES[index].split() if len(nick) >= 2
+            }
+            if any(v in letters for v in variants):
+                return False
+    for other in other_locals:
+        theirs = _letters(other)
+        if theirs and jellyfish.jaro_winkler_similarity(letters, theirs) >= TOKEN_SIMILARITY:
+            return False
+    return True

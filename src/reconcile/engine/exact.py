@@ -205,6 +205,8 @@ def _judge_links(
                 continue
             value_names = names_of([r for r in matches if getattr(r, name) == value])
             reason = guards.shared_identifier(request_name(identity), holders_of(rows), value_names)
+            if not reason and name == "phoneNumber" and identity.name is None and "email" not in fields:
+                reason = guards.borrowed_phone(identity.email, holders_of(rows), [r.email for r in rows if r.email])
             if reason:
                 holds.setdefault(group, Hold(group, "shared-identifier", f"{quoted} {reason}", True))
                 holds[group].values.append((name, value))

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..names import NamedKey, distinct_names, keys_compatible
+from ..names import NamedKey, distinct_names, keys_compatible, local_part_names_nobody
 from ..normalize import email_parts, normalize_email, normalize_phone
 from ..references import ref
 
@@ -62,6 +62,7 @@ class Guards:
     max_groups_per_identifier: int
     max_group_size: int
     large_group_size: int
+    borrowed_phone_guard: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Guards":
@@ -77,6 +78,7 @@ class Guards:
             max_groups_per_identifier=settings.max_groups_per_identifier,
             max_group_size=settings.max_group_size,
             large_group_size=settings.large_group_size,
+            borrowed_phone_guard=settings.borrowed_phone_guard,
         )
 
     def unlinkable(self, field: str, value: str | None) -> str | None:
@@ -130,6 +132,27 @@ class Guards:
             limit = self.max_names_per_identifier
             return f"is held by {named}, not compatible with the request's name (more than {limit} names in all)"
         return None
+
+    def borrowed_phone(
+        self, request_email: str | None, holders: Sequence[tuple[int, NamedKey]], holder_emails: Sequence[str]
+    ) -> str | None:
+        """A reason not to link a NAMELESS request on a phone alone, when the new email
+        it brings names none of the phone's named holders (see
+        :func:`reconcile.names.local_part_names_nobody`): a number passed to another
+        person (recycled by the carrier, borrowed, a shared line) carries no name to
+        clash with when the request gives none, but its new address is evidence of
+        another person. Holders without names give no evidence (the contract's own
+        examples carry none), so the rule never applies to them."""
+        if not self.borrowed_phone_guard or request_email is None:
+            return None
+        keys = [key for _, (_, key) in holders if key]
+        if not keys:
+            return None
+        local, _ = email_parts(request_email)
+        if not local_part_names_nobody(local, keys, [email_parts(e)[0] for e in holder_emails]):
+            return None
+        named = ", ".join(ref(i, "name") for i, _ in holders[:3])
+        return f"is held by {named}; the request gives no name and its new email names none of them"
 
     def widely_shared(self, groups: int) -> str | None:
         """A reason not to link on a value that ``groups`` separate groups already hold.
