@@ -59,7 +59,6 @@ class Bar:
     def __init__(self, enabled: bool):
         self.enabled = enabled
         self._progress: Any = None
-        self._done: dict[int, int] = {}
 
     @contextmanager
     def run(self) -> Iterator["Bar"]:
@@ -74,19 +73,11 @@ class Bar:
         """A new line of the bar; ``total`` None when the count is unknown (no ETA)."""
         if self._progress is None:
             return None
-        task = self._progress.add_task(description, total=total)
-        self._done[task] = 0
-        return task
+        return self._progress.add_task(description, total=total)
 
     def update(self, task: int | None, completed: int) -> None:
         if self._progress is not None and task is not None:
-            self._done[task] = completed
             self._progress.update(task, completed=completed)
-
-    def finish(self, task: int | None) -> None:
-        """Mark ``task`` done: its total becomes what was counted (a limit, rejected lines)."""
-        if self._progress is not None and task is not None:
-            self._progress.update(task, total=self._done[task], completed=self._done[task])
 
 
 class Steps:
