@@ -64,6 +64,29 @@ def cuts(scores: Sequence[float], is_match: Sequence[bool]) -> list[tuple[float,
     return out
 
 
+def weighted_cuts(
+    scores: Sequence[float], is_match: Sequence[bool], weights: Sequence[float]
+) -> list[tuple[float, float, float, float]]:
+    """``(t, weighted true positives, weighted pairs, effective pairs)`` of ``score >= t``
+    at each distinct score, highest first: :func:`cuts` for labels that stand for
+    ``weight`` pairs each (1 / inclusion probability). The effective count is Kish's
+    ``(sum w)^2 / sum w^2``, what an interval on a weighted share is computed at."""
+    ranked = sorted(zip(scores, is_match, weights), key=lambda t: -t[0])
+    out: list[tuple[float, float, float, float]] = []
+    tp = total = squares = 0.0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            _, match, w = ranked[i]
+            tp += w if match else 0.0
+            total += w
+            squares += w * w
+            i += 1
+        out.append((t, tp, total, total * total / squares))
+    return out
+
+
 def pr_curve(scores: Sequence[float], is_match: Sequence[bool], points: int = PR_POINTS) -> list[dict[str, float]]:
     """Precision and recall of ``score >= t`` at each distinct score (thinned to ``points``)."""
     matches = sum(is_match)
