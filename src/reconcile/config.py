@@ -74,10 +74,10 @@ class Settings:
     candidates_per_key: int = 20
     #: chance that an automatic link next to the upper threshold is put in the review
     #: queue as an audit item (halved per 4-bit stratum further up; 0: no link audit)
-    audit_link_rate: float = 0.02
+    audit_link_rate: float = 0.2
     #: chance that a close non-link (the best group scored just below the lower
     #: threshold) is put in the queue as an audit item (halved 4 bits further down)
-    audit_near_rate: float = 0.02
+    audit_near_rate: float = 0.03
     #: how far (match-weight bits) below the lower threshold a non-link counts as close
     audit_near_bits: float = 8.0
     #: seed of the audit draw (a hash of seed and pair): change it to draw other pairs
