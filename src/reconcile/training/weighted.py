@@ -47,6 +47,8 @@ from .warm_start import LN2, PairLevels, _deltas, _log_sigmoid, _sigmoid, _solve
 DEFAULT_PSEUDO_PAIRS = 20.0
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-8
+MAX_STEP_BITS = 4.0
+RIDGE = 1e-6
 #: shares the prior is centred on are kept this far from 0 and 1 (a level the active
 #: model is certain about still moves when labels contradict it)
 SHARE_FLOOR = 1e-4
@@ -121,6 +123,18 @@ def prior_items(
     return pseudo, level_stats
 
 
+def _centred(theta: list[float], index: Sequence[tuple[int, int]], comparisons: int) -> list[float]:
+    """The same model with each comparison's shifts moved to mean 0: ``m'`` depends only
+    on their differences, and bounded shifts keep ``2**a`` finite."""
+    sums = [0.0] * comparisons
+    counts = [0] * comparisons
+    for (j, _), v in zip(index, theta):
+        sums[j] += v
+        counts[j] += 1
+    out = [v - sums[j] / counts[j] for (j, _), v in zip(index, theta)]
+    return out + [theta[-1]]
+
+
 def _z(item: Item, deltas: Sequence[Sequence[float]], prior_shift: float) -> float:
     shift = prior_shift if item.with_prior else 0.0
     return item.weight + shift + sum(deltas[j][k] for j, k in enumerate(item.levels) if k is not None)
@@ -169,7 +183,7 @@ def fit(
         deltas, new_m = _deltas(m, shifts)
         grad = [0.0] * n
         # a small ridge: a comparison's shifts are defined up to a common constant
-        hess = [[1e-9 if r == c else 0.0 for c in range(n)] for r in range(n)]
+        hess = [[RIDGE if r == c else 0.0 for c in range(n)] for r in range(n)]
         for item in items:
             p = _sigmoid(_z(item, deltas, b) * LN2)
             row = [0.0] * n
@@ -187,9 +201,12 @@ def fit(
                 for c, w in nz:
                     hr[c] += h * v * w
         step = _solve(hess, grad)
-        if max(abs(s) for s in step) < TOLERANCE:
+        largest = max(abs(s) for s in step)
+        if largest < TOLERANCE:
             break
-        t = 1.0
+        # damped: at most MAX_STEP_BITS per parameter and iteration (labels of one class
+        # only at a level, with large weights, would otherwise ask for a huge first step)
+        t = min(1.0, MAX_STEP_BITS / largest)
         while t > 1e-8:
             trial = [v + t * s for v, s in zip(theta, step)]
             trial_value = value(trial)
@@ -199,7 +216,7 @@ def fit(
         else:
             break
         improvement = trial_value - current
-        theta, current = trial, trial_value
+        theta, current = _centred(trial, index, len(m)), trial_value
         if improvement < TOLERANCE:
             break
     shifts, b = unpack(theta)
