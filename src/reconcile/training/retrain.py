@@ -241,10 +241,19 @@ def train_from_labels(
                 active_probs = [active_scorer.score(a, b).match_probability for a, b in pairs_for_load]
                 budget = review_load(active_probs, active.upper, active.lower)
                 floor = load_floor(candidate_probs, budget)
+            label_weights = [p.weight for p in threshold_pairs] if m_source == "weighted" else None
+            floor_precision = None
+            if label_weights is not None and active_scorer is not None:
+                # the active model's precision on the same labels: the candidate is not held
+                # to the active's cut (its scores moved) but must link at least as precisely
+                floor_precision = decision_metrics(
+                    score_pairs(active_scorer, threshold_pairs), [p.is_match for p in threshold_pairs],
+                    active.upper, active.lower, label_weights,
+                )["precision"]
             thresholds = choose_thresholds(
                 train_scores, [p.is_match for p in threshold_pairs], target_precision,
                 z=confidence_z, fallback_upper=active.upper if active_scorer is not None else None, lower_floor=floor,
-                weights=[p.weight for p in threshold_pairs] if m_source == "weighted" else None,
+                weights=label_weights, floor_precision=floor_precision,
             )
             thresholds["labels_used"] = basis
             thresholds["review_load"] = {
@@ -266,6 +275,10 @@ def train_from_labels(
         with steps.step(STEPS_LAST[2]):
             evaluation: dict[str, Any] = {"heldout_labels": _label_counts(heldout)}
             truth = [p.is_match for p in heldout]
+            # weighted: each held-out label counts as the pairs it stands for (1 / inclusion probability)
+            heldout_weights = [p.weight for p in heldout] if m_source == "weighted" else None
+            if heldout_weights is not None:
+                evaluation["weighted"] = "each label counts 1 / its inclusion probability (audit items stand for the links and close non-links they were drawn from)"
             curves: dict[str, list] = {}
             markers: dict[str, dict] = {}
             blocks = {}
@@ -280,7 +293,7 @@ def train_from_labels(
                     continue
                 results = [scorer.score(p.left.features(), p.right.features()) for p in heldout]
                 scores = [r.match_probability for r in results]
-                block.update(decision_metrics(scores, truth, ref.upper, ref.lower))
+                block.update(decision_metrics(scores, truth, ref.upper, ref.lower, heldout_weights))
                 block.update(ranking_metrics([r.match_weight for r in results], truth))
                 block["pr_curve"] = pr_curve(scores, truth)
                 curves[f"{name} ({ref.version})"] = block["pr_curve"]

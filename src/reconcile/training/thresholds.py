@@ -39,6 +39,7 @@ def choose_thresholds(
     fallback_upper: float | None = None,
     lower_floor: Callable[[float], float] | None = None,
     weights: Sequence[float] | None = None,
+    floor_precision: float | None = None,
 ) -> dict[str, Any]:
     """Upper and lower thresholds from labelled scores (see the module doc).
 
@@ -48,6 +49,10 @@ def choose_thresholds(
     lowest lower threshold that keeps the review load within budget. ``weights`` (1 /
     inclusion probability per label) make every share a weighted one, its Wilson bound
     taken at Kish's effective sample size (:func:`label_metrics.weighted_cuts`).
+    ``floor_precision``, when given and no cut reaches the target, picks the cut with
+    the best F1 among those whose precision is at least that (the active model's on the
+    same labels): a model whose scores moved is not held to a cut that meant something
+    else on the old scale, and is not made worse than what it replaces.
     """
     ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
     matches = sum(is_match)
@@ -67,8 +72,15 @@ def choose_thresholds(
         if wilson_lower(tp_t / n_t * eff, eff, z) >= target_precision:
             upper = t
     confidence = f" (Wilson lower bound, z={z:g})" if z > 0 else ""
+    total_matches = cuts[-1][1] if cuts else 0.0
     if upper is not None:
         upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}{confidence}"
+    elif floor_precision is not None and total_matches and any(tp / n >= floor_precision for _, tp, n, _ in cuts):
+        upper = max((2 * tp / (n + total_matches), t) for t, tp, n, _ in cuts if tp / n >= floor_precision)[1]
+        upper_basis = (
+            f"no cut reaches precision {target_precision}{confidence}: the best F1 among cuts with precision at "
+            f"least the active model's on the same labels ({floor_precision:.4f})"
+        )
     elif fallback_upper is not None:
         rejected_above = [s for s, m in ranked if not m and s >= fallback_upper]
         if all(tp_t / n_t >= target_precision for t, tp_t, n_t, _ in cuts if t >= fallback_upper):
@@ -113,7 +125,7 @@ def choose_thresholds(
         "lower_recall": lower_recall,
         "confidence_z": z,
         "basis": {"upper": upper_basis, "lower": lower_basis},
-        **decision_metrics(scores, is_match, upper, lower),
+        **decision_metrics(scores, is_match, upper, lower, weights),
         "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
     }
 
