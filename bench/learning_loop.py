@@ -20,8 +20,9 @@ this branch yet; once it is, start from its model instead.
    registry's gate (``training.registry.activate`` without force) activates it when it
    allows; the next ``--next`` events are replayed with the active model.
 3. Per row: the decisions so far; the audit sample's estimate of the precision of
-   automatic links (with its 95% interval) against their TRUE precision (every
-   automatic link so far, judged by the stream's truth); pairwise precision, recall and
+   automatic links (with its 95% interval) against their TRUE precision, judged by the
+   stream's truth, over the links of the period the decided audit items were drawn from
+   (the reviewer decides oldest first) and over every automatic link so far; pairwise precision, recall and
    F1 and B-cubed F1 of the grouping of the events just replayed (the current grouping
    of their contacts, measured right after their replay); whether the gate activated.
    The review load per phase: items opened per 1,000 events, the share of them that are
@@ -44,7 +45,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from reconcile.config import PROJECT_ROOT, Settings
 from reconcile.review.audit_estimates import audit_report
@@ -119,9 +120,24 @@ def _review_load(store: Store, after_id: int, events: int, person_of: dict) -> d
     }
 
 
-def _true_precision(links: list[tuple[int, int]], person_of: dict) -> dict:
-    judged = [person_of.get(a) == person_of.get(b) for a, b in links if a in person_of and b in person_of]
-    return {"links": len(judged), "precision": sum(judged) / len(judged) if judged else None}
+def _true_precision(links: list[tuple[int, int]], person_of: dict, store: Store | None = None) -> dict:
+    """The share of automatic links joining the same person: over every link so far, and
+    over the links the decided audit items stand for (made no later than the newest
+    decided audited link: the reviewer decides oldest first, so that is the period the
+    estimate describes)."""
+    judged = [(a, person_of.get(a) == person_of.get(b)) for a, b in links if a in person_of and b in person_of]
+    out = {"links": len(judged), "precision": sum(j for _, j in judged) / len(judged) if judged else None}
+    if store is not None:
+        with store.read() as tx:
+            newest = tx.conn.execute(
+                select(func.max(pending_merge.c.contactId)).where(
+                    pending_merge.c.audit == "link", pending_merge.c.status.in_(("confirmed", "rejected"))
+                )
+            ).scalar()
+        period = [j for a, j in judged if newest is not None and a <= newest]
+        out["period_links"] = len(period)
+        out["period_precision"] = sum(period) / len(period) if period else None
+    return out
 
 
 def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool) -> dict:
@@ -175,7 +191,7 @@ def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool) ->
                 }
                 print(f"[{name}] batch {n}: {decided} decisions, trained {result.version} in {training['seconds']:.0f} s: {gate}", flush=True)
             estimate = audit_report(store).as_json()
-            truth = _true_precision(links, person_of)
+            truth = _true_precision(links, person_of, store)
             if start + args.next > SIZES["medium"]:
                 break
             sliced = _slice(stream, start, args.next, tmp / f"{name}-{n}.jsonl")
@@ -193,7 +209,7 @@ def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool) ->
                 }
             )
             start += args.next
-        final_links = _true_precision(links, person_of)
+        final_links = _true_precision(links, person_of, store)
         return {"rows": rows, "final_true_link_precision": final_links, "final_audit": audit_report(store).as_json()}
     finally:
         store.dispose()
@@ -247,7 +263,7 @@ def _print(report: dict) -> None:
             f"(seed {report['seed']}); metrics of the events replayed after each batch"
         )
         table = Table(title=title)
-        for col in ("decisions", "events", "active model", "audit precision (95% CI)", "true precision",
+        for col in ("decisions", "events", "active model", "audit precision (95% CI)", "true: same period", "true: all links",
                     "pair P", "pair R", "pair F1", "B³ F1", "gate", "items/1k ev", "same person", "stale"):
             table.add_column(col, justify="right")
         for row in report[arm]["rows"]:
@@ -259,6 +275,7 @@ def _print(report: dict) -> None:
             load = row["load"]
             table.add_row(
                 str(row["decisions"]), row["events"], row["active"], audit,
+                f"{_fmt(truth.get('period_precision'))} ({truth.get('period_links', '-')})",
                 f"{_fmt(truth['precision'])} ({truth['links']})",
                 _fmt(row["pairwise_precision"]), _fmt(row["pairwise_recall"]), _fmt(row["pairwise_f1"]), _fmt(row["bcubed_f1"]),
                 row["gate"][:60], f"{load['per_1000_events']:.1f}", _fmt(load["same_person_share"], 3), str(load["stale"]),
@@ -268,8 +285,10 @@ def _print(report: dict) -> None:
         est = fin["final_audit"]["automaticLinkPrecision"]
         console.print(
             f"[{arm}] at the end: audit estimate of automatic-link precision {_fmt(est['estimate'])} "
-            f"{est['interval95']} from {est['decided']} decided ({est['pending']} waiting); true {_fmt(fin['final_true_link_precision']['precision'])} "
-            f"over {fin['final_true_link_precision']['links']} links"
+            f"{est['interval95']} from {est['decided']} decided ({est['pending']} waiting); true "
+            f"{_fmt(fin['final_true_link_precision']['period_precision'])} over the {fin['final_true_link_precision']['period_links']} "
+            f"links of the decided period, {_fmt(fin['final_true_link_precision']['precision'])} over all "
+            f"{fin['final_true_link_precision']['links']} links"
         )
 
 
