@@ -5,14 +5,14 @@ uncertain band or a guard, reviewed whenever the pipeline meets them) and
 live precision of automatic links and the missed matches near the lower threshold, and
 retraining weights every label by the inverse of that chance (issue 12).
 
-Revision ID: 0012
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
