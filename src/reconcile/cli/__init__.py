@@ -303,9 +303,10 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
 @click.option("--version", "version", default=None, help="--from-labels/--from-contacts: the version (default: labels-/contacts-<UTC timestamp>)")
 @click.option("--register/--no-register", default=True, show_default=True, help="--from-labels/--from-contacts: add the version to the registry (never activates it)")
 @click.option(
-    "--m-source", type=click.Choice(["warm", "labels+em", "labels", "em", "groups"]), default=None,
-    help="--from-labels (default warm): warm = the active model updated by the labels; else from scratch with m from "
-    "labels and/or EM. --from-contacts (default em): EM, or groups = m from the live groups taken as persons",
+    "--m-source", type=click.Choice(["weighted", "warm", "labels+em", "labels", "em", "groups"]), default=None,
+    help="--from-labels (default weighted): weighted = the active model updated by every label weighted by "
+    "1/inclusion probability; warm = updated by the labels unweighted; else from scratch with m from labels and/or EM. "
+    "--from-contacts (default em): EM, or groups = m from the live groups taken as persons",
 )
 def train(
     stream: str | None, from_db: bool, from_contacts: bool, name: str | None, output: str | None, overwrite: bool,
@@ -330,7 +331,7 @@ def train(
         if from_labels:
             if m_source == "groups":
                 raise click.UsageError("--m-source groups is for --from-contacts")
-            _train_from_labels(root, version, target_precision, register, m_source or "warm")
+            _train_from_labels(root, version, target_precision, register, m_source or "weighted")
         else:
             if m_source not in (None, "em", "groups"):
                 raise click.UsageError("--from-contacts takes --m-source em or groups")

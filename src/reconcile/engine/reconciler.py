@@ -13,6 +13,7 @@ from ..store import ContactTx, Store
 from .active_model import ModelManager
 from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
+from .audit_sampling import AuditPlan
 from .probabilistic import Scorer, Thresholds, link_probabilistic, score_reviews
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ class Reconciler:
         self.guards = Guards.from_settings(settings)
         # the active model from the registry, re-checked every RECONCILE_MODEL_POLL_SECONDS
         self.models = ModelManager(store, settings, scorer)
+        plan = AuditPlan(settings.audit_link_rate, settings.audit_near_rate, settings.audit_near_bits, settings.audit_seed)
+        self.audit = plan if plan.enabled else None
 
     @property
     def scorer(self) -> Scorer | None:
@@ -93,6 +96,7 @@ class Reconciler:
                 thresholds=model.thresholds,
                 per_key=self.settings.candidates_per_key,
                 cause=cause,
+                audit=self.audit,
             )
             exact.pending.extend(stage.pending)
             exact.demoted.extend(stage.demoted)

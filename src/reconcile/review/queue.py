@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..engine.audit_sampling import LINK as AUDIT_LINK
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
 from ..store import Store, labels, reviewers, reviews
@@ -145,6 +146,8 @@ def _summary(row, now: datetime) -> dict[str, Any]:
         "rightPrimaryId": row.rightPrimaryId,
         "contactId": row.contactId,
         "candidateId": row.candidateId,
+        "audit": row.audit,
+        "inclusionProbability": row.inclusionProbability,
         "contact": _pair_summary(row, "c_", row.contactId),
         "candidate": _pair_summary(row, "k_", row.candidateId),
     }
@@ -174,7 +177,7 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         if row is None:
             raise NotFound(item_id, f"review {item_id} does not exist")
         sides = _current_sides(tx, row)
-        groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
+        groups = _shown_groups(tx, row, sides)
         guards = reviews.item_guards(tx, item_id)
         # reasons and evidence name values by reference: read them from the contacts now
         quoted = tx.contacts(referenced_ids(row.evidence) | referenced_ids([g["reason"] for g in guards]))
@@ -189,6 +192,17 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         right={"primaryId": sides.primaries["right"], "contacts": [record(c) for c in groups["right"]]},
     )
     return item
+
+
+def _shown_groups(tx: ContactTx, row, sides: "_Sides") -> dict[str, list[ContactRow]]:
+    """Each side's contacts: the groups as they are now, or for an audited automatic
+    link (already one group) the two groups the model joined, as they were then."""
+    if row.audit == AUDIT_LINK:
+        recorded = (row.evidence or {}).get("auditSides") or {}
+        ids = {side: [int(i) for i in recorded.get(side, [])] for side in ("left", "right")}
+        found = {c.id: c for c in tx.contacts(ids["left"] + ids["right"])}
+        return {side: [found[i] for i in ids[side] if i in found and found[i].deletedAt is None] for side in ids}
+    return {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
 
 
 def _values_of(rows: Sequence[ContactRow]):
@@ -280,10 +294,16 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
             _mark_superseded(tx, row, decided_by, sides.stale_reason)
             return Superseded(item_id, f"review {item_id} is superseded: {sides.stale_reason}")
         left_id, right_id = sides.primaries["left"], sides.primaries["right"]
-        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
-        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         now = utcnow()
         cause = f"review:{item_id}:{decided_by}"
+        if row.audit == AUDIT_LINK:
+            result = _decide_audited_link(tx, row, decision, cause, decided_by, now)
+            reviews.set_status(tx, item_id, result.status, at=now, by=decided_by, note=note)
+            label = "match" if decision == "confirm" else "non-match"
+            _write_label(tx, row, sides.primaries, _shown_groups(tx, row, sides), label, decided_by, now)
+            return result
+        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
+        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         if decision == "confirm":
             result = _apply_confirm(tx, row, primaries, cause, decided_by, now)
         else:
@@ -296,6 +316,24 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
     if isinstance(outcome, ReviewError):
         raise outcome
     return outcome
+
+
+def _decide_audited_link(tx: ContactTx, row, decision: Decision, cause: str, decided_by: str, now: datetime) -> DecisionResult:
+    """An audited automatic link was made already: a confirmation is a label and nothing
+    else; a rejection is a ``non-match`` label and an ``audit_link_rejected`` audit row,
+    and the group stays as it is. Splitting it is left to a person (the person page's
+    detach, which chooses which contacts leave and can be undone): the group may have
+    grown through the link since, and an automatic split would undo links the exact
+    rules made. The rejected links waiting for that are listed on the admin page and
+    counted in ``/metrics``."""
+    if decision == "confirm":
+        return DecisionResult(row.id, "confirmed", decided_by, now)
+    pair = _stored_pair(row)
+    reviews.audit_note(
+        tx, now, pair, "audit_link_rejected", cause,
+        {"pendingMergeId": row.id, "pair": [row.contactId, row.candidateId]},
+    )
+    return DecisionResult(row.id, "rejected", decided_by, now)
 
 
 def _apply_confirm(
@@ -350,7 +388,9 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             return NotYours(item_id, f"review {item_id} was decided by {row.decidedBy}; only they or an admin may undo it")
         now = utcnow()
         cause = f"review-undo:{item_id}:{undone_by}"
-        if row.status == "confirmed":
+        if row.audit == AUDIT_LINK:
+            pass  # deciding an audited link changed no link: only its label goes
+        elif row.status == "confirmed":
             refused = _revert_confirm(tx, row, cause, now)
             if refused is not None:
                 return CannotUndo(item_id, f"review {item_id} cannot be undone: {refused}")
@@ -439,7 +479,7 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
         return _Sides(primaries, "a contact in it was erased")
-    if primaries["left"] == primaries["right"]:
+    if primaries["left"] == primaries["right"] and row.audit != AUDIT_LINK:
         return _Sides(primaries, "the two groups were merged by other means")
     return _Sides(primaries, None)
 

@@ -110,6 +110,10 @@ pending_merge = Table(
     Column("decidedAt", DateTime(timezone=True)),
     Column("decidedBy", String(64)),
     Column("note", Text),
+    # the random audit sample the item was drawn in (link | near; NULL: the uncertain band
+    # or a guard) and its chance of being drawn (NULL: 1), see engine/audit_sampling.py
+    Column("audit", String(8)),
+    Column("inclusionProbability", Float),
     CheckConstraint("\"leftPrimaryId\" < \"rightPrimaryId\"", name="ck_pending_order"),
     CheckConstraint(
         "status IN ('pending', 'confirmed', 'rejected', 'superseded')", name="ck_pending_status"
@@ -120,6 +124,7 @@ pending_merge = Table(
 
 Index("ix_pending_status_opened", pending_merge.c.status, pending_merge.c.openedAt)
 Index("ix_pending_status_score", pending_merge.c.status, pending_merge.c.score)
+Index("ix_pending_audit_status", pending_merge.c.audit, pending_merge.c.status)
 
 cannot_link = Table(
     "cannot_link",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 
+from ..review.audit_estimates import audit_report
 from ..store import models as registry
 from ..training import registry as model_admin
 from . import review_ui
@@ -61,6 +62,7 @@ def _listing() -> dict:
         "models": [model_admin.summary(r) for r in records],
         "active": active,
         "serving": _reconciler().models.current().as_json(),
+        "audit": audit_report(_reconciler().store).as_json(),
     }
 
 
@@ -152,6 +154,7 @@ def models_page():
         active=current,
         serving=listing["serving"],
         decisions=decisions,
+        audit=listing["audit"],
     )
 
 

@@ -5,7 +5,7 @@ imported labels are removed, the oldest of each kept. Review labels keep a NULL 
 each is one decision on one review item.
 
 Revision ID: 0013
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-03
 """
 import hashlib
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
