@@ -72,3 +72,12 @@ def test_the_guard_can_be_turned_off(sqlite_db):
     kate = identify(client, email="katherine.moore@yahoo.com", phoneNumber="2013492933", name="Katherine Moore")
     other = identify(client, email="oliviam65553@gmail.com", phoneNumber="2013492933")
     assert other["contact"]["primaryContactId"] == kate["contact"]["primaryContactId"]
+
+
+def test_a_known_email_and_another_groups_phone_join_the_groups_as_the_contract_says(client, store):
+    lorraine = identify(client, email="lorraine@hillvalley.edu", phoneNumber="4155552671", name="Lorraine Baines")
+    identify(client, email="marty@hillvalley.edu", phoneNumber="4155552672", name="Marty McFly")
+    merged = identify(client, email="lorraine@hillvalley.edu", phoneNumber="4155552672")
+    assert merged["contact"]["primaryContactId"] == lorraine["contact"]["primaryContactId"]
+    assert merged["match"]["guards"] == [] and len(merged["match"]["demotedContactIds"]) == 1
+    assert_sound(store)

@@ -188,6 +188,9 @@ def _judge_links(
     strong: set[int] = set()
     weak: set[int] = set()
     holds: dict[int, Hold] = {}
+    # an email nobody holds yet: a request bringing a known one joins its holder's group,
+    # and joining that to the phone's group is the contract's merge, not a borrowed phone
+    new_email = identity.email is not None and "email" not in groups_by_value and "email" not in held
     for group, fields in by_group.items():
         usable_via: list[str] = []
         for name, rows in fields.items():
@@ -205,7 +208,7 @@ def _judge_links(
                 continue
             value_names = names_of([r for r in matches if getattr(r, name) == value])
             reason = guards.shared_identifier(request_name(identity), holders_of(rows), value_names)
-            if not reason and name == "phoneNumber" and identity.name is None and "email" not in fields:
+            if not reason and name == "phoneNumber" and identity.name is None and new_email:
                 reason = guards.borrowed_phone(identity.email, holders_of(rows), [r.email for r in rows if r.email])
             if reason:
                 holds.setdefault(group, Hold(group, "shared-identifier", f"{quoted} {reason}", True))

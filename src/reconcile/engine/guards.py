@@ -136,8 +136,8 @@ class Guards:
     def borrowed_phone(
         self, request_email: str | None, holders: Sequence[tuple[int, NamedKey]], holder_emails: Sequence[str]
     ) -> str | None:
-        """A reason not to link a NAMELESS request on a phone alone, when the new email
-        it brings names none of the phone's named holders (see
+        """A reason not to link a NAMELESS request on a phone alone, when the email it
+        brings is held by nobody yet and names none of the phone's named holders (see
         :func:`reconcile.names.local_part_names_nobody`): a number passed to another
         person (recycled by the carrier, borrowed, a shared line) carries no name to
         clash with when the request gives none, but its new address is evidence of
