@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
 from .engine import DEFAULT_LOCK_TIMEOUT, make_engine
+from .prepared import Prepared
 from .schema import audit_log, contact, metadata
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Store:
             with conn.begin():
                 keys = sorted({_lock_id(k) for k in lock_keys})
                 if keys:  # one round trip; the select list is evaluated left to right, in key order
-                    conn.execute(_advisory_locks(len(keys)), {f"k{i}": key for i, key in enumerate(keys)})
+                    _advisory_locks(len(keys)).run(conn, {f"k{i}": key for i, key in enumerate(keys)})
                 yield ContactTx(conn, self.dialect)
 
     @contextmanager
@@ -230,7 +231,7 @@ def _flock_until(fd: int, deadline: float, timeout: float) -> None:
 
 @functools.cache
 def _advisory_locks(n: int):
-    return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n)))
+    return Prepared(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n))))
 
 
 def _lock_id(key: str) -> int:

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, case, delete, exists, f
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
+from .prepared import Prepared
 from .schema import audit_log, contact, identifier_group, link_guard
 
 ContactRow = Row[Any]
@@ -33,16 +34,20 @@ _IDS = bindparam("ids", expanding=True)
 # made explicit so both engines hand the guards the same sequence.
 _MATCH_ORDER = (case((contact.c.email == bindparam("email"), 0), else_=1), contact.c.id)
 _FIND_BY = {
-    (True, False): select(contact).where(_LIVE, contact.c.email == bindparam("email")).order_by(*_MATCH_ORDER),
-    (False, True): select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")).order_by(*_MATCH_ORDER),
-    (True, True): select(contact).where(
-        _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
-    ).order_by(*_MATCH_ORDER),
+    (True, False): Prepared(select(contact).where(_LIVE, contact.c.email == bindparam("email")).order_by(*_MATCH_ORDER)),
+    (False, True): Prepared(
+        select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")).order_by(*_MATCH_ORDER)
+    ),
+    (True, True): Prepared(
+        select(contact).where(
+            _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
+        ).order_by(*_MATCH_ORDER)
+    ),
 }
-_BY_IDS = select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id)
-_BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
+_BY_IDS = Prepared(select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id))
+_BY_IDS_FOR_UPDATE = Prepared(select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id).with_for_update())
 _IN_GROUPS = or_(contact.c.id.in_(_IDS), contact.c.linkedId.in_(_IDS))
-_GROUP_MEMBERS = select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id)
+_GROUP_MEMBERS = Prepared(select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id))
 _GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
 
 
@@ -55,7 +60,7 @@ def _groups_holding(condition):
         select(contact).where(_LIVE, contact.c.id.in_(holders)),
         select(contact).where(_LIVE, contact.c.linkedId.in_(holders)),
     ).subquery()
-    return select(members).order_by(members.c.createdAt, members.c.id)
+    return Prepared(select(members).order_by(members.c.createdAt, members.c.id))
 
 
 _GROUPS_HOLDING = {
@@ -65,9 +70,16 @@ _GROUPS_HOLDING = {
         or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
     ),
 }
-_GROUP_SIZES = select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY)
-_INSERT_CONTACT = insert(contact).returning(*contact.c)
-_INSERT_AUDIT = insert(audit_log)
+_GROUP_SIZES = Prepared(select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY))
+#: the columns a created contact binds (``id`` comes from the database)
+_INSERTED = (
+    "email", "phoneNumber", "name", "linkedId", "linkPrecedence", "createdAt", "updatedAt", "linkMethod", "linkScore",
+    "linkModel", "emailMailbox", "emailLocal", "phoneNational", "phoneTail", "nameKey", "unreadableEmail",
+    "unreadablePhone",
+)
+_INSERT_CONTACT = Prepared(insert(contact).returning(*contact.c), columns=_INSERTED)
+_AUDITED = ("at", "contactId", "action", "oldLinkedId", "newLinkedId", "oldPrecedence", "newPrecedence", "cause", "detail")
+_INSERT_AUDIT = Prepared(insert(audit_log), columns=_AUDITED)
 
 
 
@@ -90,7 +102,7 @@ def _holding_groups_stmt():
         )
         .subquery()
     )
-    return select(ranked.c.field, ranked.c.groupId, ranked.c.total).where(ranked.c.rank <= bindparam("limit"))
+    return Prepared(select(ranked.c.field, ranked.c.groupId, ranked.c.total).where(ranked.c.rank <= bindparam("limit")))
 
 
 _HOLDING_GROUPS = _holding_groups_stmt()
@@ -99,8 +111,8 @@ _HOLDING_KEY = and_(
     identifier_group.c.value == bindparam("b_value"),
     identifier_group.c.groupId == bindparam("b_group"),
 )
-_RELEASE_LAST = delete(identifier_group).where(_HOLDING_KEY, identifier_group.c.holders <= bindparam("n"))
-_RELEASE = (
+_RELEASE_LAST = Prepared(delete(identifier_group).where(_HOLDING_KEY, identifier_group.c.holders <= bindparam("n")))
+_RELEASE = Prepared(
     update(identifier_group)
     .where(_HOLDING_KEY, identifier_group.c.holders > bindparam("n"))
     .values(holders=identifier_group.c.holders - bindparam("n"))
@@ -111,9 +123,12 @@ _RELEASE = (
 def _add_holdings_stmt(dialect: str):
     """Upsert ``holders += n`` for (field, value, group); the dialects spell it alike."""
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(identifier_group)
-    return stmt.on_conflict_do_update(
-        index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
-        set_={"holders": identifier_group.c.holders + stmt.excluded.holders},
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
+            set_={"holders": identifier_group.c.holders + stmt.excluded.holders},
+        ),
+        columns=("field", "value", "groupId", "holders"),
     )
 
 
@@ -127,7 +142,7 @@ def _guarded_values_stmt(n: int):
         )
         for i in range(n)
     ]
-    return probes[0] if n == 1 else union_all(*probes)
+    return Prepared(probes[0] if n == 1 else union_all(*probes))
 
 
 def utcnow() -> datetime:
@@ -182,7 +197,7 @@ class ContactTx:
         rows: list[ContactRow] = []
         if read_email is not None or read_phone is not None:
             stmt = _FIND_BY[read_email is not None, read_phone is not None]
-            rows = list(self.conn.execute(stmt, {"email": email, "phone": read_phone}))
+            rows = stmt.rows(self.conn, {"email": email, "phone": read_phone})
         wide = [(f, v) for f, v in (("email", email), ("phoneNumber", phone)) if f in widely_held and v is not None]
         groups = {r.linkedId or r.id for r in rows} | set(held_groups)
         if not wide or not groups:
@@ -200,7 +215,7 @@ class ContactTx:
         holders themselves. A value nobody holds is absent."""
         params = {"email": values.get("email"), "phone": values.get("phoneNumber"), "limit": limit}
         held: dict[str, tuple[list[int], int]] = {}
-        for field, group, total in self.conn.execute(_HOLDING_GROUPS, params):
+        for field, group, total in _HOLDING_GROUPS.rows(self.conn, params):
             held.setdefault(field, ([], total))[0].append(group)
         return held
 
@@ -214,10 +229,10 @@ class ContactTx:
         if email is None and phone is None:
             return []
         stmt = _GROUPS_HOLDING[email is not None, phone is not None]
-        return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
+        return stmt.rows(self.conn, {"email": email, "phone": phone})
 
     def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
-        return list(self.conn.execute(_BY_IDS, {"ids": sorted(set(ids))}))
+        return _BY_IDS.rows(self.conn, {"ids": sorted(set(ids))})
 
     def lock_primaries(self, ids: Iterable[int], members: Iterable[ContactRow] = ()) -> list[ContactRow]:
         """Lock the primaries' rows in id order and check they are still live primaries.
@@ -235,7 +250,7 @@ class ContactTx:
         """
         wanted = sorted(set(ids))
         stmt = _BY_IDS_FOR_UPDATE if self.dialect == "postgresql" else _BY_IDS
-        rows = list(self.conn.execute(stmt, {"ids": wanted}))
+        rows = stmt.rows(self.conn, {"ids": wanted})
         if len(rows) != len(wanted) or any(
             r.linkPrecedence != "primary" or r.deletedAt is not None for r in rows
         ):
@@ -247,7 +262,7 @@ class ContactTx:
         read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
         if read and any(
             r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]
-            for r in self.conn.execute(_BY_IDS, {"ids": sorted(read)})
+            for r in _BY_IDS.rows(self.conn, {"ids": sorted(read)})
         ):
             raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
@@ -264,11 +279,11 @@ class ContactTx:
 
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
         """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
-        return list(self.conn.execute(_GROUP_MEMBERS, {"ids": sorted(set(primary_ids))}))
+        return _GROUP_MEMBERS.rows(self.conn, {"ids": sorted(set(primary_ids))})
 
     def group_sizes(self, primary_ids: Iterable[int]) -> dict[int, int]:
         """Live contacts per group, keyed by primary id."""
-        rows = self.conn.execute(_GROUP_SIZES, {"ids": sorted(set(primary_ids))})
+        rows = _GROUP_SIZES.rows(self.conn, {"ids": sorted(set(primary_ids))})
         return {primary: count for primary, count in rows}
 
     def guarded_values(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -277,7 +292,7 @@ class ContactTx:
         if not wanted:
             return set()
         params = {f"{kind}{i}": x for i, pair in enumerate(wanted) for kind, x in zip("fv", pair)}
-        return {wanted[i] for (i,) in self.conn.execute(_guarded_values_stmt(len(wanted)), params)}
+        return {wanted[i] for (i,) in _guarded_values_stmt(len(wanted)).rows(self.conn, params)}
 
     # --- writes --------------------------------------------------------------------
 
@@ -308,7 +323,7 @@ class ContactTx:
             **identity.keys,
             **identity.unreadable_columns,
         }
-        row = self.conn.execute(_INSERT_CONTACT, values).one()
+        row = _INSERT_CONTACT.one(self.conn, values)
         self._shift_holdings(Counter(dict.fromkeys(_holdings(row, linked_id or row.id), 1)))
         self._audit(
             now,
@@ -472,20 +487,20 @@ class ContactTx:
             {"b_field": f, "b_value": v, "b_group": g, "n": -n} for (f, v, g), n in sorted(shift.items()) if n < 0
         ]
         if released:  # a row whose last holder leaves goes; the others count down
-            self.conn.execute(_RELEASE_LAST, released)
-            self.conn.execute(_RELEASE, released)
+            _RELEASE_LAST.run_many(self.conn, released)
+            _RELEASE.run_many(self.conn, released)
         added = [
             {"field": f, "value": v, "groupId": g, "holders": n} for (f, v, g), n in sorted(shift.items()) if n > 0
         ]
         if added:
-            self.conn.execute(_add_holdings_stmt(self.dialect), added)
+            _add_holdings_stmt(self.dialect).run_many(self.conn, added)
 
     def _audit(self, at: datetime, contact_id: int, action: str, cause: str, **fields: Any) -> None:
         self._audit_many([self._audit_values(at, contact_id, action, cause, **fields)])
 
     def _audit_many(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.conn.execute(_INSERT_AUDIT, rows)
+            _INSERT_AUDIT.run_many(self.conn, rows)
 
     @staticmethod
     def _audit_values(
