@@ -82,6 +82,41 @@ _AUDITED = ("at", "contactId", "action", "oldLinkedId", "newLinkedId", "oldPrece
 _INSERT_AUDIT = Prepared(insert(audit_log), columns=_AUDITED)
 
 
+def _create_in_one_statement():
+    """PostgreSQL: insert a contact, count its values in ``identifier_group`` and audit its
+    creation in one statement (data-modifying CTEs), one round trip instead of three.
+    Binds the contact's columns, plus the audit row's ``at``, ``cause`` and ``detail``."""
+    created = insert(contact).values({c: bindparam(c) for c in _INSERTED}).returning(*contact.c).cte("created")
+    group = func.coalesce(created.c.linkedId, created.c.id)
+    held = union_all(
+        select(literal("email"), created.c.email, group, literal(1)).where(created.c.email.is_not(None)),
+        select(literal("phoneNumber"), created.c.phoneNumber, group, literal(1)).where(
+            created.c.phoneNumber.is_not(None)
+        ),
+    )
+    holdings = postgresql.insert(identifier_group).from_select(["field", "value", "groupId", "holders"], held)
+    holdings = holdings.on_conflict_do_update(
+        index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
+        set_={"holders": identifier_group.c.holders + holdings.excluded.holders},
+    ).cte("holdings")
+    audit = insert(audit_log).from_select(
+        ["at", "contactId", "action", "newLinkedId", "newPrecedence", "cause", "detail"],
+        select(
+            bindparam("at", type_=audit_log.c.at.type),
+            created.c.id,
+            literal("created"),
+            created.c.linkedId,
+            created.c.linkPrecedence,
+            bindparam("cause", type_=audit_log.c.cause.type),
+            bindparam("detail", type_=audit_log.c.detail.type),
+        ),
+    ).cte("audit")
+    return Prepared(select(created).add_cte(holdings, audit))
+
+
+_CREATE_PG = _create_in_one_statement()
+
+
 
 def _holding_groups_stmt():
     """The first ``limit`` groups (by primary id) holding the email or the phone, each
@@ -323,6 +358,8 @@ class ContactTx:
             **identity.keys,
             **identity.unreadable_columns,
         }
+        if self.dialect == "postgresql":
+            return _CREATE_PG.one(self.conn, {**values, "at": now, "cause": cause, "detail": detail})
         row = _INSERT_CONTACT.one(self.conn, values)
         self._shift_holdings(Counter(dict.fromkeys(_holdings(row, linked_id or row.id), 1)))
         self._audit(
