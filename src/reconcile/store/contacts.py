@@ -70,6 +70,24 @@ _GROUPS_HOLDING = {
         or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
     ),
 }
+# a merge: the rows that move (the losers and their secondaries), then the move itself
+_MOVED = Prepared(
+    select(
+        contact.c.id, contact.c.linkedId, contact.c.linkPrecedence, contact.c.email, contact.c.phoneNumber, contact.c.deletedAt
+    ).where(_IN_GROUPS)
+)
+_MOVE = Prepared(
+    update(contact)
+    .where(_IN_GROUPS)
+    .values(
+        linkedId=bindparam("winner"),
+        linkPrecedence="secondary",
+        updatedAt=bindparam("now", type_=contact.c.updatedAt.type),
+        linkMethod=bindparam("method"),
+        linkScore=bindparam("score", type_=contact.c.linkScore.type),
+        linkModel=bindparam("model"),
+    )
+)
 _GROUP_SIZES = Prepared(select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY))
 #: the columns a created contact binds (``id`` comes from the database)
 _INSERTED = (
@@ -409,29 +427,16 @@ class ContactTx:
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:
             return changed
-        moved = self.conn.execute(
-            select(
-                contact.c.id, contact.c.linkedId, contact.c.linkPrecedence,
-                contact.c.email, contact.c.phoneNumber, contact.c.deletedAt,
-            ).where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
-        ).all()
+        moved = _MOVED.rows(self.conn, {"ids": loser_ids})
         shift: Counter = Counter()
         for row in moved:
             for field, value, group in _holdings(row, row.linkedId or row.id):
                 shift[field, value, group] -= 1
                 shift[field, value, winner.id] += 1
         self._shift_holdings(shift)
-        self.conn.execute(
-            update(contact)
-            .where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
-            .values(
-                linkedId=winner.id,
-                linkPrecedence="secondary",
-                updatedAt=now,
-                linkMethod=method,
-                linkScore=score,
-                linkModel=model,
-            )
+        _MOVE.run(
+            self.conn,
+            {"ids": loser_ids, "winner": winner.id, "now": now, "method": method, "score": score, "model": model},
         )
         self._audit_many(
             [
