@@ -194,8 +194,10 @@ class Prepared:
         return _Plan(sql, order, defaults, tuple(binders), expanded, row, types)
 
 
-def _items(name: str, n: int) -> list[str]:
-    return [f"{name}_{i}" for i in range(1, n + 1)]
+@functools.lru_cache(maxsize=4096)
+def _items(name: str, n: int) -> tuple[str, ...]:
+    """The parameter names an ``IN`` list of ``n`` values is expanded to."""
+    return tuple(f"{name}_{i}" for i in range(1, n + 1))
 
 
 def _returned_columns(statement) -> list:
