@@ -138,18 +138,18 @@ def test_list_show_confirm_reject_undo(client, reconciler, token):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "cannot_undo"
 
 
-def test_superseded_and_missing_items(client, reconciler, token):
+def test_resolved_elsewhere_and_missing_items(client, reconciler, token):
     auth = bearer(token)
     item = near_miss(reconciler, 1)
     identify(reconciler, "ann.lee1@hillvalley.edu", "+442079461101")  # merged by /identify meanwhile
     response = client.post(f"/reviews/{item}/confirm", headers=auth)
     assert response.status_code == 409
     assert response.get_json()["error"] == {
-        "code": "superseded",
+        "code": "resolved_elsewhere",
         "message": response.get_json()["error"]["message"],
         "id": item,
     }
-    assert client.post(f"/reviews/{item}/reject", headers=auth).get_json()["error"]["code"] == "superseded"
+    assert client.post(f"/reviews/{item}/reject", headers=auth).get_json()["error"]["code"] == "resolved_elsewhere"
     assert client.get("/reviews/999", headers=auth).status_code == 404
     assert client.post("/reviews/999/confirm", headers=auth).status_code == 404
 
@@ -405,7 +405,7 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     reviewer(store, "bob")
     bob = review.new_token(store, "bob")
     ids = [near_miss(reconciler, i) for i in range(5)]
-    identify(reconciler, "ann.lee4@hillvalley.edu", "+442079461104")  # item 5 is now superseded
+    identify(reconciler, "ann.lee4@hillvalley.edu", "+442079461104")  # item 5 is now resolved elsewhere
     covered: set = set()
     r, i = "/reviews", "/reviews/{id}"
     _check(covered, client.get("/reviews", headers=auth), r, "get")
@@ -420,7 +420,7 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
         path = f"/reviews/{{id}}/{action}"
         _check(covered, client.post(f"/reviews/{item}/{action}", json={"note": "n"}, headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}", headers=auth), path, "post")  # 409
-        _check(covered, client.post(f"/reviews/{ids[4]}/{action}", headers=auth), path, "post")  # 409 superseded
+        _check(covered, client.post(f"/reviews/{ids[4]}/{action}", headers=auth), path, "post")  # 409 resolved elsewhere
         _check(covered, client.post(f"/reviews/999/{action}", headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}", json={"note": 1}, headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}"), path, "post")

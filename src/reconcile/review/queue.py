@@ -30,11 +30,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
 from ..store import Store, labels, reviewers, reviews
-from ..store.contacts import ContactRow, ContactTx, utcnow
+from ..store.contacts import RESOLVED, RESOLVED_MERGED, RESOLVED_SPLIT, ContactRow, ContactTx, settled_reason, utcnow
 # the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
 from ..store.reviews import Order, first_pending, last_decision, pending_count  # noqa: F401
 
-STATUSES = ("pending", "confirmed", "rejected", "superseded")
+#: ``resolved``: closed because another change merged or split its groups ("resolved elsewhere")
+STATUSES = ("pending", "confirmed", "rejected", "superseded", "resolved")
 Decision = Literal["confirm", "reject"]
 
 MAX_PER_PAGE = 200
@@ -65,9 +66,15 @@ class AlreadyDecided(ReviewError):
 
 
 class Superseded(ReviewError):
-    """The groups were merged by other means, or a contact in the item was erased."""
+    """A contact in the item was erased."""
 
     code = "superseded"
+
+
+class ResolvedElsewhere(ReviewError):
+    """The groups were merged, or split, by other means: the item asks nothing any more."""
+
+    code = "resolved_elsewhere"
 
 
 class CannotUndo(ReviewError):
@@ -277,8 +284,7 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
         _require_pending(row)
         sides = _current_sides(tx, row)
         if sides.stale_reason is not None:
-            _mark_superseded(tx, row, decided_by, sides.stale_reason)
-            return Superseded(item_id, f"review {item_id} is superseded: {sides.stale_reason}")
+            return _close_stale(tx, row, decided_by, sides.stale_reason)
         left_id, right_id = sides.primaries["left"], sides.primaries["right"]
         primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
         snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
@@ -422,7 +428,9 @@ def _item(tx: ContactTx, item_id: int, for_update: bool = False):
 
 def _require_pending(row) -> None:
     if row.status == "superseded":
-        raise Superseded(row.id, f"review {row.id} is superseded: the groups were merged by other means or a contact was erased")
+        raise Superseded(row.id, f"review {row.id} is superseded: a contact in it was erased")
+    if row.status == RESOLVED:
+        raise ResolvedElsewhere(row.id, f"review {row.id} was {row.note or 'resolved elsewhere'}")
     if row.status != "pending":
         raise AlreadyDecided(row.id, f"review {row.id} was already {row.status} by {row.decidedBy}")
 
@@ -439,13 +447,18 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
         return _Sides(primaries, "a contact in it was erased")
-    if primaries["left"] == primaries["right"]:
-        return _Sides(primaries, "the two groups were merged by other means")
-    return _Sides(primaries, None)
+    group = {c.id: primary_of(c) for c in found.values()}
+    return _Sides(primaries, settled_reason(group, row))
 
 
-def _mark_superseded(tx: ContactTx, row, decided_by: str, reason: str) -> None:
+def _close_stale(tx: ContactTx, row, decided_by: str, reason: str) -> ReviewError:
+    """Close an item found stale under the locks, as the change that made it so would
+    have (it may have skipped the item while this decision held it); the refusal to raise."""
+    if reason in (RESOLVED_MERGED, RESOLVED_SPLIT):
+        reviews.set_status(tx, row.id, RESOLVED, at=utcnow(), by=decided_by, note=reason)
+        return ResolvedElsewhere(row.id, f"review {row.id} was {reason}")
     reviews.set_status(tx, row.id, "superseded", at=utcnow(), by=decided_by, note=reason)
+    return Superseded(row.id, f"review {row.id} is superseded: {reason}")
 
 
 def _stored_pair(row) -> tuple[int, int]:

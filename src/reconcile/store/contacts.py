@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Row, and_, bindparam, case, delete, exists, f
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
-from .schema import audit_log, contact, identifier_group, link_guard
+from .schema import audit_log, contact, identifier_group, link_guard, pending_merge
 
 ContactRow = Row[Any]
 
@@ -68,6 +68,20 @@ _GROUPS_HOLDING = {
 _GROUP_SIZES = select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY)
 _INSERT_CONTACT = insert(contact).returning(*contact.c)
 _INSERT_AUDIT = insert(audit_log)
+
+#: what a review item closed by another change of its groups says, and its status
+RESOLVED = "resolved"
+RESOLVED_MERGED = "resolved elsewhere: the two groups were merged by other means"
+RESOLVED_SPLIT = "resolved elsewhere: a group was split, the scored pair no longer joins these two groups"
+_PM = pending_merge.c
+_TOUCHED_REVIEWS = (
+    select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId)
+    .where(
+        _PM.status == "pending",
+        or_(_PM.leftPrimaryId.in_(_IDS), _PM.rightPrimaryId.in_(_IDS), _PM.contactId.in_(_IDS), _PM.candidateId.in_(_IDS)),
+    )
+    .order_by(_PM.id)
+)
 
 
 
@@ -145,6 +159,19 @@ def _holdings(row: Any, group: int) -> list[tuple[str, str, int]]:
     if row.deletedAt is not None:
         return []
     return [(f, v, group) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None]
+
+
+def settled_reason(group: dict[int, int], item: Any) -> str | None:
+    """Why a review item no longer asks anything (its groups merged, or split so that the
+    scored pair no longer joins them), or ``None``; ``group`` maps contact ids to their
+    current primaries."""
+    left, right = group[item.leftPrimaryId], group[item.rightPrimaryId]
+    if left == right:
+        return RESOLVED_MERGED
+    if item.contactId is not None and item.candidateId is not None:
+        if {group.get(item.contactId), group.get(item.candidateId)} != {left, right}:
+            return RESOLVED_SPLIT
+    return None
 
 
 class StaleGroup(Exception):
@@ -346,11 +373,14 @@ class ContactTx:
         score: float | None = None,
         model: str | None = None,
         detail: dict | None = None,
+        keep_open: Collection[int] = (),
     ) -> list[int]:
         """Re-point each loser primary and all its secondaries straight at ``winner``.
 
         Callers hold the locks of every primary involved (see :meth:`lock_primaries`).
-        Returns the ids whose link changed, every one of them audited.
+        Returns the ids whose link changed, every one of them audited. Review items the
+        merge settles close themselves (:meth:`close_settled_reviews`), except
+        ``keep_open`` (a review case deciding them itself).
         """
         now = utcnow()
         changed: list[int] = []
@@ -398,6 +428,7 @@ class ContactTx:
             ]
         )
         changed.extend(row.id for row in moved)
+        self.close_settled_reviews(changed, cause=cause, at=now, keep_open=keep_open)
         return changed
 
     def revert_moves(
@@ -446,6 +477,45 @@ class ContactTx:
                 for m in moves
             ]
         )
+        self.close_settled_reviews([m.contactId for m in moves], cause=cause, at=at)
+
+    def close_settled_reviews(
+        self, moved_ids: Iterable[int], *, cause: str, at: datetime, keep_open: Collection[int] = ()
+    ) -> list[int]:
+        """Close the pending review items that a change of groups has settled: their two
+        groups are one now (merged), or the pair that was scored no longer joins them
+        (split). Status ``resolved`` ("resolved elsewhere"), no label, no cannot-link;
+        ``decidedBy`` names the change's cause. Returns the closed ids.
+
+        Every write that moves contacts between groups calls it with the moved ids, in
+        the same transaction, so the queue never shows an item the graph has answered.
+        An item a concurrent decision holds (PostgreSQL row lock) is skipped: that
+        decision re-checks it under the groups' locks and closes it the same way.
+        """
+        ids = sorted(set(moved_ids))
+        if not ids:
+            return []
+        stmt = _TOUCHED_REVIEWS.with_for_update(skip_locked=True) if self.dialect == "postgresql" else _TOUCHED_REVIEWS
+        items = [r for r in self.conn.execute(stmt, {"ids": ids}) if r.id not in keep_open]
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        group = {c.id: c.linkedId or c.id for c in self.contacts(wanted)}
+        closing: dict[str, list[int]] = {RESOLVED_MERGED: [], RESOLVED_SPLIT: []}
+        for r in items:
+            why = settled_reason(group, r)
+            if why is not None:
+                closing[why].append(r.id)
+        closed: list[int] = []
+        for note, item_ids in closing.items():
+            if item_ids:
+                self.conn.execute(
+                    update(pending_merge)
+                    .where(_PM.id.in_(item_ids), _PM.status == "pending")
+                    .values(status=RESOLVED, decidedAt=at, decidedBy=cause[:64], note=note)
+                )
+                closed += item_ids
+        return sorted(closed)
 
     def regroup_holdings(self, destinations: dict[int, int | None]) -> None:
         """Before contacts move to other groups (by primary id), or stop being live
@@ -513,4 +583,4 @@ class ContactTx:
         }
 
 
-__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow"]
+__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow", "settled_reason", "RESOLVED", "RESOLVED_MERGED", "RESOLVED_SPLIT"]

@@ -105,14 +105,14 @@ pending_merge = Table(
     Column("matchWeight", Float),
     Column("modelVersion", String(64)),
     Column("evidence", JSON),
-    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded
+    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded | resolved
     Column("openedAt", DateTime(timezone=True), nullable=False),
     Column("decidedAt", DateTime(timezone=True)),
     Column("decidedBy", String(64)),
     Column("note", Text),
     CheckConstraint("\"leftPrimaryId\" < \"rightPrimaryId\"", name="ck_pending_order"),
     CheckConstraint(
-        "status IN ('pending', 'confirmed', 'rejected', 'superseded')", name="ck_pending_status"
+        "status IN ('pending', 'confirmed', 'rejected', 'superseded', 'resolved')", name="ck_pending_status"
     ),
     UniqueConstraint("leftPrimaryId", "rightPrimaryId", name="uq_pending_pair"),
     sqlite_autoincrement=True,
@@ -120,6 +120,10 @@ pending_merge = Table(
 
 Index("ix_pending_status_opened", pending_merge.c.status, pending_merge.c.openedAt)
 Index("ix_pending_status_score", pending_merge.c.status, pending_merge.c.score)
+# the items a change of groups touches (closed as resolved elsewhere when it settles them)
+Index("ix_pending_right", pending_merge.c.rightPrimaryId)
+Index("ix_pending_contact", pending_merge.c.contactId)
+Index("ix_pending_candidate", pending_merge.c.candidateId)
 
 cannot_link = Table(
     "cannot_link",

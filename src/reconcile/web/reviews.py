@@ -27,6 +27,7 @@ _STATUS_OF_ERROR = {
     review.NotFound: 404,
     review.AlreadyDecided: 409,
     review.Superseded: 409,
+    review.ResolvedElsewhere: 409,
     review.CannotUndo: 409,
     review.NotYours: 403,
 }

@@ -1,0 +1,49 @@
+"""Review items close themselves when their groups are merged or split by other means:
+a new status ``resolved`` ("resolved elsewhere"), indexes to find the items a change of
+groups touches, and a sweep that closes the items already stale in existing data.
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-12-03
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0011"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_OLD = "status IN ('pending', 'confirmed', 'rejected', 'superseded')"
+_NEW = "status IN ('pending', 'confirmed', 'rejected', 'superseded', 'resolved')"
+
+# the groups' current primaries are coalesce(linkedId, id) of the stored ones (no chains)
+_STALE = """
+UPDATE pending_merge SET status = 'resolved', "decidedAt" = CURRENT_TIMESTAMP,
+    note = 'resolved elsewhere: the two groups were merged by other means'
+WHERE status = 'pending' AND (
+    SELECT COALESCE(l."linkedId", l.id) FROM "Contact" l WHERE l.id = pending_merge."leftPrimaryId"
+) = (
+    SELECT COALESCE(r."linkedId", r.id) FROM "Contact" r WHERE r.id = pending_merge."rightPrimaryId"
+)
+"""
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("pending_merge") as batch:
+        batch.drop_constraint("ck_pending_status", type_="check")
+        batch.create_check_constraint("ck_pending_status", _NEW)
+    op.create_index("ix_pending_right", "pending_merge", ["rightPrimaryId"])
+    op.create_index("ix_pending_contact", "pending_merge", ["contactId"])
+    op.create_index("ix_pending_candidate", "pending_merge", ["candidateId"])
+    op.execute(_STALE)
+
+
+def downgrade() -> None:
+    op.execute("UPDATE pending_merge SET status = 'superseded' WHERE status = 'resolved'")
+    op.drop_index("ix_pending_candidate", "pending_merge")
+    op.drop_index("ix_pending_contact", "pending_merge")
+    op.drop_index("ix_pending_right", "pending_merge")
+    with op.batch_alter_table("pending_merge") as batch:
+        batch.drop_constraint("ck_pending_status", type_="check")
+        batch.create_check_constraint("ck_pending_status", _OLD)
