@@ -107,7 +107,7 @@ def link_probabilistic(
     top_scored, top_candidate = ranked[0][1]
     outcome.best = _evidence(row, top_candidate, top_scored, scorer.version)
 
-    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None]] = []
+    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None, str | None]] = []
     for rank, (group, (scored, candidate)) in enumerate(ranked):
         if scored.match_probability < thresholds.lower:
             break
@@ -118,14 +118,16 @@ def link_probabilistic(
                 continue
             reviews.append((group, scored, candidate, *block))
             continue
-        reviews.append((group, scored, candidate, "score", None))
+        reviews.append((group, scored, candidate, "score", None, None))
 
-    for group, scored, candidate, reason, guard in reviews[:MAX_REVIEWS_PER_CONTACT]:
+    for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
         evidence = _evidence(row, candidate, scored, scorer.version)
         if guard:
             evidence["guard"] = guard
+        if why:
+            evidence["reason"] = why
         pending_id = open_pending_merge(
             tx,
             outcome.primary_id,
@@ -169,13 +171,13 @@ def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None
         )
 
 
-def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str] | None:
-    """(reason, guard) when an automatic link must become a review instead."""
+def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str, str] | None:
+    """(reason, guard, why with its numbers) when an automatic link must become a review instead."""
     if cannot_link_pairs(tx, [primary_id, group]):
-        return "conflict", "cannot-link"
+        return "conflict", "cannot-link", "a reviewer rejected joining these groups before"
     sizes = tx.group_sizes([primary_id, group])
     block = guards.merge_block([sizes.get(primary_id, 1), sizes.get(group, 1)])
-    return ("guard", block[0]) if block else None
+    return ("guard", *block) if block else None
 
 
 def _merge(tx: ContactTx, outcome: ProbabilisticOutcome, group: int, evidence: dict, cause: str) -> None:

@@ -29,6 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
+from .explain import Bands, explain
 from ..store import Store, labels, reviewers, reviews
 from ..store.contacts import RESOLVED, RESOLVED_MERGED, RESOLVED_SPLIT, ContactRow, ContactTx, settled_reason, utcnow
 # the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
@@ -112,7 +113,12 @@ def counts(store: Store) -> dict[str, int]:
 
 
 def list_items(
-    store: Store, status: str | None = "pending", order: Order = "score", page: int = 1, per_page: int = 50
+    store: Store,
+    status: str | None = "pending",
+    order: Order = "score",
+    page: int = 1,
+    per_page: int = 50,
+    bands: Bands | None = None,
 ) -> Page:
     """One page of the queue: offset pagination over the (status, score|openedAt) indexes.
 
@@ -129,8 +135,27 @@ def list_items(
     rows = reviews.items_page(store, status, order, limit=per_page, offset=(page - 1) * per_page)
     all_counts = counts(store)
     total = all_counts[status] if status is not None else sum(all_counts.values())
+    return Page(summaries(store, rows, bands or {}), total, page, per_page, all_counts)
+
+
+def summaries(store: Store, rows: Sequence[Any], bands: Bands) -> list[dict[str, Any]]:
+    """Rows of :func:`reconcile.store.reviews.items_page` as the list shows them, each with
+    its plain explanation (a guard's reason rendered from the contacts, one read for all)."""
+    reasons = [_held_reason(r.evidence) for r in rows]
+    with store.read() as tx:
+        value_of = _values_of(tx.contacts(referenced_ids([x for x in reasons if x])))
     now = utcnow()
-    return Page([_summary(r, now) for r in rows], total, page, per_page, all_counts)
+    out = []
+    for row, reason in zip(rows, reasons):
+        item = _summary(row, now)
+        shown = {"reason": render(reason, value_of)} if reason else {}
+        item["explanation"] = explain({**item, "evidence": shown}, bands)
+        out.append(item)
+    return out
+
+
+def _held_reason(evidence: Any) -> str | None:
+    return evidence.get("reason") if isinstance(evidence, dict) and isinstance(evidence.get("reason"), str) else None
 
 
 def _summary(row, now: datetime) -> dict[str, Any]:
@@ -169,12 +194,15 @@ def _pair_summary(row, prefix: str, contact_id: int | None) -> dict[str, Any] | 
     }
 
 
-def get_item(store: Store, item_id: int) -> dict[str, Any]:
-    """One item with both groups in full (resolved to their *current* primaries) and its evidence.
+def get_item(store: Store, item_id: int, bands: Bands | None = None) -> dict[str, Any]:
+    """One item with both groups in full (resolved to their *current* primaries), its
+    evidence, and a plain explanation of why it is in the queue.
 
-    ``stale`` says the item can no longer be confirmed or rejected as proposed: the
-    groups are one already, or a contact in it was erased; deciding it marks it
-    superseded.
+    ``stale`` says the item asks nothing any more: its groups were merged or split by
+    other means (it is, or on any decision becomes, ``resolved``), or a contact in it
+    was erased (``superseded``). A decided item also carries ``seen``: both sides as the
+    reviewer saw them when deciding (from the decision's label), beside ``left`` and
+    ``right`` as they are now.
     """
     with store.read() as tx:
         row = reviews.item_with_pair(tx, item_id)
@@ -185,6 +213,7 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         guards = reviews.item_guards(tx, item_id)
         # reasons and evidence name values by reference: read them from the contacts now
         quoted = tx.contacts(referenced_ids(row.evidence) | referenced_ids([g["reason"] for g in guards]))
+        seen = _seen(tx, item_id) if row.status in ("confirmed", "rejected") else None
     value_of = _values_of(quoted)
     item = _summary(row, utcnow())
     item.update(
@@ -194,8 +223,28 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         staleReason=sides.stale_reason,
         left={"primaryId": sides.primaries["left"], "contacts": [record(c) for c in groups["left"]]},
         right={"primaryId": sides.primaries["right"], "contacts": [record(c) for c in groups["right"]]},
+        seen=seen,
     )
+    item["explanation"] = explain(item, bands or {})
     return item
+
+
+def _seen(tx: ContactTx, item_id: int) -> dict[str, Any] | None:
+    """Both sides as the decision found them: the label's contact ids, read now (a
+    contact's values never change while it lives; an erased one shows empty)."""
+    snap = reviews.decided_snapshot(tx, item_id)
+    if snap is None:
+        return None
+    sides = {"left": [r["id"] for r in snap.leftRecords], "right": [r["id"] for r in snap.rightRecords]}
+    rows = {c.id: c for c in reviews.contacts_any(tx, sides["left"] + sides["right"])}
+    seen: dict[str, Any] = {"decidedAt": iso(snap.decidedAt)}
+    for side, ids in sides.items():
+        members = sorted((rows[i] for i in ids if i in rows), key=age_key)
+        seen[side] = {
+            "primaryId": members[0].id if members else None,
+            "contacts": [{**record(c), "linkPrecedence": "primary" if n == 0 else "secondary"} for n, c in enumerate(members)],
+        }
+    return seen
 
 
 def _values_of(rows: Sequence[ContactRow]):
@@ -305,7 +354,13 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
 
 
 def _apply_confirm(
-    tx: ContactTx, row, primaries: list[ContactRow], cause: str, decided_by: str, now: datetime
+    tx: ContactTx,
+    row,
+    primaries: list[ContactRow],
+    cause: str,
+    decided_by: str,
+    now: datetime,
+    keep_open: Sequence[int] = (),
 ) -> DecisionResult:
     winner, loser = primaries
     # what undo needs to put each moved contact back exactly as it was
@@ -318,7 +373,8 @@ def _apply_confirm(
         "through": [row.contactId, row.candidateId] if None not in (row.contactId, row.candidateId) else [winner.id, loser.id],
     }
     changed = tx.merge_groups(
-        winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail
+        winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail,
+        keep_open=keep_open,
     )
     return DecisionResult(
         row.id, "confirmed", decided_by, now, primary_id=winner.id, merged_primary_id=loser.id, changed_ids=changed

@@ -1,0 +1,91 @@
+"""Cases: pending items touching the same groups are one case, decided at once; one
+label per item, confirmations merge, rejections record cannot-links, and a case that
+changed since it was read is refused whole."""
+from __future__ import annotations
+
+import pytest
+from conftest import assert_sound, rows
+from review_seed import exact_only, identify, open_item
+
+from reconcile.review import cases
+from reconcile.review import queue as review
+from reconcile.store.schema import cannot_link, contact, label, pending_merge
+from reconcile.web import create_app
+
+
+@pytest.fixture
+def rec(db_url):
+    app = create_app(exact_only(db_url))
+    yield app.extensions["reconcile"]
+    app.extensions["reconcile"].store.dispose()
+
+
+def three_groups(rec, i: int = 0) -> tuple[int, int, int, list[int]]:
+    """Three one-contact groups of one Ann Lee and items a-b, b-c, a-c."""
+    a, b, c = (
+        identify(rec, f"ann{i}.{k}@hillvalley.edu", f"+44207946{i:02d}{k:02d}", "Ann Lee")["primaryContactId"]
+        for k in range(3)
+    )
+    return a, b, c, [open_item(rec.store, x, y) for x, y in ((a, b), (b, c), (a, c))]
+
+
+def test_items_touching_the_same_groups_are_one_case(rec):
+    a, b, c, items = three_groups(rec)
+    d = identify(rec, "bob@twinpines.org", "+442079469998", "Bob Lee")["primaryContactId"]
+    e = identify(rec, "bob.lee@twinpines.org", "+442079469999", "Bob Lee")["primaryContactId"]
+    lone = open_item(rec.store, d, e)
+    found = {c.id: c for c in cases.find_cases(rec.store)}
+    assert found[items[0]].item_ids == tuple(items) and found[items[0]].groups == (a, b, c)
+    assert found[lone].item_ids == (lone,) and found[lone].groups == (d, e)
+    page = cases.list_cases(rec.store)
+    assert (page.total, page.items) == (2, 4)
+    assert page.cases[0]["pairs"] == 3 and len(page.cases[0]["contacts"]) == 3
+
+
+def test_a_case_decided_as_one_person_merges_all_and_labels_every_pair(rec):
+    store = rec.store
+    a, b, c, items = three_groups(rec)
+    results = cases.decide_case(store, items, [[a, b, c]], "alice")
+    assert [r.status for r in results] == ["confirmed"] * 3
+    assert {r.status for r in rows(store, pending_merge)} == {"confirmed"}
+    labels = rows(store, label)
+    assert sorted(l.pendingMergeId for l in labels) == items and {l.outcome for l in labels} == {"match"}
+    assert {r.linkedId or r.id for r in rows(store, contact)} == {a}
+    assert_sound(store)
+
+
+def test_a_case_split_into_two_people_confirms_within_and_rejects_across(rec):
+    store = rec.store
+    a, b, c, (ab, bc, ac) = three_groups(rec)
+    cases.decide_case(store, [ab, bc, ac], [[a, b], [c]], "alice")
+    status = {r.id: r.status for r in rows(store, pending_merge)}
+    assert status == {ab: "confirmed", bc: "rejected", ac: "rejected"}
+    outcomes = {l.pendingMergeId: l.outcome for l in rows(store, label)}
+    assert outcomes == {ab: "match", bc: "non-match", ac: "non-match"}
+    assert len(rows(store, cannot_link)) == 2
+    # each label holds the sides as they were when the case was read: one contact each
+    assert all(len(l.leftRecords) == len(l.rightRecords) == 1 for l in rows(store, label))
+    assert review.get_item(store, bc)["seen"]["left"]["contacts"][0]["id"] == b
+    assert_sound(store)
+
+
+def test_a_person_whose_groups_no_item_joins_is_refused(rec):
+    store = rec.store
+    a = identify(rec, "x1@hillvalley.edu", "+442079469901", "Ann Lee")["primaryContactId"]
+    b = identify(rec, "x2@hillvalley.edu", "+442079469902", "Ann Lee")["primaryContactId"]
+    c = identify(rec, "x3@hillvalley.edu", "+442079469903", "Ann Lee")["primaryContactId"]
+    ab, bc = open_item(store, a, b), open_item(store, b, c)
+    with pytest.raises(ValueError, match="no item of the case joins"):
+        cases.decide_case(store, [ab, bc], [[a, c], [b]], "alice")
+    with pytest.raises(cases.CaseChanged):
+        cases.decide_case(store, [ab, bc], [[a, b]], "alice")  # c is missing: not the case as it is
+    assert {r.status for r in rows(store, pending_merge)} == {"pending"} and rows(store, label) == []
+
+
+def test_a_case_that_changed_since_it_was_read_writes_nothing(rec):
+    store = rec.store
+    a, b, c, (ab, bc, ac) = three_groups(rec)
+    review.reject(store, bc, "bob")  # decided one by one meanwhile: b-c leaves the case
+    with pytest.raises(cases.CaseChanged):
+        cases.decide_case(store, [ab, bc, ac], [[a, b, c]], "alice")
+    assert [l.pendingMergeId for l in rows(store, label)] == [bc]
