@@ -183,7 +183,7 @@ def get_case(store: Store, item_id: int, bands: Bands | None = None) -> dict[str
         key=lambda g: g["primaryId"],
     )
     summary = _case_summary(case, items)
-    summary["groups"] = groups
+    summary["groupMembers"] = groups
     return summary
 
 
