@@ -575,6 +575,14 @@ def _score_filter(value: float | None) -> str:
     return f"{value:.4f}" if text in ("1.000", "0.000") and value not in (0.0, 1.0) else text
 
 
+@bp.app_template_filter("threshold")
+def _threshold_filter(value: float | None) -> str:
+    """A threshold to at most four decimals (0.9908034444362824 reads 0.9908)."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
+
+
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {"value_class": value_class}
