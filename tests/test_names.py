@@ -54,3 +54,4 @@ def test_a_clipped_first_name_is_compatible(name, keep):
     if tokens:
         clipped = " ".join([tokens[0][:keep], *tokens[1:]])
         assert names_compatible(name, clipped)
+
