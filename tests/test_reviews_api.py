@@ -268,7 +268,7 @@ def test_a_thousand_pending_items_page_through_the_api_without_gaps(client, stor
     assert page.status_code == 302
     login(client)
     page = client.get("/review/?page=7&per_page=100")
-    assert page.status_code == 200 and b"1000 item(s), page 7 of 10" in page.data
+    assert page.status_code == 200 and b"1000 case(s), page 7 of 10" in page.data  # 1000 separate pairs: 1000 cases
 
 
 # --- the UI's server side -----------------------------------------------------------

@@ -223,18 +223,22 @@ def decide_case(
     persons: Sequence[Sequence[int]],
     decided_by: str,
     note: str | None = None,
+    *,
+    case_id: int | None = None,
 ) -> list[DecisionResult]:
     """Settle every item of a case at once, in one transaction.
 
-    ``item_ids`` are the case's items as the reviewer saw them; ``persons`` partitions
-    its groups (current primaries) into people. Items between groups of one person are
-    confirmed, the others rejected; one label per item. Raises :class:`CaseChanged`
-    (nothing written) when the case now holds other items or joins other groups,
-    ``ValueError`` for a partition that does not fit it.
+    ``item_ids`` are the case's items as the reviewer saw them (the case is the one
+    holding ``case_id``, by default the lowest of them); ``persons`` partitions its groups
+    (current primaries) into people. Items between groups of one person are confirmed,
+    the others rejected; one label per item. Raises :class:`NotFound` when no pending
+    case holds ``case_id``, :class:`CaseChanged` (nothing written) when the case now
+    holds other items or joins other groups, ``ValueError`` for a partition that does
+    not fit it.
     """
     if not item_ids:
         raise ValueError("a case has at least one item")
-    case = case_of(store, min(item_ids))
+    case = case_of(store, min(item_ids) if case_id is None else case_id)
     if set(case.item_ids) != set(item_ids):
         raise CaseChanged(case.id, f"case {case.id} now holds reviews {list(case.item_ids)}, not the ones decided; reload it")
     edges = [(e.id, e.left, e.right) for e in reviews.pending_edges(store) if e.id in case.item_ids]

@@ -24,10 +24,19 @@ GUARD_TITLES = {
 }
 
 
-def _score(value: float) -> str:
-    """Three decimals, but never rounded up to a certainty the model did not state."""
-    text = f"{value:.3f}"
-    return f"{value:.4f}" if text in ("1.000", "0.000") and value not in (0.0, 1.0) else text
+def format_score(value: float, places: int = 3) -> str:
+    """``places`` decimals, more when that would round it to a certainty the model did
+    not state (0.99995 reads 0.99995, not 1.000); beyond six, a bound."""
+    if value in (0.0, 1.0):
+        return f"{value:.{places}f}"
+    for shown in range(places, 7):
+        text = f"{value:.{shown}f}"
+        if float(text) not in (0.0, 1.0):
+            return text
+    return "> 0.999999" if value > 0.5 else "< 0.000001"
+
+
+_score = format_score
 
 
 def explain(item: Mapping[str, Any], bands: Bands) -> dict[str, Any]:
@@ -68,4 +77,4 @@ def explain(item: Mapping[str, Any], bands: Bands) -> dict[str, Any]:
     return {"kind": "model", "title": "uncertain score", "text": text, "band": list(band) if band else None}
 
 
-__all__ = ["Bands", "explain", "GUARD_TITLES"]
+__all__ = ["Bands", "explain", "format_score", "GUARD_TITLES"]

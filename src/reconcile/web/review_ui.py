@@ -31,6 +31,7 @@ from markupsafe import Markup, escape
 from ..config import PROJECT_ROOT
 from ..review import cases as review_cases
 from ..review import queue as review
+from ..review.explain import format_score
 from . import auth, metrics
 from .errors import ApiError
 from .ids import MAX_ID
@@ -567,12 +568,9 @@ def _breakable(value: str | None) -> Markup:
 
 
 @bp.app_template_filter("score")
-def _score_filter(value: float | None) -> str:
-    """A probability to three decimals, four when three would round it to a certainty."""
-    if value is None:
-        return "–"
-    text = f"{value:.3f}"
-    return f"{value:.4f}" if text in ("1.000", "0.000") and value not in (0.0, 1.0) else text
+def _score_filter(value: float | None, places: int = 3) -> str:
+    """A probability as :func:`reconcile.review.explain.format_score` writes it."""
+    return "–" if value is None else format_score(value, places)
 
 
 @bp.app_template_filter("threshold")

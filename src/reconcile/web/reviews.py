@@ -200,10 +200,8 @@ def decide_case(item_id: int):
     if not isinstance(persons, list) or not persons or len(persons) > MAX_BULK:
         raise ApiError(400, "invalid_input", "persons must be a list of lists of group (primary) ids", field="persons")
     persons = [_id_list(p, "persons") for p in persons]
-    if item_id not in item_ids:
-        raise ApiError(400, "invalid_input", f"itemIds must include the case's id {item_id}", field="itemIds")
     try:
-        results = cases.decide_case(_store(), item_ids, persons, g.reviewer.username, _note(payload))
+        results = cases.decide_case(_store(), item_ids, persons, g.reviewer.username, _note(payload), case_id=item_id)
     except review.ReviewError as exc:
         metrics.count_decision(exc.code)
         raise api_error(exc) from None
