@@ -1,7 +1,7 @@
 """Nothing stale in the queue: an item whose groups were merged or split by other means
 closes itself ("resolved elsewhere") in the transaction that did it, leaves the pending
-counts and ``/metrics``, and writes no label; a rejection of groups that are still two
-always records a cannot-link."""
+counts and ``/metrics``, and writes no label; undoing that change opens it again; a
+rejection of groups that are still two always records a cannot-link."""
 from __future__ import annotations
 
 import pytest
@@ -15,7 +15,7 @@ from reconcile.review import queue as review
 from reconcile.store.contacts import utcnow
 from reconcile.store.migrate import alembic_config, upgrade
 from reconcile.store.pending import open_pending_merge
-from reconcile.store.schema import cannot_link, contact, label, pending_merge
+from reconcile.store.schema import audit_log, cannot_link, contact, label, pending_merge
 from reconcile.web import create_app
 
 
@@ -62,6 +62,11 @@ def test_a_confirmation_closes_the_other_items_it_settles(reconciler, store):
     assert len(rows(store, label)) == 2
     shown = review.get_item(store, ac)
     assert shown["status"] == "resolved" and "merged" in shown["note"]
+    # undoing the confirmation that settled it splits c off again: a-c asks again
+    review.undo(store, bc, "alice")
+    assert (status(store, bc), status(store, ac)) == ("pending", "pending")
+    assert review.get_item(store, ac)["note"] is None
+    assert_sound(store)
 
 
 def test_a_detachment_that_splits_the_scored_pair_off_closes_the_item(reconciler, store):
@@ -75,6 +80,9 @@ def test_a_detachment_that_splits_the_scored_pair_off_closes_the_item(reconciler
     assert status(store, item) == "resolved"
     assert "split" in review.get_item(store, item)["note"]
     assert_sound(store)
+    (detachment,) = [r.id for r in rows(store, audit_log) if r.action == "detached"]
+    corrections.undo(store, detachment, "alice")
+    assert status(store, item) == "pending"
 
 
 def test_rejecting_groups_that_are_still_two_records_a_cannot_link(reconciler, store):

@@ -463,6 +463,7 @@ def _revert_confirm(tx: ContactTx, row, cause: str, now: datetime) -> str | None
     previous = moves[0].detail.get("previous", {}) if moves[0].detail else {}
     provenance = {m.contactId: tuple(previous.get(str(m.contactId), ["review", None, None])) for m in moves}
     tx.revert_moves(moves, provenance, cause=cause, detail={"pendingMergeId": row.id}, at=now)
+    tx.reopen_resolved(moves[0].cause)  # the items the confirmation settled ask again
     return None
 
 

@@ -517,6 +517,33 @@ class ContactTx:
                 closed += item_ids
         return sorted(closed)
 
+    def reopen_resolved(self, closed_by: str) -> list[int]:
+        """Reopen the items a change closed as resolved (``decidedBy`` = its cause) that
+        ask their question again now that the change was undone (their groups are apart,
+        their scored pair joins them). Returns the reopened ids."""
+        items = self.conn.execute(
+            select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId).where(
+                _PM.status == RESOLVED, _PM.decidedBy == closed_by[:64]
+            )
+        ).all()
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        found = {c.id: c for c in self.contacts(wanted)}
+        if any(c.deletedAt is not None for c in found.values()):
+            found = {i: c for i, c in found.items() if c.deletedAt is None}
+        group = {i: c.linkedId or c.id for i, c in found.items()}
+        reopened = [
+            r.id for r in items
+            if all(i in group for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None)
+            and settled_reason(group, r) is None
+        ]
+        if reopened:
+            self.conn.execute(
+                update(pending_merge).where(_PM.id.in_(reopened)).values(status="pending", decidedAt=None, decidedBy=None, note=None)
+            )
+        return reopened
+
     def regroup_holdings(self, destinations: dict[int, int | None]) -> None:
         """Before contacts move to other groups (by primary id), or stop being live
         (``None``: erased), shift what ``identifier_group`` says their values' groups are.

@@ -145,20 +145,17 @@ def queue():
         per_page = int_arg("per_page", 50, review.MAX_PER_PAGE)
     except ApiError as exc:
         return _error_page(exc.status, exc.message)
-    page = review.list_items(
-        _store(),
-        status=None if status == "all" else status,
-        order=order,
-        page=number if status != "pending" else 1,
-        per_page=per_page,
-        bands=bands(),
-    )
-    # the pending queue is read as cases: items touching the same groups, decided together
-    case_page = review_cases.list_cases(_store(), order, number, per_page, bands()) if status == "pending" else None
-    pages = case_page.pages if case_page is not None else page.pages
+    known = bands()
+    if status == "pending":  # read as cases: items touching the same groups, decided together
+        page, case_page = None, review_cases.list_cases(_store(), order, number, per_page, known)
+        pages = case_page.pages
+    else:
+        page, case_page = review.list_items(_store(), None if status == "all" else status, order, number, per_page, known), None
+        pages = page.pages
     return render_template(
         "review/queue.html",
         page=page,
+        counts=review.counts(_store()) if page is None else page.counts,
         case_page=case_page,
         pages=pages,
         current_page=number,
