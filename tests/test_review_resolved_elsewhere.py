@@ -101,16 +101,20 @@ def test_migration_0011_closes_the_items_already_stale(db_url):
         a = identify(reconciler, "ann.lee1@hillvalley.edu", "+442079460001")["primaryContactId"]
         b = identify(reconciler, "annlee1@twinpines.org", "+442079461101")["primaryContactId"]
         c = identify(reconciler, "annlee2@twinpines.org", "+442079461102")["primaryContactId"]
+        d = identify(reconciler, "annlee3@twinpines.org", "+442079461103")["primaryContactId"]
+        d2 = identify(reconciler, "annlee3@twinpines.org", "+442079461104")["secondaryContactIds"][0]
         with store.engine.begin() as conn:
-            for left, right in ((a, b), (a, c)):
+            for left, right, pair in ((a, b, (None, None)), (a, c, (c, a)), (a, d, (d2, a))):
                 conn.execute(insert(pending_merge).values(
-                    leftPrimaryId=left, rightPrimaryId=right, reason="score", status="pending", openedAt=utcnow()
+                    leftPrimaryId=left, rightPrimaryId=right, contactId=pair[0], candidateId=pair[1],
+                    reason="score", status="pending", openedAt=utcnow(),
                 ))
-            # a and b merged by a service that did not close items yet
+            # a and b merged, d2 split off d, by a service that did not close items yet
             conn.execute(update(contact).where(contact.c.id == b).values(linkedId=a, linkPrecedence="secondary"))
+            conn.execute(update(contact).where(contact.c.id == d2).values(linkedId=None, linkPrecedence="primary"))
         upgrade(db_url)
         with store.engine.connect() as conn:
             found = dict(conn.execute(select(pending_merge.c.rightPrimaryId, pending_merge.c.status)).all())
-        assert found == {b: "resolved", c: "pending"}
+        assert found == {b: "resolved", c: "pending", d: "resolved"}
     finally:
         store.dispose()

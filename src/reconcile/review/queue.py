@@ -29,11 +29,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
-from .explain import Bands, explain
 from ..store import Store, labels, reviewers, reviews
 from ..store.contacts import RESOLVED, RESOLVED_MERGED, RESOLVED_SPLIT, ContactRow, ContactTx, settled_reason, utcnow
 # the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
 from ..store.reviews import Order, first_pending, last_decision, pending_count  # noqa: F401
+from .explain import Bands, explain
 
 #: ``resolved``: closed because another change merged or split its groups ("resolved elsewhere")
 STATUSES = ("pending", "confirmed", "rejected", "superseded", "resolved")

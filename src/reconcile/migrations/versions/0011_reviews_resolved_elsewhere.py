@@ -18,15 +18,27 @@ _OLD = "status IN ('pending', 'confirmed', 'rejected', 'superseded')"
 _NEW = "status IN ('pending', 'confirmed', 'rejected', 'superseded', 'resolved')"
 
 # the groups' current primaries are coalesce(linkedId, id) of the stored ones (no chains)
-_STALE = """
-UPDATE pending_merge SET status = 'resolved', "decidedAt" = CURRENT_TIMESTAMP,
-    note = 'resolved elsewhere: the two groups were merged by other means'
-WHERE status = 'pending' AND (
-    SELECT COALESCE(l."linkedId", l.id) FROM "Contact" l WHERE l.id = pending_merge."leftPrimaryId"
-) = (
-    SELECT COALESCE(r."linkedId", r.id) FROM "Contact" r WHERE r.id = pending_merge."rightPrimaryId"
-)
+def _group(column: str) -> str:
+    return f'(SELECT COALESCE(c."linkedId", c.id) FROM "Contact" c WHERE c.id = pending_merge."{column}")'
+
+
+_CLOSE = """
+UPDATE pending_merge SET status = 'resolved', "decidedAt" = CURRENT_TIMESTAMP, note = '{note}'
+WHERE status = 'pending' AND ({condition})
 """
+_MERGED = _CLOSE.format(
+    note="resolved elsewhere: the two groups were merged by other means",
+    condition=f"{_group('leftPrimaryId')} = {_group('rightPrimaryId')}",
+)
+# what reconcile.store.contacts.settled_reason calls a split: the scored pair no longer joins the two groups
+_SPLIT = _CLOSE.format(
+    note="resolved elsewhere: a group was split, the scored pair no longer joins these two groups",
+    condition=(
+        '"contactId" IS NOT NULL AND "candidateId" IS NOT NULL AND NOT ('
+        f"({_group('contactId')} = {_group('leftPrimaryId')} AND {_group('candidateId')} = {_group('rightPrimaryId')})"
+        f" OR ({_group('contactId')} = {_group('rightPrimaryId')} AND {_group('candidateId')} = {_group('leftPrimaryId')}))"
+    ),
+)
 
 
 def upgrade() -> None:
@@ -36,7 +48,8 @@ def upgrade() -> None:
     op.create_index("ix_pending_right", "pending_merge", ["rightPrimaryId"])
     op.create_index("ix_pending_contact", "pending_merge", ["contactId"])
     op.create_index("ix_pending_candidate", "pending_merge", ["candidateId"])
-    op.execute(_STALE)
+    op.execute(_MERGED)
+    op.execute(_SPLIT)
 
 
 def downgrade() -> None:
