@@ -218,6 +218,8 @@ def test_a_three_group_case_is_decided_from_the_keyboard(site, browser):
         with page.expect_navigation():
             page.keyboard.press("Enter")
         assert "2 person(s); 1 pair(s) confirmed, 2 rejected" in page.inner_text(".flashes")
+        assert f"/review/items/{items['big']}" in page.url  # on to the head of the queue
+        page.goto(f"{base}/review/")
         assert page.locator(f"tr.case-row[data-case='{items['ab']}']").count() == 0
         # the decided item shows what the reviewer saw, and links to the group as it is now
         page.goto(f"{base}/review/items/{items['bc']}")

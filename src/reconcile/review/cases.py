@@ -55,6 +55,7 @@ class Case:
     item_ids: tuple[int, ...]
     groups: tuple[int, ...]
     score: float | None
+    #: as the store hands it back (SQLite: naive UTC), comparable within one database
     opened_at: datetime
 
     @property
@@ -63,33 +64,42 @@ class Case:
 
 
 def find_cases(store: Store) -> list[Case]:
-    """Every pending item in exactly one case (union-find over the groups it joins)."""
-    edges = reviews.pending_edges(store)
+    """Every pending item in exactly one case (union-find over the groups it joins).
+
+    One read of every pending item's two current groups, then linear work: at tens of
+    thousands of pending items this is the cost of reading the queue (bench
+    ``review_cases``)."""
+    edges = [tuple(e) for e in reviews.pending_edges(store)]  # (id, left, right, score, openedAt)
     parent: dict[int, int] = {}
 
     def root(node: int) -> int:
-        parent.setdefault(node, node)
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
+        top = node
+        while parent.get(top, top) != top:
+            top = parent[top]
+        while node != top:  # path compression
+            parent[node], node = top, parent[node]
+        return top
 
-    for e in edges:
-        a, b = root(e.left), root(e.right)
+    for _, left, right, _, _ in edges:
+        a, b = root(left), root(right)
         if a != b:
             parent[max(a, b)] = min(a, b)
-    members: dict[int, list[Any]] = {}
+    members: dict[int, list[tuple]] = {}
     for e in edges:
-        members.setdefault(root(e.left), []).append(e)
+        members.setdefault(root(e[1]), []).append(e)
     cases = []
     for found in members.values():
-        scores = [e.score for e in found if e.score is not None]
+        if len(found) == 1:  # most cases: one pair, nothing to merge or sort
+            item_id, left, right, score, opened = found[0]
+            cases.append(Case((item_id,), (left, right) if left < right else (right, left), score, opened))
+            continue
+        scores = [e[3] for e in found if e[3] is not None]
         cases.append(
             Case(
-                item_ids=tuple(sorted(e.id for e in found)),
-                groups=tuple(sorted({g for e in found for g in (e.left, e.right)})),
+                item_ids=tuple(sorted(e[0] for e in found)),
+                groups=tuple(sorted({g for e in found for g in (e[1], e[2])})),
                 score=max(scores) if scores else None,
-                opened_at=min(as_utc(e.openedAt) for e in found),
+                opened_at=min(e[4] for e in found),
             )
         )
     return cases
@@ -150,7 +160,7 @@ def _case_summary(case: Case, items: list[dict[str, Any]]) -> dict[str, Any]:
         "groups": list(case.groups),
         "pairs": len(case.item_ids),
         "score": case.score,
-        "openedAt": case.opened_at.isoformat(),
+        "openedAt": as_utc(case.opened_at).isoformat(),
         "items": items,
         "contacts": sorted(people.values(), key=lambda c: c["id"]),
     }
@@ -241,7 +251,8 @@ def decide_case(
     case = case_of(store, min(item_ids) if case_id is None else case_id)
     if set(case.item_ids) != set(item_ids):
         raise CaseChanged(case.id, f"case {case.id} now holds reviews {list(case.item_ids)}, not the ones decided; reload it")
-    edges = [(e.id, e.left, e.right) for e in reviews.pending_edges(store) if e.id in case.item_ids]
+    wanted = set(case.item_ids)
+    edges = [(e.id, e.left, e.right) for e in reviews.pending_edges(store) if e.id in wanted]
     person_of = _validate(case, persons, edges)
 
     def work(tx: ContactTx) -> list[DecisionResult] | ReviewError:

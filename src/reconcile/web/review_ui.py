@@ -259,7 +259,17 @@ def decide_case(item_id: int):
         f"({', '.join(f'#{r.id} {r.status}' for r in results)}).",
         "ok",
     )
-    return redirect(url_for("review_ui.queue", order=order))
+    return _to_next_case(order)
+
+
+def _to_next_case(order: review.Order):
+    """After a case: the head of the queue (a case, or a single pair's item page)."""
+    head = review_cases.list_cases(_store(), order, 1, 1).cases
+    if not head:
+        flash("The queue is empty.", "ok")
+        return redirect(url_for("review_ui.queue", order=order))
+    endpoint = "review_ui.case" if head[0]["pairs"] > 1 else "review_ui.item"
+    return redirect(url_for(endpoint, item_id=head[0]["id"], order=order))
 
 
 # --- one item -----------------------------------------------------------------------
