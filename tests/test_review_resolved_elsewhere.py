@@ -118,3 +118,15 @@ def test_migration_0011_closes_the_items_already_stale(db_url):
         assert found == {b: "resolved", c: "pending", d: "resolved"}
     finally:
         store.dispose()
+
+
+def test_reconcile_check_reports_a_pending_item_left_stale(reconciler, store):
+    """The invariant every test's ``assert_sound`` now checks: a write that merged groups
+    without closing the item it settled is caught."""
+    from reconcile.store.invariants import check
+
+    item = near_miss(reconciler, 4)
+    (row,) = [r for r in rows(store, pending_merge) if r.id == item]
+    with store.engine.begin() as conn:  # a merge that bypassed the store's closing step
+        conn.execute(update(contact).where(contact.c.id == row.rightPrimaryId).values(linkedId=row.leftPrimaryId, linkPrecedence="secondary"))
+    assert "review-stale" in [v.check for v in check(store)]
