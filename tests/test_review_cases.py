@@ -77,8 +77,10 @@ def test_a_person_whose_groups_no_item_joins_is_refused(rec):
     ab, bc = open_item(store, a, b), open_item(store, b, c)
     with pytest.raises(ValueError, match="no item of the case joins"):
         cases.decide_case(store, [ab, bc], [[a, c], [b]], "alice")
+    with pytest.raises(ValueError, match=f"groups \\[{c}\\] have none"):
+        cases.decide_case(store, [ab, bc], [[a, b]], "alice")
     with pytest.raises(cases.CaseChanged):
-        cases.decide_case(store, [ab, bc], [[a, b]], "alice")  # c is missing: not the case as it is
+        cases.decide_case(store, [ab, bc], [[a, b], [c, 999]], "alice")  # a group the case does not join
     assert {r.status for r in rows(store, pending_merge)} == {"pending"} and rows(store, label) == []
 
 

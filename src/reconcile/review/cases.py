@@ -198,18 +198,21 @@ def get_case(store: Store, item_id: int, bands: Bands | None = None) -> dict[str
 
 
 def _validate(case: Case, persons: Sequence[Sequence[int]], edges: list[tuple[int, int, int]]) -> dict[int, int]:
-    """Each group's person (index into ``persons``). :class:`CaseChanged` unless the
-    persons name the case's groups as they are now; ``ValueError`` when a group is named
-    twice, or a person's groups are not joined by the case's items among them (a merge
-    needs an item to confirm)."""
+    """Each group's person (index into ``persons``). :class:`CaseChanged` when the
+    persons name a group the case no longer joins; ``ValueError`` when a group is named
+    twice or not at all, or a person's groups are not joined by the case's items among
+    them (a merge needs an item to confirm)."""
     person_of: dict[int, int] = {}
     for n, groups in enumerate(persons):
         for g in groups:
             if g in person_of:
                 raise ValueError(f"group {g} is in two persons")
             person_of[g] = n
-    if set(person_of) != set(case.groups):
+    if not set(person_of) <= set(case.groups):
         raise CaseChanged(case.id, f"case {case.id} now joins groups {list(case.groups)}, not the ones named; reload it")
+    if set(person_of) != set(case.groups):
+        missing = sorted(set(case.groups) - set(person_of))
+        raise ValueError(f"give every group of the case a person: groups {missing} have none")
     for n, groups in enumerate(persons):
         reached, frontier = {groups[0]}, [groups[0]]
         while frontier:
