@@ -52,6 +52,18 @@ def test_a_case_decided_as_one_person_merges_all_and_labels_every_pair(rec):
     assert sorted(l.pendingMergeId for l in labels) == items and {l.outcome for l in labels} == {"match"}
     assert {r.linkedId or r.id for r in rows(store, contact)} == {a}
     assert_sound(store)
+    # "undo last" takes the case back from its last step: a-c (which merged nothing: its
+    # label only, the item stays closed), then b-c (c splits off again); a-b is then refused,
+    # as the undo of any confirmation whose group changed since (detach it instead)
+    undone = [review.undo(store, review.last_decision(store, "alice"), "alice").status for _ in range(2)]
+    assert undone == ["resolved", "pending"]
+    assert [l.pendingMergeId for l in rows(store, label)] == [items[0]]
+    # a-c was closed by b-c's merge: with it undone, a and c are apart and a-c asks again
+    assert {r.id: r.status for r in rows(store, pending_merge)} == {items[0]: "confirmed", items[1]: "pending", items[2]: "pending"}
+    assert len({r.linkedId or r.id for r in rows(store, contact)}) == 2
+    with pytest.raises(review.CannotUndo):
+        review.undo(store, items[0], "alice")
+    assert_sound(store)
 
 
 def test_a_case_split_into_two_people_confirms_within_and_rejects_across(rec):

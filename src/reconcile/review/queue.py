@@ -39,6 +39,9 @@ from .explain import Bands, explain
 STATUSES = ("pending", "confirmed", "rejected", "superseded", "resolved")
 Decision = Literal["confirm", "reject"]
 
+#: the note of a case's confirmation, undone, whose groups other confirmations had joined
+JOINED_IN_CASE = "resolved elsewhere: the groups were joined by another confirmation of the same case"
+
 MAX_PER_PAGE = 200
 #: far beyond any real queue, and small enough that the row offset fits a 64-bit integer
 MAX_PAGE = 1_000_000_000
@@ -394,7 +397,10 @@ def _apply_reject(
 
 
 def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> DecisionResult:
-    """Revert a decision, audited, only when that is safe; the item becomes pending again.
+    """Revert a decision, audited, only when that is safe; the item becomes pending again
+    (or ``resolved``: a confirmation of a case that merged nothing itself, because other
+    confirmations of the case joined its groups, is taken back with its label, and its
+    groups stay one).
 
     A rejection: its cannot-link is removed. A confirmation: the contacts it moved are
     re-pointed at their previous primaries (the demoted primary is primary again), but
@@ -412,7 +418,21 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             return NotYours(item_id, f"review {item_id} was decided by {row.decidedBy}; only they or an admin may undo it")
         now = utcnow()
         cause = f"review-undo:{item_id}:{undone_by}"
-        if row.status == "confirmed":
+        after, closed_by = "pending", None
+        if row.status == "confirmed" and not reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}"):
+            # confirmed within a case whose other confirmations had joined its groups: it
+            # merged nothing, so undoing it takes back the judgement and its label only;
+            # the groups stay one, so the item stays closed
+            sides = _current_sides(tx, row)
+            if sides.stale_reason is None:
+                return CannotUndo(item_id, f"review {item_id} cannot be undone: its merge is not in the audit log")
+            after = RESOLVED
+            # closed by the group's last link change, so undoing that change opens it again
+            primary = sides.primaries["left"]
+            members = [m.id for m in reviews.group_rows(tx, primary)]
+            last = reviews.last_link_change(tx, members, primary)
+            closed_by = reviews.cause_of(tx, last) if last is not None else None
+        elif row.status == "confirmed":
             refused = _revert_confirm(tx, row, cause, now)
             if refused is not None:
                 return CannotUndo(item_id, f"review {item_id} cannot be undone: {refused}")
@@ -429,8 +449,11 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             cause,
             {"pendingMergeId": item_id, "undid": row.status, "decidedBy": row.decidedBy, "labels": [list(l) for l in removed_labels]},
         )
-        reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
-        return DecisionResult(item_id, "pending", undone_by, now)
+        if after == RESOLVED:
+            reviews.set_status(tx, item_id, RESOLVED, at=now, by=closed_by[:64] if closed_by else None, note=JOINED_IN_CASE)
+        else:
+            reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
+        return DecisionResult(item_id, after, undone_by, now)
 
     outcome = store.write(work, lock_keys=[f"review:{item_id}"])
     if isinstance(outcome, ReviewError):

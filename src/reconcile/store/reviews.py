@@ -303,6 +303,11 @@ def link_changes(tx: ContactTx, cause: str) -> list[Any]:
     ).all()
 
 
+def cause_of(tx: ContactTx, audit_id: int) -> str | None:
+    """The cause an audit row records."""
+    return tx.conn.execute(select(audit_log.c.cause).where(audit_log.c.id == audit_id)).scalar()
+
+
 def group_rows(tx: ContactTx, primary_id: int) -> list[Any]:
     """(id, deletedAt) of every contact of a group, erased ones included."""
     return tx.conn.execute(
@@ -350,6 +355,7 @@ __all__ = [
     "remove_cannot_link",
     "audit_note",
     "link_changes",
+    "cause_of",
     "group_rows",
     "last_link_change",
 ]
