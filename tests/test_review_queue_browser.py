@@ -18,10 +18,12 @@ from conftest import assert_sound, rows
 from review_seed import EVIDENCE, MATCH_WEIGHT, PASSWORD, exact_only, identify, reviewer
 from werkzeug.serving import make_server
 
+from reconcile.config import Settings
 from reconcile.store import ContactTx
 from reconcile.store.migrate import upgrade
 from reconcile.store.pending import open_pending_merge
 from reconcile.store.schema import cannot_link, contact, label, pending_merge
+from reconcile.training.registry import ensure_default_registered
 from reconcile.web import create_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,6 +82,7 @@ def site(tmp_path_factory):
     rec = app.extensions["reconcile"]
     store = rec.store
     reviewer(store, "alice", admin=True)
+    ensure_default_registered(store, rec.settings)  # the shipped model, for the admin page
     ids = lambda *people: [identify(rec, *p)["primaryContactId"] for p in people]  # noqa: E731
     a, b, c = ids(
         ("emma.oconnor@gmail.com", "+353851234567", "Emma O'Connor"),
@@ -107,12 +110,19 @@ def site(tmp_path_factory):
         }
 
     items = store.write(seed)
-    httpd = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield {"base": f"http://127.0.0.1:{httpd.server_port}", "rec": rec, "items": items, "groups": (a, b, c)}
-    httpd.shutdown()
-    thread.join(timeout=5)
+    # the admin page as a worker serving the shipped model shows it (after seeding: its
+    # scorer would have opened reviews of its own)
+    serving = create_app(Settings(database_url=url))
+    servers = [make_server("127.0.0.1", 0, served, threaded=True) for served in (app, serving)]
+    threads = [threading.Thread(target=httpd.serve_forever, daemon=True) for httpd in servers]
+    for thread in threads:
+        thread.start()
+    base, admin_base = (f"http://127.0.0.1:{httpd.server_port}" for httpd in servers)
+    yield {"base": base, "admin_base": admin_base, "rec": rec, "items": items, "groups": (a, b, c)}
+    for httpd, thread in zip(servers, threads):
+        httpd.shutdown()
+        thread.join(timeout=5)
+    serving.extensions["reconcile"].store.dispose()
     store.dispose()
 
 
@@ -126,8 +136,8 @@ def browser():
         chromium.close()
 
 
-def _login(browser, base: str, width: int, height: int):
-    page = browser.new_page(viewport={"width": width, "height": height})
+def _login(browser, base: str, width: int, height: int, page=None):
+    page = page or browser.new_page(viewport={"width": width, "height": height})
     page.goto(f"{base}/review/login")
     page.fill("input[name=username]", "alice")
     page.fill("input[name=password]", PASSWORD)
@@ -153,13 +163,18 @@ def test_every_page_fits_from_1024_to_1920_wide(site, browser):
         "guard item": f"/review/items/{items['guard']}",
         "admin": "/review/admin/models",
     }
+    assert_charts = "img[alt='pr_curve.svg of default']"
     for width, height in VIEWPORTS:
         page = _login(browser, base, width, height)
+        _login(browser, site["admin_base"], width, height, page)
         try:
             for name, path in pages.items():
-                page.goto(base + path)
+                page.goto((site["admin_base"] if name == "admin" else base) + path)
                 found = page.evaluate(MEASURE)
                 assert found == {"overflow": 0, "narrow": [], "broken": []}, (name, width, found)
+                if name == "admin":  # the shipped model: its metrics and its charts, drawn
+                    assert page.locator(assert_charts).evaluate("img => img.complete && img.naturalWidth > 0")
+                    assert "0.9969" in page.inner_text("table.models")
                 if width == 1920 and name in ("list", "case", "admin"):
                     shot = f"review-{name}.png"
                     page.screenshot(path=str(ARTIFACTS / shot), full_page=name != "admin")
