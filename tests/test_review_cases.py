@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 from conftest import assert_sound, rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from review_seed import exact_only, identify, open_item
 
 from reconcile.review import cases
@@ -103,3 +105,76 @@ def test_a_case_that_changed_since_it_was_read_writes_nothing(rec):
     with pytest.raises(cases.CaseChanged):
         cases.decide_case(store, [ab, bc, ac], [[a, b, c]], "alice")
     assert [l.pendingMergeId for l in rows(store, label)] == [bc]
+
+
+@pytest.fixture(scope="module")
+def sqlite_rec(tmp_path_factory):
+    from reconcile.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('cases') / 'reconcile.db'}"
+    upgrade(url)
+    app = create_app(exact_only(url))
+    yield app.extensions["reconcile"]
+    app.extensions["reconcile"].store.dispose()
+
+
+_runs = iter(range(10**6))
+
+
+def _reaches(nodes: set[int], pairs: set[tuple[int, int]]) -> bool:
+    """Whether ``pairs`` connect all of ``nodes``."""
+    start = min(nodes)
+    seen, frontier = {start}, [start]
+    while frontier:
+        node = frontier.pop()
+        for a, b in pairs:
+            for x, y in ((a, b), (b, a)):
+                if x == node and y in nodes and y not in seen:
+                    seen.add(y)
+                    frontier.append(y)
+    return seen == nodes
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.integers(min_value=2, max_value=5).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            # a path through every group (so they are one case), plus any other pairs
+            st.sets(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(lambda e: e[0] < e[1])).map(
+                lambda extra: extra | {(k, k + 1) for k in range(n - 1)}
+            ),
+            st.lists(st.integers(0, n - 1), min_size=n, max_size=n),
+        )
+    )
+)
+def test_any_case_decision_leaves_exactly_the_partition_it_names(sqlite_rec, drawn):
+    """Whatever the graph of items and the partition: a partition each person of which
+    its items connect is applied exactly (same person: one group; different: apart, with
+    a cannot-link on every item between them) with one label per item; any other is
+    refused and writes nothing."""
+    n, edges, person = drawn
+    store, run = sqlite_rec.store, next(_runs)
+    groups = [
+        identify(sqlite_rec, f"p{run}.{k}@hillvalley.edu", f"+1415{run:04d}{k:03d}", "Ann Lee")["primaryContactId"] for k in range(n)
+    ]
+    items = {open_item(store, groups[a], groups[b]): (a, b) for a, b in sorted(edges)}
+    persons: dict[int, list[int]] = {}
+    for k, p in enumerate(person):
+        persons.setdefault(p, []).append(groups[k])
+    before = len(rows(store, label))
+    within = {(a, b) for a, b in edges if person[a] == person[b]}
+    if not all(_reaches({k for k in range(n) if person[k] == p}, within) for p in set(person)):
+        with pytest.raises(ValueError, match="no item of the case joins"):
+            cases.decide_case(store, list(items), list(persons.values()), "alice")
+        assert len(rows(store, label)) == before
+        return
+    cases.decide_case(store, list(items), list(persons.values()), "alice")
+    now = {r.id: r.linkedId or r.id for r in rows(store, contact)}
+    for i, (a, b) in items.items():
+        assert (now[groups[a]] == now[groups[b]]) == (person[a] == person[b])
+    outcomes = {l.pendingMergeId: l.outcome for l in rows(store, label) if l.pendingMergeId in items}
+    assert outcomes == {i: "match" if person[a] == person[b] else "non-match" for i, (a, b) in items.items()}
+    blocked = {r.pendingMergeId for r in rows(store, cannot_link) if r.pendingMergeId in items}
+    assert blocked == {i for i, (a, b) in items.items() if person[a] != person[b]}
+    assert_sound(store)
