@@ -18,6 +18,7 @@ LAYERS = [
     {"review"},
     {"training"},
     {"synth"},
+    {"ingest"},
     {"web", "cli"},
 ]
 RANK = {place: rank for rank, places in enumerate(LAYERS) for place in places}

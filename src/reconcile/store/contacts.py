@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -159,6 +159,9 @@ class ContactTx:
         self.dialect = dialect
         #: createdAt of the primaries this transaction has locked (see :meth:`_not_before`)
         self._locked_at: dict[int, datetime] = {}
+        #: when the contacts this transaction creates or re-links are stamped: the wall
+        #: clock, or a historical event's time for a bulk import (``Reconciler.identify_many``)
+        self.clock: Callable[[], datetime] = utcnow
 
     # --- reads ---------------------------------------------------------------------
 
@@ -293,7 +296,7 @@ class ContactTx:
         detail: dict | None = None,
     ) -> ContactRow:
         """Insert a contact (primary when ``linked_id`` is None) and audit its creation."""
-        now = utcnow()
+        now = self.clock()
         values = {
             "email": identity.email,
             "phoneNumber": identity.phone,
@@ -352,7 +355,7 @@ class ContactTx:
         Callers hold the locks of every primary involved (see :meth:`lock_primaries`).
         Returns the ids whose link changed, every one of them audited.
         """
-        now = utcnow()
+        now = self.clock()
         changed: list[int] = []
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:
