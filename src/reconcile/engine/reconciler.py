@@ -12,6 +12,7 @@ from datetime import datetime
 from ..config import Settings
 from ..normalize import Identity, parse_identity
 from ..store import ContactTx, Store, utcnow
+from ..store.batch import BatchContactTx
 from .active_model import ModelManager, ModelSnapshot
 from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
@@ -107,14 +108,17 @@ class Reconciler:
 
         ``then(tx, results)`` runs in the same transaction before it commits (a bulk
         import records its progress there, so the events and the progress commit
-        together). The transaction takes the write lock (SQLite) or the advisory locks
+        together). Its :class:`BatchContactTx` skips the reads a request whose values
+        nobody holds would find empty, and writes the audit rows in one statement. The
+        transaction takes the write lock (SQLite) or the advisory locks
         of every event's identifiers in one sorted order (PostgreSQL) up front, and is
         retried whole on a lost race; ``then`` must not keep state across attempts.
         One model snapshot serves the whole batch.
         """
         model = self.models.current()
 
-        def work(tx: ContactTx) -> list[IdentifyResult]:
+        def work(tx: BatchContactTx) -> list[IdentifyResult]:
+            tx.expect(event.identity for event in events)
             results = []
             for event in events:
                 fast = fast_lookup(tx, event.identity, self.guards)
@@ -124,12 +128,13 @@ class Reconciler:
                     result = self._write_path(tx, event, model)
                 result.match["warnings"] = event.identity.warnings
                 results.append(result)
+            tx.flush()
             if then is not None:
                 then(tx, results)
             return results
 
         keys = sorted({key for event in events for key in _lock_keys(event.identity)})
-        return self.store.write(work, lock_keys=keys)
+        return self.store.write(work, lock_keys=keys, tx_type=BatchContactTx)
 
     def _write_path(self, tx: ContactTx, event: Event, model: ModelSnapshot) -> IdentifyResult:
         """Both stages for one request that the read path could not answer, in ``tx``."""
