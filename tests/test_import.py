@@ -334,3 +334,57 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     else:
         assert people(db_url) == people(second_db)
     assert_sound(Store(db_url))
+
+
+def test_parquet_export_holds_one_row_per_person_and_per_live_contact(sqlite_db, tmp_path):
+    """Read back with DuckDB: each person's values in the contract's order (as /identify
+    lists them), its size and first/last seen; erased people are absent, values and all."""
+    import duckdb
+
+    from reconcile.engine.erasure import ErasureKey, erase
+    from reconcile.engine.exact import contact_payload
+    from reconcile.export.parquet import export_parquet
+
+    rows = synth_events(800, seed=6)
+    run_import(sqlite_db, write_jsonl(tmp_path / "e.jsonl", rows))
+    store = Store(sqlite_db, pool_size=2)
+    try:
+        with store.read() as tx:
+            live = tx.conn.execute(select(contact).where(contact.c.deletedAt.is_(None)).order_by(contact.c.createdAt, contact.c.id)).all()
+        victim = live[0]
+        erase(store, ErasureKey.parse(None, None, victim.id, "US"), by="test")
+        with store.read() as tx:
+            live = tx.conn.execute(select(contact).where(contact.c.deletedAt.is_(None)).order_by(contact.c.createdAt, contact.c.id)).all()
+            refs = tx.conn.execute(select(import_ref.c.externalId, import_ref.c.contactId).order_by(import_ref.c.runId, import_ref.c.line)).all()
+        summary = export_parquet(store, tmp_path / "gold")
+    finally:
+        store.dispose()
+
+    groups: dict[int, list] = {}
+    for row in live:
+        groups.setdefault(row.linkedId or row.id, []).append(row)
+    group_of = {row.id: row.linkedId or row.id for row in live}
+    persons = duckdb.sql(
+        "SELECT primaryId, emails, phoneNumbers, names, externalIds, epoch_us(firstSeen), epoch_us(lastSeen), size"
+        f" FROM '{tmp_path / 'gold' / 'persons.parquet'}' ORDER BY primaryId"
+    ).fetchall()
+    contacts = duckdb.sql(f"SELECT id, primaryId, email FROM '{tmp_path / 'gold' / 'contacts.parquet'}' ORDER BY id").fetchall()
+    assert (summary.persons, summary.contacts) == (len(groups), len(live)) == (len(persons), len(contacts))
+    assert [(c[0], c[1]) for c in contacts] == sorted((row.id, group_of[row.id]) for row in live)
+    for primary_id, emails, phones, names, external_ids, first_seen, last_seen, size in persons:
+        members = groups[primary_id]
+        payload = contact_payload(primary_id, members)
+        assert (emails, phones, size) == (payload["emails"], payload["phoneNumbers"], len(members))
+        assert names == list(dict.fromkeys(m.name for m in members if m.name))
+        assert first_seen == _epoch_us(min(m.createdAt for m in members))
+        assert last_seen == _epoch_us(max(m.createdAt for m in members))
+        assert external_ids == list(dict.fromkeys(e for e, cid in refs if group_of.get(cid) == primary_id))
+    everything = (tmp_path / "gold" / "persons.parquet").read_bytes() + (tmp_path / "gold" / "contacts.parquet").read_bytes()
+    assert victim.email is None or victim.email.encode() not in everything
+    assert victim.id not in {c[0] for c in contacts}
+
+
+def _epoch_us(stored: datetime) -> int:
+    """Microseconds since the epoch of a timestamp SQLite handed back naive (UTC)."""
+    delta = stored.replace(tzinfo=timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds

@@ -76,3 +76,21 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
     )
     if summary.rejects_path is not None:
         click.echo(f"rejected rows (line, reason, record): {summary.rejects_path}")
+
+
+@click.command("export")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--format", "file_format", type=click.Choice(["parquet"]), default="parquet", show_default=True)
+def export_command(path: str, file_format: str) -> None:
+    """Write the golden records into the directory PATH: persons.parquet (one row per
+    person) and contacts.parquet (one row per live contact)."""
+    from ..export.parquet import export_parquet
+    from ..store import Store
+
+    settings = Settings.from_env()
+    store = Store(settings.database_url, pool_size=2, statement_timeout=None)
+    try:
+        summary = export_parquet(store, path)
+    finally:
+        store.dispose()
+    click.echo(f"{summary.persons:,} persons and {summary.contacts:,} contacts written to {summary.directory}/persons.parquet, contacts.parquet")
