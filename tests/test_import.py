@@ -382,6 +382,7 @@ def test_parquet_export_holds_one_row_per_person_and_per_live_contact(sqlite_db,
     everything = (tmp_path / "gold" / "persons.parquet").read_bytes() + (tmp_path / "gold" / "contacts.parquet").read_bytes()
     assert victim.email is None or victim.email.encode() not in everything
     assert victim.id not in {c[0] for c in contacts}
+    assert all(group_of.get(cid) is not None for _, cid in refs)  # the erased person's external ids went with them
 
 
 def _epoch_us(stored: datetime) -> int:
