@@ -109,7 +109,7 @@ class Reconciler:
         ``then(tx, results)`` runs in the same transaction before it commits (a bulk
         import records its progress there, so the events and the progress commit
         together). Its :class:`BatchContactTx` skips the reads a request whose values
-        nobody holds would find empty, and writes the audit rows in one statement. The
+        nobody holds would find empty. The
         transaction takes the write lock (SQLite) or the advisory locks
         of every event's identifiers in one sorted order (PostgreSQL) up front, and is
         retried whole on a lost race; ``then`` must not keep state across attempts.
@@ -128,7 +128,6 @@ class Reconciler:
                     result = self._write_path(tx, event, model)
                 result.match["warnings"] = event.identity.warnings
                 results.append(result)
-            tx.flush()
             if then is not None:
                 then(tx, results)
             return results

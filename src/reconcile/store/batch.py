@@ -6,10 +6,9 @@ whole batch, which ones some live contact holds: one read of ``identifier_group`
 the batch starts (under the batch's locks, so nobody else can add or take such a value
 until it commits), then kept up to date as the batch inserts contacts. A request whose
 email and phone nobody holds has no match, no holder group and nothing to look up, so
-the three reads that would each come back empty are not sent. Audit rows are written in
-one statement per batch, in the order they were made (nothing in the identify path reads
-them back). Everything else is :class:`ContactTx` unchanged, so every decision is the one
-a request alone would get.
+the three reads that would each come back empty are not sent. Everything else is
+:class:`ContactTx` unchanged, so every decision (and every row written, in the same
+order) is the one a request alone would get.
 """
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from ..normalize import Identity
-from .contacts import ContactRow, ContactTx, _INSERT_AUDIT
+from .contacts import ContactRow, ContactTx
 from .schema import identifier_group
 
 #: SQLite page cache of a batch connection (KiB, as PRAGMA cache_size takes it negated):
@@ -45,7 +44,6 @@ class BatchContactTx(ContactTx):
     def __init__(self, conn: Connection, dialect: str):
         super().__init__(conn, dialect)
         self._held: set[tuple[str, str]] | None = None
-        self._audits: list[dict[str, Any]] = []
         if dialect == "sqlite":
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
 
@@ -89,15 +87,6 @@ class BatchContactTx(ContactTx):
         if self._held is not None and row.deletedAt is None:
             self._held.update((f, v) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None)
         return row
-
-    def _audit_many(self, rows: list[dict[str, Any]]) -> None:
-        self._audits.extend(rows)
-
-    def flush(self) -> None:
-        """Write the batch's audit rows (before it commits)."""
-        if self._audits:
-            self.conn.execute(_INSERT_AUDIT, self._audits)
-            self._audits = []
 
 
 __all__ = ["BatchContactTx", "SQLITE_CACHE_KIB"]
