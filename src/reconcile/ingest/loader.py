@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import csv
 import os
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,7 +36,6 @@ class ImportSummary:
     seconds: float
     rejects_path: Path | None
     already_done: bool = False
-    notes: list[str] = field(default_factory=list)
 
     @property
     def totals(self) -> dict[str, int]:
@@ -84,8 +84,6 @@ def import_file(
     The rejects file (default ``<FILE>.rejects.csv``; written when there are rejects)
     lists every refused row of the run so far: ``line,reason,record``.
     """
-    import time
-
     path = Path(path)
     fmt = detect_format(path, file_format)
     digest = fingerprint(path)

@@ -50,14 +50,13 @@ class Record:
 
 @dataclass
 class Scan:
-    """The first pass over a file: its good records' lines, offsets and sort keys (in
-    file order), the load order over them, and the records refused as (line, reason)."""
+    """The first pass over a file: its good records' lines and offsets (in file order),
+    the load order over them, and the records refused as (line, reason)."""
 
     fingerprint: str
     file_format: str
     lines: array
     offsets: array
-    keys: array
     order: array | None  # indices into the arrays, in load order; None: file order already
     rejects: list[tuple[int, str]]
     records: int
@@ -211,7 +210,7 @@ def scan(path: Path, file_format: str, digest: str, started_at: datetime) -> Sca
             line += spans
     ordered = all(keys[i] <= keys[i + 1] for i in range(len(keys) - 1))
     order = None if ordered else array("q", sorted(range(len(keys)), key=keys.__getitem__))
-    return Scan(digest, file_format, lines, offsets, keys, order, rejects, records, columns)
+    return Scan(digest, file_format, lines, offsets, order, rejects, records, columns)
 
 
 def records_at(
