@@ -389,3 +389,22 @@ def _epoch_us(stored: datetime) -> int:
     """Microseconds since the epoch of a timestamp SQLite handed back naive (UTC)."""
     delta = stored.replace(tzinfo=timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def test_a_second_import_of_the_same_file_at_once_loads_nothing_twice(sqlite_db, tmp_path):
+    """Two processes on one file: a batch whose run moved meanwhile rolls back whole."""
+    from reconcile.store.imports import ImportConflict, find_run
+    import reconcile.ingest.loader as loader
+
+    path = write_jsonl(tmp_path / "e.jsonl", synth_events(300, seed=9))
+    run_import(sqlite_db, path, batch_size=100, stop_after=1)
+    store = Store(sqlite_db, pool_size=2)
+    try:
+        run = find_run(store, loader.fingerprint(path))
+        found = loader.scan(path, "jsonl", run.fingerprint, run.started_at)
+        before = graph(sqlite_db)
+        with pytest.raises(ImportConflict):  # as a process that read position 0 before the first batch committed
+            loader._load_batch(Reconciler(store, Settings(database_url=sqlite_db)), run.id, path, found, 0, 100, run.started_at)
+    finally:
+        store.dispose()
+    assert graph(sqlite_db) == before

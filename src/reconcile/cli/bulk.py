@@ -23,6 +23,7 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
     from ..ingest.loader import import_file
     from ..ingest.source import ImportFileError
     from ..store import Store
+    from ..store.imports import ImportConflict
 
     settings = Settings.from_env()
     store = Store(settings.database_url, pool_size=2, statement_timeout=None)
@@ -51,7 +52,7 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
             path, reconciler, file_format=file_format, batch_size=batch_size, rejects_path=rejects_path,
             on_start=on_start, on_batch=on_batch,
         )
-    except ImportFileError as exc:
+    except (ImportFileError, ImportConflict) as exc:
         raise click.ClickException(str(exc)) from None
     except KeyboardInterrupt:
         if bar is not None:

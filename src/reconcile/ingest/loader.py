@@ -110,7 +110,7 @@ def import_file(
     position, batches = run.position, 0
     try:
         if position == found.to_load:  # nothing (left) to load: close the run
-            store.write(lambda tx: advance(tx, run.id, position=position, totals={}, finished=True))
+            store.write(lambda tx: advance(tx, run.id, start=position, position=position, totals={}, finished=True))
         while position < found.to_load and (stop_after is None or batches < stop_after):
             stop = min(position + batch_size, found.to_load)
             _load_batch(reconciler, run.id, path, found, position, stop, started_at)
@@ -146,7 +146,10 @@ def _load_batch(
             if record.external_id is not None
         ]
         totals = {**_tally(results), "rejected": len(rejects)}
-        advance(tx, run_id, position=stop, totals=totals, rejects=rejects, refs=refs, finished=stop == found.to_load)
+        advance(
+            tx, run_id, start=start, position=stop, totals=totals, rejects=rejects, refs=refs,
+            finished=stop == found.to_load,
+        )
 
     reconciler.identify_many(events, then=record_progress)
 

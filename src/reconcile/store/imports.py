@@ -90,26 +90,35 @@ def start_run(
     return store.write(work)
 
 
+class ImportConflict(Exception):
+    """Another process moved the run meanwhile: two imports of one file at once."""
+
+
 def advance(
     tx: ContactTx,
     run_id: int,
     *,
+    start: int,
     position: int,
     totals: Mapping[str, int],
     rejects: Iterable[tuple[int, str]] = (),
     refs: Iterable[tuple[int, str, int]] = (),
     finished: bool = False,
 ) -> None:
-    """Inside the transaction that wrote a batch's events: move the run to ``position``,
-    add ``totals`` to its counters, record the batch's rejected rows and external ids
-    (``(line, externalId, contactId)``). Committed together with the events, or not at all."""
+    """Inside the transaction that wrote a batch's events: move the run from ``start`` to
+    ``position``, add ``totals`` to its counters, record the batch's rejected rows and
+    external ids (``(line, externalId, contactId)``). Committed together with the events,
+    or not at all. Raises :class:`ImportConflict` (so the batch rolls back) when the run is
+    no longer at ``start``: another import of the same file loaded these events first."""
     now = utcnow()
     counters = {name: getattr(import_run.c, name) + totals.get(name, 0) for name in IMPORT_COUNTERS}
-    tx.conn.execute(
+    moved = tx.conn.execute(
         update(import_run)
-        .where(import_run.c.id == run_id)
+        .where(import_run.c.id == run_id, import_run.c.position == start, import_run.c.finishedAt.is_(None))
         .values(position=position, updatedAt=now, finishedAt=now if finished else None, **counters)
-    )
+    ).rowcount
+    if moved != 1:
+        raise ImportConflict(f"import run {run_id} moved past event {start} meanwhile: another import of this file is running")
     refused = [{"runId": run_id, "line": line, "reason": reason[:300]} for line, reason in rejects]
     if refused:
         tx.conn.execute(insert(import_reject), refused)
@@ -136,4 +145,4 @@ def run_by_id(store: Store, run_id: int) -> ImportRun:
         return _run(conn.execute(select(import_run).where(import_run.c.id == run_id)).one())
 
 
-__all__ = ["ImportRun", "find_run", "start_run", "advance", "rejects_of", "run_by_id"]
+__all__ = ["ImportConflict", "ImportRun", "find_run", "start_run", "advance", "rejects_of", "run_by_id"]
