@@ -109,11 +109,10 @@ class Reconciler:
         ``then(tx, results)`` runs in the same transaction before it commits (a bulk
         import records its progress there, so the events and the progress commit
         together). Its :class:`BatchContactTx` skips the reads a request whose values
-        nobody holds would find empty. The
-        transaction takes the write lock (SQLite) or the advisory locks
-        of every event's identifiers in one sorted order (PostgreSQL) up front, and is
-        retried whole on a lost race; ``then`` must not keep state across attempts.
-        One model snapshot serves the whole batch.
+        nobody holds would find empty. The transaction takes the write lock (SQLite) or
+        the advisory locks of every event's identifiers in one sorted order (PostgreSQL)
+        up front, and is retried whole on a lost race; ``then`` must not keep state
+        across attempts. One model snapshot serves the whole batch.
         """
         model = self.models.current()
 
