@@ -22,7 +22,7 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
     from ..engine.reconciler import Reconciler
     from ..ingest.loader import import_file
     from ..ingest.source import ImportFileError
-    from ..store import Store
+    from ..store import DatabaseBusy, Store
     from ..store.imports import ImportConflict
 
     settings = Settings.from_env()
@@ -54,6 +54,8 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
         )
     except (ImportFileError, ImportConflict) as exc:
         raise click.ClickException(str(exc)) from None
+    except DatabaseBusy as exc:  # a batch waited past RECONCILE_DB_LOCK_TIMEOUT_SECONDS: nothing of it was written
+        raise click.ClickException(f"{exc}; every committed batch stays: run the same command again to resume") from None
     except KeyboardInterrupt:
         if bar is not None:
             bar.stop()
