@@ -3,15 +3,15 @@ and running totals, updated in the same transaction as each batch of events, so 
 interrupted import resumes exactly where it stopped; the rows it rejected (line and
 reason, no values); and the ``externalId`` each loaded row carried, with its contact.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
