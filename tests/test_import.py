@@ -134,10 +134,10 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text).astimezone(timezone.utc)
 
 
-def run_import(url: str, path: Path, **kwargs):
+def run_import(url: str, path: Path, settings: Settings | None = None, **kwargs):
     store = Store(url, pool_size=2)
     try:
-        return import_file(path, Reconciler(store, Settings(database_url=url)), **kwargs)
+        return import_file(path, Reconciler(store, settings or Settings(database_url=url)), **kwargs)
     finally:
         store.dispose()
 
@@ -293,8 +293,14 @@ def test_external_ids_name_the_contact_each_row_became(sqlite_db, tmp_path):
     assert [tuple(r) for r in refs] == [("crm-1", 1), ("crm-2", 2), ("crm-3", 1)]  # the last brought nothing new
 
 
+# The audit sample draws a pair by hashing its contact ids; PostgreSQL's sequences skip
+# the ids a killed batch drew, so the resumed and the clean import would draw different
+# pairs. The resume tests compare the graphs with the sample off.
+NO_AUDIT = {"RECONCILE_AUDIT_LINK_RATE": "0", "RECONCILE_AUDIT_NEAR_RATE": "0"}
+
+
 def _cli(url: str, *args: str, **popen) -> subprocess.Popen:
-    env = {**os.environ, "RECONCILE_DATABASE_URL": url, "PYTHONPATH": str(PROJECT_ROOT / "src")}
+    env = {**os.environ, **NO_AUDIT, "RECONCILE_DATABASE_URL": url, "PYTHONPATH": str(PROJECT_ROOT / "src")}
     code = "from reconcile.cli import main; main()"
     return subprocess.Popen([sys.executable, "-c", code, *args], env=env, **popen)
 
@@ -328,7 +334,7 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     assert resumed.returncode == 0, err.decode()
     assert f"resuming at event {killed_at:,}" in err.decode()
 
-    run_import(second_db, path)
+    run_import(second_db, path, Settings(database_url=second_db, audit_link_rate=0.0, audit_near_rate=0.0))
     if db_url.startswith("sqlite"):
         assert graph(db_url) == graph(second_db)
     else:
