@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..engine.audit_sampling import LINK as AUDIT_LINK
 from ..engine.exact import age_key
 from ..store import Store, reviews
 from ..store.contacts import ContactTx, utcnow
@@ -69,7 +70,14 @@ def find_cases(store: Store) -> list[Case]:
     One read of every pending item's two current groups, then linear work: at tens of
     thousands of pending items this is the cost of reading the queue (bench
     ``review_cases``)."""
-    edges = [tuple(e) for e in reviews.pending_edges(store)]  # (id, left, right, score, openedAt)
+    edges, cases = [], []
+    for item_id, left, right, score, opened, audit in reviews.pending_edges(store):
+        if audit == AUDIT_LINK:
+            # an audited automatic link joins two groups already made one: it asks about
+            # that link alone (its item page shows the two groups as the model found them)
+            cases.append(Case((item_id,), (left,), score, opened))
+        else:
+            edges.append((item_id, left, right, score, opened))
     parent: dict[int, int] = {}
 
     def root(node: int) -> int:
@@ -87,7 +95,6 @@ def find_cases(store: Store) -> list[Case]:
     members: dict[int, list[tuple]] = {}
     for e in edges:
         members.setdefault(root(e[1]), []).append(e)
-    cases = []
     for found in members.values():
         if len(found) == 1:  # most cases: one pair, nothing to merge or sort
             item_id, left, right, score, opened = found[0]

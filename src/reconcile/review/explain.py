@@ -62,6 +62,14 @@ def explain(item: Mapping[str, Any], bands: Bands) -> dict[str, Any]:
             "text": f"Held by the {guard} guard{why}." + beside,
             "band": list(band) if band else None,
         }
+    if item.get("audit") in ("link", "near"):
+        # the same title for both kinds, so blind mode does not tell a reviewer which one
+        made = "linked automatically" if item["audit"] == "link" else "scored just below the lower threshold and not linked"
+        text = (
+            f"Drawn at random to measure the model: this pair was {made}." + beside
+            + " Decide it as any other; the decisions estimate the precision of automatic links and the matches missed."
+        )
+        return {"kind": "model", "title": "random sample", "text": text, "band": list(band) if band else None}
     if score is None:
         return {"kind": "model", "title": "unscored", "text": "Opened without a score.", "band": None}
     if band is not None and score >= band[1]:

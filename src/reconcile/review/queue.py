@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..engine.audit_sampling import LINK as AUDIT_LINK
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
 from ..store import Store, labels, reviewers, reviews
@@ -180,6 +181,8 @@ def _summary(row, now: datetime) -> dict[str, Any]:
         "rightPrimaryId": row.rightPrimaryId,
         "contactId": row.contactId,
         "candidateId": row.candidateId,
+        "audit": row.audit,
+        "inclusionProbability": row.inclusionProbability,
         "contact": _pair_summary(row, "c_", row.contactId),
         "candidate": _pair_summary(row, "k_", row.candidateId),
     }
@@ -212,7 +215,7 @@ def get_item(store: Store, item_id: int, bands: Bands | None = None) -> dict[str
         if row is None:
             raise NotFound(item_id, f"review {item_id} does not exist")
         sides = _current_sides(tx, row)
-        groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
+        groups = _shown_groups(tx, row, sides)
         guards = reviews.item_guards(tx, item_id)
         # reasons and evidence name values by reference: read them from the contacts now
         quoted = tx.contacts(referenced_ids(row.evidence) | referenced_ids([g["reason"] for g in guards]))
@@ -248,6 +251,17 @@ def _seen(tx: ContactTx, item_id: int) -> dict[str, Any] | None:
             "contacts": [{**record(c), "linkPrecedence": "primary" if n == 0 else "secondary"} for n, c in enumerate(members)],
         }
     return seen
+
+
+def _shown_groups(tx: ContactTx, row, sides: "_Sides") -> dict[str, list[ContactRow]]:
+    """Each side's contacts: the groups as they are now, or for an audited automatic
+    link (already one group) the two groups the model joined, as they were then."""
+    if row.audit == AUDIT_LINK:
+        recorded = (row.evidence or {}).get("auditSides") or {}
+        ids = {side: [int(i) for i in recorded.get(side, [])] for side in ("left", "right")}
+        found = {c.id: c for c in tx.contacts(ids["left"] + ids["right"])}
+        return {side: [found[i] for i in ids[side] if i in found and found[i].deletedAt is None] for side in ids}
+    return {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
 
 
 def _values_of(rows: Sequence[ContactRow]):
@@ -338,10 +352,16 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
         if sides.stale_reason is not None:
             return _close_stale(tx, row, decided_by, sides.stale_reason)
         left_id, right_id = sides.primaries["left"], sides.primaries["right"]
-        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
-        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         now = utcnow()
         cause = f"review:{item_id}:{decided_by}"
+        if row.audit == AUDIT_LINK:
+            result = _decide_audited_link(tx, row, decision, cause, decided_by, now)
+            reviews.set_status(tx, item_id, result.status, at=now, by=decided_by, note=note)
+            label = "match" if decision == "confirm" else "non-match"
+            _write_label(tx, row, sides.primaries, _shown_groups(tx, row, sides), label, decided_by, now)
+            return result
+        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
+        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         if decision == "confirm":
             result = _apply_confirm(tx, row, primaries, cause, decided_by, now)
         else:
@@ -354,6 +374,24 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
     if isinstance(outcome, ReviewError):
         raise outcome
     return outcome
+
+
+def _decide_audited_link(tx: ContactTx, row, decision: Decision, cause: str, decided_by: str, now: datetime) -> DecisionResult:
+    """An audited automatic link was made already: a confirmation is a label and nothing
+    else; a rejection is a ``non-match`` label and an ``audit_link_rejected`` audit row,
+    and the group stays as it is. Splitting it is left to a person (the person page's
+    detach, which chooses which contacts leave and can be undone): the group may have
+    grown through the link since, and an automatic split would undo links the exact
+    rules made. The rejected links waiting for that are listed on the admin page and
+    counted in ``/metrics``."""
+    if decision == "confirm":
+        return DecisionResult(row.id, "confirmed", decided_by, now)
+    pair = _stored_pair(row)
+    reviews.audit_note(
+        tx, now, pair, "audit_link_rejected", cause,
+        {"pendingMergeId": row.id, "pair": [row.contactId, row.candidateId]},
+    )
+    return DecisionResult(row.id, "rejected", decided_by, now)
 
 
 def _apply_confirm(
@@ -419,7 +457,9 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
         now = utcnow()
         cause = f"review-undo:{item_id}:{undone_by}"
         after, closed_by = "pending", None
-        if row.status == "confirmed" and not reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}"):
+        if row.audit == AUDIT_LINK:
+            pass  # deciding an audited link changed no link: only its label goes
+        elif row.status == "confirmed" and not reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}"):
             # confirmed within a case whose other confirmations had joined its groups: it
             # merged nothing, so undoing it takes back the judgement and its label only;
             # the groups stay one, so the item stays closed
@@ -527,6 +567,8 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
         return _Sides(primaries, "a contact in it was erased")
+    if row.audit == AUDIT_LINK:
+        return _Sides(primaries, None)  # an audited automatic link: its groups are one by design
     group = {c.id: primary_of(c) for c in found.values()}
     return _Sides(primaries, settled_reason(group, row))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -78,6 +78,8 @@ _TOUCHED_REVIEWS = (
     select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId)
     .where(
         _PM.status == "pending",
+        # an audited automatic link asks about two groups made one on purpose
+        or_(_PM.audit.is_(None), _PM.audit != "link"),
         or_(_PM.leftPrimaryId.in_(_IDS), _PM.rightPrimaryId.in_(_IDS), _PM.contactId.in_(_IDS), _PM.candidateId.in_(_IDS)),
     )
     .order_by(_PM.id)
@@ -186,6 +188,9 @@ class ContactTx:
         self.dialect = dialect
         #: createdAt of the primaries this transaction has locked (see :meth:`_not_before`)
         self._locked_at: dict[int, datetime] = {}
+        #: when the contacts this transaction creates or re-links are stamped: the wall
+        #: clock, or a historical event's time for a bulk import (``Reconciler.identify_many``)
+        self.clock: Callable[[], datetime] = utcnow
 
     # --- reads ---------------------------------------------------------------------
 
@@ -320,7 +325,7 @@ class ContactTx:
         detail: dict | None = None,
     ) -> ContactRow:
         """Insert a contact (primary when ``linked_id`` is None) and audit its creation."""
-        now = utcnow()
+        now = self.clock()
         values = {
             "email": identity.email,
             "phoneNumber": identity.phone,
@@ -382,7 +387,7 @@ class ContactTx:
         merge settles close themselves (:meth:`close_settled_reviews`), except
         ``keep_open`` (a review case deciding them itself).
         """
-        now = utcnow()
+        now = self.clock()
         changed: list[int] = []
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:

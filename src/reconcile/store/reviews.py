@@ -188,7 +188,7 @@ def pending_pair_records(store: Store) -> list[Any]:
 
 def pending_edges(store: Store) -> list[Any]:
     """Every pending item as an edge between the groups it would join *now*: (id, left,
-    right, score, openedAt), ``left``/``right`` the current primaries of the stored ones.
+    right, score, openedAt, audit), ``left``/``right`` the current primaries of the stored ones.
     What the queue groups into cases (items touching the same groups)."""
     lp, rp = contact.alias("lp"), contact.alias("rp")
     with store.read() as tx:
@@ -199,6 +199,7 @@ def pending_edges(store: Store) -> list[Any]:
                 func.coalesce(rp.c.linkedId, rp.c.id).label("right"),
                 pending_merge.c.score,
                 pending_merge.c.openedAt,
+                pending_merge.c.audit,
             )
             .select_from(
                 pending_merge.join(lp, lp.c.id == pending_merge.c.leftPrimaryId).join(

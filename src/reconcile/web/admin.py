@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 
+from ..review.audit_estimates import audit_report
 from ..store import models as registry
 from ..training import registry as model_admin
 from . import review_ui
@@ -62,6 +63,7 @@ def _listing() -> dict:
         "models": [model_admin.summary(r, upper) for r in records],
         "active": active,
         "serving": _reconciler().models.current().as_json(),
+        "audit": audit_report(_reconciler().store).as_json(),
     }
 
 
@@ -155,6 +157,7 @@ def models_page():
         serving=listing["serving"],
         decisions=decisions,
         configured={"upper": _reconciler().settings.upper_threshold, "lower": _reconciler().settings.lower_threshold},
+        audit=listing["audit"],
     )
 
 

@@ -3,14 +3,14 @@ a new status ``resolved`` ("resolved elsewhere"), indexes to find the items a ch
 groups touches, and a sweep that closes the items already stale in existing data.
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-03
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
@@ -24,8 +24,9 @@ def _group(column: str) -> str:
 
 _CLOSE = """
 UPDATE pending_merge SET status = 'resolved', "decidedAt" = CURRENT_TIMESTAMP, note = '{note}'
-WHERE status = 'pending' AND ({condition})
+WHERE status = 'pending' AND (audit IS NULL OR audit <> 'link') AND ({condition})
 """
+# an audited automatic link (migration 0009) asks about two groups made one on purpose
 _MERGED = _CLOSE.format(
     note="resolved elsewhere: the two groups were merged by other means",
     condition=f"{_group('leftPrimaryId')} = {_group('rightPrimaryId')}",
