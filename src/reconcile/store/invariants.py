@@ -84,7 +84,7 @@ _CHECKS: list[tuple[str, str, str]] = [
         JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gr ON gr.id = pm."rightPrimaryId"
         LEFT JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gc ON gc.id = pm."contactId"
         LEFT JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gk ON gk.id = pm."candidateId"
-        WHERE pm.status = 'pending' AND (
+        WHERE pm.status = 'pending' AND (pm.audit IS NULL OR pm.audit <> 'link') AND (
             gl.g = gr.g
             OR (gc.id IS NOT NULL AND gk.id IS NOT NULL
                 AND NOT ((gc.g = gl.g AND gk.g = gr.g) OR (gc.g = gr.g AND gk.g = gl.g))))
