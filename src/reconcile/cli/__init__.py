@@ -286,7 +286,7 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
 @click.option("--target-precision", default=0.99, show_default=True, type=float, help="--from-labels: precision the upper threshold must reach on training labels")
 @click.option("--version", "version", default=None, help="--from-labels: the version (default: labels-<UTC timestamp>)")
 @click.option("--register/--no-register", default=True, show_default=True, help="--from-labels: add the version to the registry (never activates it)")
-@click.option("--m-source", type=click.Choice(["warm", "labels+em", "labels", "em"]), default="warm", show_default=True, help="--from-labels: warm = the active model updated by the labels; else from scratch with m from labels and/or EM")
+@click.option("--m-source", type=click.Choice(["weighted", "warm", "labels+em", "labels", "em"]), default="weighted", show_default=True, help="--from-labels: weighted = the active model updated by every label weighted by 1/inclusion probability; warm = updated by the labels unweighted; else from scratch with m from labels and/or EM")
 def train(
     stream: str | None, from_db: bool, name: str, models_dir: str | None, from_labels: bool,
     target_precision: float, version: str | None, register: bool, m_source: str,
@@ -322,6 +322,12 @@ def train(
 from .models import models as _models  # noqa: E402 - `reconcile models ...`
 
 main.add_command(_models)
+
+from .bulk import export_command as _export_command  # noqa: E402 - `reconcile export --format parquet PATH`
+from .bulk import import_command as _import_command  # noqa: E402 - `reconcile import FILE`
+
+main.add_command(_import_command)
+main.add_command(_export_command)
 
 def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
     import logging

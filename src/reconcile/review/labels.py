@@ -84,6 +84,9 @@ class LabelPair:
     kind: str
     label_id: int | None = None
     pending_merge_id: int | None = None
+    #: how many pairs of its kind this label stands for: 1 / the chance its item had of
+    #: being drawn into the audit sample (1 for the uncertain band, guards and imports)
+    weight: float = 1.0
 
     @property
     def is_match(self) -> bool:
@@ -211,8 +214,12 @@ def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair]
         if chosen is None:
             skipped.append(f"label {row.id}: no valid record on one side")
             continue
+        inclusion = row.pm_inclusion
         pairs.append(
-            LabelPair(chosen[0], chosen[1], row.outcome, row.source, kind, label_id=row.id, pending_merge_id=row.pendingMergeId)
+            LabelPair(
+                chosen[0], chosen[1], row.outcome, row.source, kind, label_id=row.id, pending_merge_id=row.pendingMergeId,
+                weight=1.0 / inclusion if inclusion else 1.0,
+            )
         )
     return pairs, skipped
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
 from .prepared import Prepared
-from .schema import audit_log, contact, identifier_group, link_guard
+from .schema import audit_log, contact, identifier_group, link_guard, pending_merge
 
 ContactRow = Row[Any]
 
@@ -134,6 +134,22 @@ def _create_in_one_statement():
 
 _CREATE_PG = _create_in_one_statement()
 
+#: what a review item closed by another change of its groups says, and its status
+RESOLVED = "resolved"
+RESOLVED_MERGED = "resolved elsewhere: the two groups were merged by other means"
+RESOLVED_SPLIT = "resolved elsewhere: a group was split, the scored pair no longer joins these two groups"
+_PM = pending_merge.c
+_TOUCHED_REVIEWS = (
+    select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId)
+    .where(
+        _PM.status == "pending",
+        # an audited automatic link asks about two groups made one on purpose
+        or_(_PM.audit.is_(None), _PM.audit != "link"),
+        or_(_PM.leftPrimaryId.in_(_IDS), _PM.rightPrimaryId.in_(_IDS), _PM.contactId.in_(_IDS), _PM.candidateId.in_(_IDS)),
+    )
+    .order_by(_PM.id)
+)
+
 
 
 def _holding_groups_stmt():
@@ -215,6 +231,19 @@ def _holdings(row: Any, group: int) -> list[tuple[str, str, int]]:
     return [(f, v, group) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None]
 
 
+def settled_reason(group: dict[int, int], item: Any) -> str | None:
+    """Why a review item no longer asks anything (its groups merged, or split so that the
+    scored pair no longer joins them), or ``None``; ``group`` maps contact ids to their
+    current primaries."""
+    left, right = group[item.leftPrimaryId], group[item.rightPrimaryId]
+    if left == right:
+        return RESOLVED_MERGED
+    if item.contactId is not None and item.candidateId is not None:
+        if {group.get(item.contactId), group.get(item.candidateId)} != {left, right}:
+            return RESOLVED_SPLIT
+    return None
+
+
 class StaleGroup(Exception):
     """A group changed between reading and locking it; the transaction is retried."""
 
@@ -227,6 +256,9 @@ class ContactTx:
         self.dialect = dialect
         #: createdAt of the primaries this transaction has locked (see :meth:`_not_before`)
         self._locked_at: dict[int, datetime] = {}
+        #: when the contacts this transaction creates or re-links are stamped: the wall
+        #: clock, or a historical event's time for a bulk import (``Reconciler.identify_many``)
+        self.clock: Callable[[], datetime] = utcnow
 
     # --- reads ---------------------------------------------------------------------
 
@@ -361,7 +393,7 @@ class ContactTx:
         detail: dict | None = None,
     ) -> ContactRow:
         """Insert a contact (primary when ``linked_id`` is None) and audit its creation."""
-        now = utcnow()
+        now = self.clock()
         values = {
             "email": identity.email,
             "phoneNumber": identity.phone,
@@ -416,13 +448,16 @@ class ContactTx:
         score: float | None = None,
         model: str | None = None,
         detail: dict | None = None,
+        keep_open: Collection[int] = (),
     ) -> list[int]:
         """Re-point each loser primary and all its secondaries straight at ``winner``.
 
         Callers hold the locks of every primary involved (see :meth:`lock_primaries`).
-        Returns the ids whose link changed, every one of them audited.
+        Returns the ids whose link changed, every one of them audited. Review items the
+        merge settles close themselves (:meth:`close_settled_reviews`), except
+        ``keep_open`` (a review case deciding them itself).
         """
-        now = utcnow()
+        now = self.clock()
         changed: list[int] = []
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:
@@ -455,6 +490,7 @@ class ContactTx:
             ]
         )
         changed.extend(row.id for row in moved)
+        self.close_settled_reviews(changed, cause=cause, at=now, keep_open=keep_open)
         return changed
 
     def revert_moves(
@@ -503,6 +539,72 @@ class ContactTx:
                 for m in moves
             ]
         )
+        self.close_settled_reviews([m.contactId for m in moves], cause=cause, at=at)
+
+    def close_settled_reviews(
+        self, moved_ids: Iterable[int], *, cause: str, at: datetime, keep_open: Collection[int] = ()
+    ) -> list[int]:
+        """Close the pending review items that a change of groups has settled: their two
+        groups are one now (merged), or the pair that was scored no longer joins them
+        (split). Status ``resolved`` ("resolved elsewhere"), no label, no cannot-link;
+        ``decidedBy`` names the change's cause. Returns the closed ids.
+
+        Every write that moves contacts between groups calls it with the moved ids, in
+        the same transaction, so the queue never shows an item the graph has answered.
+        An item a concurrent decision holds (PostgreSQL row lock) is skipped: that
+        decision re-checks it under the groups' locks and closes it the same way.
+        """
+        ids = sorted(set(moved_ids))
+        if not ids:
+            return []
+        stmt = _TOUCHED_REVIEWS.with_for_update(skip_locked=True) if self.dialect == "postgresql" else _TOUCHED_REVIEWS
+        items = [r for r in self.conn.execute(stmt, {"ids": ids}) if r.id not in keep_open]
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        group = {c.id: c.linkedId or c.id for c in self.contacts(wanted)}
+        closing: dict[str, list[int]] = {RESOLVED_MERGED: [], RESOLVED_SPLIT: []}
+        for r in items:
+            why = settled_reason(group, r)
+            if why is not None:
+                closing[why].append(r.id)
+        closed: list[int] = []
+        for note, item_ids in closing.items():
+            if item_ids:
+                self.conn.execute(
+                    update(pending_merge)
+                    .where(_PM.id.in_(item_ids), _PM.status == "pending")
+                    .values(status=RESOLVED, decidedAt=at, decidedBy=cause[:64], note=note)
+                )
+                closed += item_ids
+        return sorted(closed)
+
+    def reopen_resolved(self, closed_by: str) -> list[int]:
+        """Reopen the items a change closed as resolved (``decidedBy`` = its cause) that
+        ask their question again now that the change was undone (their groups are apart,
+        their scored pair joins them). Returns the reopened ids."""
+        items = self.conn.execute(
+            select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId).where(
+                _PM.status == RESOLVED, _PM.decidedBy == closed_by[:64]
+            )
+        ).all()
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        found = {c.id: c for c in self.contacts(wanted)}
+        if any(c.deletedAt is not None for c in found.values()):
+            found = {i: c for i, c in found.items() if c.deletedAt is None}
+        group = {i: c.linkedId or c.id for i, c in found.items()}
+        reopened = [
+            r.id for r in items
+            if all(i in group for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None)
+            and settled_reason(group, r) is None
+        ]
+        if reopened:
+            self.conn.execute(
+                update(pending_merge).where(_PM.id.in_(reopened)).values(status="pending", decidedAt=None, decidedBy=None, note=None)
+            )
+        return reopened
 
     def regroup_holdings(self, destinations: dict[int, int | None]) -> None:
         """Before contacts move to other groups (by primary id), or stop being live
@@ -570,4 +672,4 @@ class ContactTx:
         }
 
 
-__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow"]
+__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow", "settled_reason", "RESOLVED", "RESOLVED_MERGED", "RESOLVED_SPLIT"]

@@ -72,13 +72,15 @@ def delete_review_labels(tx: ContactTx, pending_merge_id: int) -> list[tuple[int
 
 def labels_with_items(store: Store) -> list[Any]:
     """Every label row, oldest first, with its item's scored pair (``pm_contact``,
-    ``pm_candidate``; None for an imported label or a guard item)."""
+    ``pm_candidate``; None for an imported label or a guard item) and the chance the
+    item had of being drawn into the audit sample (``pm_inclusion``; None: not drawn)."""
     with store.read() as tx:
         return tx.conn.execute(
             select(
                 label,
                 pending_merge.c.contactId.label("pm_contact"),
                 pending_merge.c.candidateId.label("pm_candidate"),
+                pending_merge.c.inclusionProbability.label("pm_inclusion"),
             )
             .select_from(label.outerjoin(pending_merge, pending_merge.c.id == label.c.pendingMergeId))
             .order_by(label.c.id)

@@ -20,7 +20,7 @@ from .schema import cannot_link, contact, link_guard, pending_merge
 
 _PROPOSED = (
     "leftPrimaryId", "rightPrimaryId", "contactId", "candidateId", "reason", "guard", "score", "matchWeight",
-    "modelVersion", "evidence", "status", "openedAt",
+    "modelVersion", "evidence", "audit", "inclusionProbability", "status", "openedAt",
 )
 
 
@@ -64,10 +64,13 @@ def open_pending_merge(
     match_weight: float | None = None,
     model_version: str | None = None,
     evidence: Any = None,
+    audit: str | None = None,
+    inclusion_probability: float | None = None,
 ) -> int | None:
     """Propose merging the groups of two primaries; ``None`` if that pair was proposed before.
 
-    The same pair of groups is never proposed twice, whatever became of the first
+    ``audit`` and ``inclusion_probability`` mark an item of the random audit sample
+    (:mod:`reconcile.engine.audit_sampling`). The same pair of groups is never proposed twice, whatever became of the first
     proposal (a rejected pair is also a cannot-link; a confirmed one is one group).
     The insert does nothing on conflict with the pair's unique key, which answers both
     "proposed before" and two transactions proposing the same pair at once (the later
@@ -87,6 +90,8 @@ def open_pending_merge(
             "matchWeight": match_weight,
             "modelVersion": model_version,
             "evidence": evidence,
+            "audit": audit,
+            "inclusionProbability": inclusion_probability,
             "status": "pending",
             "openedAt": utcnow(),
         },
