@@ -192,3 +192,24 @@ def test_the_groups_limit_is_read_from_the_environment_and_must_be_positive(monk
     assert Guards.from_settings(Settings.from_env()).max_groups_per_identifier == 5
     with pytest.raises(ValueError, match="RECONCILE_MAX_GROUPS_PER_IDENTIFIER"):
         Guards.from_settings(Settings(max_groups_per_identifier=0))
+
+
+def test_a_guard_record_on_the_phone_speaks_of_the_phone(tmp_path):
+    """A request held from one group on two values for two reasons (the email a role
+    mailbox, the phone carried by a clearly different name) records each value's own guard."""
+    from review_seed import exact_only
+    from review_seed import identify as identify_in
+
+    from reconcile.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'guards.db'}"
+    upgrade(url)
+    rec = create_app(exact_only(url)).extensions["reconcile"]
+    try:
+        identify_in(rec, "info@shop.io", "+14155550123", "John Smith")
+        identify_in(rec, "info@shop.io", "+14155550123", "Mary Jones")
+        recorded = {r.field: (r.guard, r.reason) for r in rows(rec.store, link_guard)}
+        assert recorded["email"][0] == "role-mailbox" and recorded["email"][1].startswith("email ")
+        assert recorded["phoneNumber"][0] == "shared-identifier" and recorded["phoneNumber"][1].startswith("phoneNumber ")
+    finally:
+        rec.store.dispose()

@@ -18,6 +18,7 @@ LAYERS = [
     {"review"},
     {"training"},
     {"synth"},
+    {"ingest", "export"},
     {"web", "cli"},
 ]
 RANK = {place: rank for rank, places in enumerate(LAYERS) for place in places}

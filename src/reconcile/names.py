@@ -3,8 +3,8 @@
 Used by the shared-identifier guard: an email or phone that already carries a name
 *clearly different* from the request's is probably shared (a family phone, a role
 mailbox, a till placeholder), so linking on it alone is not safe. "Clearly different"
-is deliberately conservative: order swaps, initials, nicknames, dropped diacritics and
-small typos all count as compatible.
+is deliberately conservative: order swaps, initials, clipped forms ("Al", "Alex"),
+nicknames, dropped diacritics and small typos all count as compatible.
 """
 from __future__ import annotations
 
@@ -130,13 +130,26 @@ _OTHER_FAMILIES: tuple[str, ...] = (
 NICKNAME_FAMILIES: tuple[str, ...] = (*_ENGLISH_FAMILIES, *_OTHER_FAMILIES)
 
 
+#: a short form at least this long that starts the other token is compatible with it
+#: ("Al" / "Alex", "Sam" / "Samuel"); one letter is an initial, handled on its own
+MIN_SHORT_FORM = 2
+
+
 @lru_cache(maxsize=1)
-def _nickname_groups() -> dict[str, frozenset[int]]:
-    groups: dict[str, set[int]] = {}
-    for index, family in enumerate(NICKNAME_FAMILIES):
-        for token in family.split():
-            groups.setdefault(token, set()).add(index)
-    return {token: frozenset(ids) for token, ids in groups.items()}
+def _full_names() -> dict[str, frozenset[str]]:
+    """Each token's full names: the first word of every family it appears in.
+
+    Two forms are the same name when they share a full name, whichever rows list them:
+    "al" (row "alexander al") and "alex" (row "alexander alex alec ...") both go back to
+    "alexander". Only one step: "kit" (Katherine, Christopher) does not make Katherine
+    and Christopher one name.
+    """
+    heads: dict[str, set[str]] = {}
+    for family in NICKNAME_FAMILIES:
+        tokens = family.split()
+        for token in tokens:
+            heads.setdefault(token, set()).add(tokens[0])
+    return {token: frozenset(found) for token, found in heads.items()}
 
 
 @lru_cache(maxsize=1 << 16)
@@ -145,8 +158,11 @@ def _tokens_compatible(a: str, b: str) -> bool:
         return True
     if len(a) == 1 or len(b) == 1:  # an initial
         return a[0] == b[0]
-    groups = _nickname_groups()
-    if groups.get(a, frozenset()) & groups.get(b, frozenset()):
+    short, long = sorted((a, b), key=len)
+    if len(short) >= MIN_SHORT_FORM and long.startswith(short):  # a clipped form: "al" / "alex"
+        return True
+    heads = _full_names()
+    if heads.get(a, frozenset()) & heads.get(b, frozenset()):
         return True
     return jellyfish.jaro_winkler_similarity(a, b) >= TOKEN_SIMILARITY
 
@@ -155,7 +171,8 @@ def names_compatible(a: str | None, b: str | None) -> bool:
     """True unless both names are present and clearly belong to different people.
 
     Every token of the shorter name must find a compatible token in the longer one
-    (equal, initial, nickname, or Jaro-Winkler >= 0.88), in any order.
+    (equal, initial, a clipped form of it, a nickname of the same full name, or
+    Jaro-Winkler >= 0.88), in any order.
     """
     return keys_compatible(name_key(a), name_key(b))
 

@@ -399,6 +399,12 @@ from .models import models as _models  # noqa: E402 - `reconcile models ...`
 
 main.add_command(_models)
 
+from .bulk import export_command as _export_command  # noqa: E402 - `reconcile export --format parquet PATH`
+from .bulk import import_command as _import_command  # noqa: E402 - `reconcile import FILE`
+
+main.add_command(_import_command)
+main.add_command(_export_command)
+
 def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
     from ..store import Store
     from ..training.retrain import TrainingError, train_from_labels

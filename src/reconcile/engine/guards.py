@@ -11,6 +11,7 @@ one value, or one value held by more groups than ``max_groups_per_identifier``.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -86,21 +87,11 @@ class Guards:
 
         ``placeholder``: a value that stands for "none given"; ``role-mailbox``: an
         address a team shares by design. Either is stored but never links people.
+        (Asked several times per request about the same values: the answer is cached.)
         """
         if value is None:
             return None
-        if field == "email":
-            if value in self.blocked_emails:
-                return "placeholder"
-            local, _ = email_parts(value)
-            if local in PLACEHOLDER_LOCAL_PARTS:
-                return "placeholder"
-            return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
-        if value in self.blocked_phones:
-            return "placeholder"
-        digits = _DIGITS.sub("", value)
-        national = digits[-10:] if value.startswith("+") else digits
-        return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None
+        return _unlinkable(self, field, value)
 
     def shared_identifier(
         self,
@@ -175,3 +166,20 @@ class Guards:
         if len(big) >= 2:
             return "large-merge", f"joins groups of {' and '.join(map(str, sorted(big)))} contacts"
         return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _unlinkable(guards: Guards, field: str, value: str) -> str | None:
+    """:meth:`Guards.unlinkable`, a pure function of the configuration and the value."""
+    if field == "email":
+        if value in guards.blocked_emails:
+            return "placeholder"
+        local, _ = email_parts(value)
+        if local in PLACEHOLDER_LOCAL_PARTS:
+            return "placeholder"
+        return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
+    if value in guards.blocked_phones:
+        return "placeholder"
+    digits = _DIGITS.sub("", value)
+    national = digits[-10:] if value.startswith("+") else digits
+    return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..scoring.features import stored_features
 from ..store import ContactRow, ContactTx
 from ..store.candidates import fetch_candidates
 from ..store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
@@ -68,6 +69,20 @@ def _blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
     return keys
 
 
+def contact_features(row: ContactRow) -> dict[str, str | None]:
+    """The compared columns of a stored contact, from its stored keys (no phone parsed)."""
+    return stored_features(
+        row.email,
+        row.phoneNumber,
+        row.name,
+        email_mailbox=row.emailMailbox,
+        email_local=row.emailLocal,
+        phone_national=row.phoneNational,
+        phone_tail=row.phoneTail,
+        name_key=row.nameKey,
+    )
+
+
 def _evidence(row: ContactRow, candidate: ContactRow, scored: ScoredPair, version: str) -> dict:
     return {
         "contactId": row.id,
@@ -100,10 +115,7 @@ def link_probabilistic(
     candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
     if not candidates:
         return outcome
-    from ..scoring.features import features
-
-    record = features(row.email, row.phoneNumber, row.name)
-    scores = scorer.score_many(record, [features(c.email, c.phoneNumber, c.name) for c in candidates])
+    scores = scorer.score_many(contact_features(row), [contact_features(c) for c in candidates])
 
     best: dict[int, tuple[ScoredPair, ContactRow]] = {}
     for candidate, scored in zip(candidates, scores):
@@ -114,7 +126,7 @@ def link_probabilistic(
     top_scored, top_candidate = ranked[0][1]
     outcome.best = _evidence(row, top_candidate, top_scored, scorer.version)
 
-    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None]] = []
+    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None, str | None]] = []
     for rank, (group, (scored, candidate)) in enumerate(ranked):
         if scored.match_probability < thresholds.lower:
             if audit is not None:
@@ -134,14 +146,16 @@ def link_probabilistic(
                 continue
             reviews.append((group, scored, candidate, *block))
             continue
-        reviews.append((group, scored, candidate, "score", None))
+        reviews.append((group, scored, candidate, "score", None, None))
 
-    for group, scored, candidate, reason, guard in reviews[:MAX_REVIEWS_PER_CONTACT]:
+    for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
         evidence = _evidence(row, candidate, scored, scorer.version)
         if guard:
             evidence["guard"] = guard
+        if why:
+            evidence["reason"] = why
         pending_id = open_pending_merge(
             tx,
             outcome.primary_id,
@@ -163,18 +177,13 @@ def link_probabilistic(
 def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None:
     """Attach the model's score and evidence to reviews a guard opened (their pair of
     contacts is named), keeping the guard's reason: a reviewer sees both, and can sort."""
-    from ..scoring.features import features
-
     pairs = pending_pairs(tx, pending_ids)
     if not pairs:
         return
     rows = {r.id: r for r in tx.contacts({i for _, a, b, _ in pairs for i in (a, b)})}
     for pending_id, contact_id, candidate_id, evidence in pairs:
         row, candidate = rows[contact_id], rows[candidate_id]
-        (scored,) = scorer.score_many(
-            features(row.email, row.phoneNumber, row.name),
-            [features(candidate.email, candidate.phoneNumber, candidate.name)],
-        )
+        (scored,) = scorer.score_many(contact_features(row), [contact_features(candidate)])
         attach_score(
             tx,
             pending_id,
@@ -251,13 +260,13 @@ def _audit_near(
     )
 
 
-def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str] | None:
-    """(reason, guard) when an automatic link must become a review instead."""
+def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str, str] | None:
+    """(reason, guard, why with its numbers) when an automatic link must become a review instead."""
     if cannot_link_pairs(tx, [primary_id, group]):
-        return "conflict", "cannot-link"
+        return "conflict", "cannot-link", "a reviewer rejected joining these groups before"
     sizes = tx.group_sizes([primary_id, group])
     block = guards.merge_block([sizes.get(primary_id, 1), sizes.get(group, 1)])
-    return ("guard", block[0]) if block else None
+    return ("guard", *block) if block else None
 
 
 def _merge(tx: ContactTx, outcome: ProbabilisticOutcome, group: int, evidence: dict, cause: str) -> None:

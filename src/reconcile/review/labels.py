@@ -101,7 +101,7 @@ class LabelPair:
 
     def import_key(self) -> str:
         """The pair and its outcome as stored in ``label.importKey`` (unique): the same
-        decision imported twice is one label (migration 0013 computes the same)."""
+        decision imported twice is one label (migration 0012 computes the same)."""
         return hashlib.sha256(f"{self.split_key()}\x1d{self.outcome}".encode("utf-8")).hexdigest()
 
 

@@ -423,29 +423,84 @@ def rollback(
 # --- presentation ------------------------------------------------------------------------
 
 
-def chart_files(record: ModelRecord) -> list[str]:
-    """The chart files that exist in a registered model's directory."""
+def _chart_file(record: ModelRecord, name: str) -> Path | None:
     model = resolve_path(record.path)
     if model.name != MODEL_FILE:
-        return []  # a bare <name>.json (the shipped default) has no directory of its own
-    folder = model.parent
-    return [name for name in CHART_FILES if (folder / name).is_file()]
+        return None  # a bare <name>.json (the shipped default) has no directory of its own
+    path = model.parent / name
+    return path if path.is_file() else None
+
+
+def shipped_curve(metrics: dict[str, Any] | None) -> list[dict[str, float]]:
+    """The precision-recall points of a shipped model's metrics file
+    (``heldout.thresholds``: threshold -> precision, recall, f1), by threshold."""
+    table = metrics.get("heldout", {}).get("thresholds") if isinstance(metrics, dict) else None
+    if not isinstance(table, dict):
+        return []
+    points = []
+    for key, row in table.items():
+        try:
+            threshold = float(key)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and _number(row.get("precision")) is not None and _number(row.get("recall")) is not None:
+            points.append({"threshold": threshold, "precision": row["precision"], "recall": row["recall"], "f1": _number(row.get("f1"))})
+    return sorted(points, key=lambda p: p["threshold"])
+
+
+def shipped_scores(metrics: dict[str, Any] | None, upper: float | None) -> dict[str, Any] | None:
+    """A shipped model's held-out scores at its upper threshold (the listed cut nearest
+    to it), for display only: they come from the synthetic stream it was trained on,
+    not from reviewers' labels, so the activation policy never compares them."""
+    points = shipped_curve(metrics)
+    if not points:
+        return None
+    target = upper if upper is not None else points[-1]["threshold"]
+    point = min(points, key=lambda p: abs(p["threshold"] - target))
+    return {**point, "basis": f"shipped metrics, held-out synthetic records, threshold {point['threshold']:g}"}
+
+
+def chart_files(record: ModelRecord) -> list[str]:
+    """The charts of a registered version: the files in its directory, else drawn from
+    what it has (the model's weights always; a shipped model's listed cuts)."""
+    names = []
+    for name in CHART_FILES:
+        if _chart_file(record, name) is not None or name == "match_weights.svg" or shipped_curve(record.metrics):
+            names.append(name)
+    return names
 
 
 def chart_path(record: ModelRecord, name: str) -> Path | None:
-    """The file to serve for a chart of a registered model; None unless it is one."""
-    if name not in chart_files(record):
-        return None
-    return resolve_path(record.path).parent / name
+    """The file to serve for a chart of a registered model; None when there is none
+    (:func:`drawn_chart` may still draw it)."""
+    return _chart_file(record, name) if name in CHART_FILES else None
+
+
+def drawn_chart(record: ModelRecord, name: str) -> str | None:
+    """An SVG chart drawn now for a version that has no file for it; None when it has
+    nothing to draw it from."""
+    from . import charts
+
+    if name == "match_weights.svg":
+        model = json.loads(resolve_path(record.path).read_text())
+        return charts.match_weights_svg(model, title=f"Match weights: {record.version}")
+    if name == "pr_curve.svg":
+        points = shipped_curve(record.metrics)
+        if points:
+            title = f"Precision-recall, held-out synthetic records ({len(points)} cuts)"
+            return charts.pr_curve_svg({record.version: points}, title=title)
+    return None
 
 
 def _when(value: Any) -> str | None:
     return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
 
 
-def summary(record: ModelRecord) -> dict[str, Any]:
-    """A version as the admin API shows it."""
+def summary(record: ModelRecord, default_upper: float | None = None) -> dict[str, Any]:
+    """A version as the admin API shows it; ``default_upper`` is the upper threshold a
+    version without its own serves with (the settings'), where its shipped scores are read."""
     scores = own_scores(record.metrics)
+    shipped = None if scores is not None else shipped_scores(record.metrics, record.upper_threshold or default_upper)
     block, named = _compared_block(record.metrics)
     compared = _scores(block)
     return {
@@ -457,7 +512,11 @@ def summary(record: ModelRecord) -> dict[str, Any]:
         "activatedBy": record.activated_by,
         "previousVersion": record.previous_version,
         "thresholds": {"upper": record.upper_threshold, "lower": record.lower_threshold},
-        "heldout": None if scores is None else {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1},
+        "heldout": (
+            {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1, "basis": "held-out labels"}
+            if scores is not None
+            else shipped
+        ),
         "comparedWith": None
         if compared is None
         else {"version": named, "precision": compared.precision, "recall": compared.recall, "f1": compared.f1},
@@ -474,6 +533,8 @@ __all__ = [
     "activate",
     "activation_decision",
     "chart_path",
+    "drawn_chart",
+    "shipped_scores",
     "ensure_default_registered",
     "register_path",
     "rollback",

@@ -8,7 +8,7 @@ looked up by version and file name in the registry, never from a path in the URL
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 
 from ..review.audit_estimates import audit_report
 from ..store import models as registry
@@ -58,8 +58,9 @@ def _body() -> dict:
 def _listing() -> dict:
     records = registry.list_models(_reconciler().store)
     active = next((r.version for r in records if r.active), None)
+    upper = _reconciler().settings.upper_threshold
     return {
-        "models": [model_admin.summary(r) for r in records],
+        "models": [model_admin.summary(r, upper) for r in records],
         "active": active,
         "serving": _reconciler().models.current().as_json(),
         "audit": audit_report(_reconciler().store).as_json(),
@@ -118,9 +119,13 @@ def chart(version: str, name: str):
     except (model_admin.UnknownModel, ApiError):
         raise ApiError(404, "not_found", "no such chart") from None
     path = model_admin.chart_path(record, name)
-    if path is None:
-        raise ApiError(404, "not_found", "no such chart")
-    response = send_file(path, mimetype="image/svg+xml", max_age=0)
+    if path is not None:
+        response = send_file(path, mimetype="image/svg+xml", max_age=0)
+    else:
+        drawn = model_admin.drawn_chart(record, name)
+        if drawn is None:
+            raise ApiError(404, "not_found", "no such chart")
+        response = Response(drawn, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = CHART_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -154,6 +159,7 @@ def models_page():
         active=current,
         serving=listing["serving"],
         decisions=decisions,
+        configured={"upper": _reconciler().settings.upper_threshold, "lower": _reconciler().settings.lower_threshold},
         audit=listing["audit"],
     )
 

@@ -4,8 +4,8 @@ export re-imported, two imports of one file at once) is one label. Existing dupl
 imported labels are removed, the oldest of each kept. Review labels keep a NULL key:
 each is one decision on one review item.
 
-Revision ID: 0013
-Revises: 0009
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03
 """
 import hashlib
@@ -14,8 +14,8 @@ import json
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
-down_revision = "0009"
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
