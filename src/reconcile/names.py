@@ -152,6 +152,17 @@ def _full_names() -> dict[str, frozenset[str]]:
     return {token: frozenset(found) for token, found in heads.items()}
 
 
+@lru_cache(maxsize=1)
+def _family_tokens() -> dict[str, frozenset[str]]:
+    """Each token's nicknames: every token of every family it appears in."""
+    found: dict[str, set[str]] = {}
+    for family in NICKNAME_FAMILIES:
+        tokens = family.split()
+        for token in tokens:
+            found.setdefault(token, set()).update(tokens)
+    return {token: frozenset(tokens) for token, tokens in found.items()}
+
+
 @lru_cache(maxsize=1 << 16)
 def _tokens_compatible(a: str, b: str) -> bool:
     if a == b:
@@ -226,14 +237,12 @@ def local_part_names_nobody(local: str, name_keys: Iterable[str], other_locals: 
     letters = _letters(local)
     if len(letters) < MIN_LOCAL_LETTERS:
         return False
-    groups = _nickname_groups()
+    nicknames = _family_tokens()
     for key in name_keys:
         for token in key.split():
             if len(token) < 2:
                 continue
-            variants = {token} | {
-                nick for index in groups.get(token, ()) for nick in NICKNAME_FAMILIES[index].split() if len(nick) >= 2
-            }
+            variants = {token} | {nick for nick in nicknames.get(token, ()) if len(nick) >= 2}
             if any(v in letters for v in variants):
                 return False
     for other in other_locals:
