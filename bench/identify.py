@@ -416,10 +416,12 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
 
 
 def _fmt_phone(phone: str, rng: random.Random) -> str:
-    """A seeded E.164 phone as a client might send it (all normalise back to it)."""
+    """A seeded E.164 phone as a client might send it (all normalise back to it). A phone
+    that is not a North American E.164 number (the shared-value fillers ``0``, ``1``...) is
+    sent as stored: cut into groups it would be ``--``, which the service rightly refuses."""
     national = phone[2:]
     style = rng.random()
-    if style < 0.4:
+    if style < 0.4 or not (phone.startswith("+1") and len(phone) == 12):
         return phone
     if style < 0.7:
         return f"({national[:3]}) {national[3:6]}-{national[6:]}"

@@ -31,8 +31,10 @@ def make_version(
     active: dict | None = None,
     thresholds: tuple[float, float] | None = (0.999, 0.9),
     charts: bool = True,
+    heldout_pairs: int = 200,
 ) -> Path:
-    """A model directory as ``reconcile train --from-labels`` writes it."""
+    """A model directory as ``reconcile train --from-labels`` writes it (its evaluation
+    measured on ``heldout_pairs`` decided held-out pairs)."""
     folder = root / version
     folder.mkdir(parents=True)
     shutil.copyfile(DEFAULT_JSON, folder / "model.json")
@@ -40,7 +42,7 @@ def make_version(
     if thresholds is not None:
         (folder / "thresholds.json").write_text(json.dumps({"upper": thresholds[0], "lower": thresholds[1]}))
     if candidate is not None:
-        evaluation = {"candidate": candidate}
+        evaluation = {"candidate": candidate, "heldout_labels": {"pairs": heldout_pairs}}
         if active is not None:
             evaluation["active"] = active
         (folder / "evaluation.json").write_text(json.dumps(evaluation))

@@ -19,6 +19,7 @@ LAYERS = [
     {"training"},
     {"batch"},
     {"synth"},
+    {"ingest", "export"},
     {"web", "cli"},
 ]
 RANK = {place: rank for rank, places in enumerate(LAYERS) for place in places}

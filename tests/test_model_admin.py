@@ -51,7 +51,7 @@ def test_admin_api_needs_a_reviewer_and_changes_need_an_admin(client, versions, 
     assert body["active"] == "default" and [m["version"] for m in body["models"]] == ["default", "v2", "v3"]
     assert body["serving"]["version"] == "default"
     v2 = body["models"][1]
-    assert v2["heldout"] == {"precision": 0.97, "recall": 0.765, "f1": 0.85}
+    assert v2["heldout"] == {"precision": 0.97, "recall": 0.765, "f1": 0.85, "basis": "held-out labels"}
     assert v2["comparedWith"]["version"] == "default" and v2["charts"] == ["pr_curve.svg", "match_weights.svg"]
     for path in ("/admin/models/v2/activate", "/admin/models/rollback"):
         refused = client.post(path, json={}, headers=bearer(tokens["alice"]))
@@ -111,10 +111,28 @@ def test_charts_are_served_only_for_registered_versions(client, versions, tokens
         "/admin/models/v2/charts/..%2Fv3%2Fpr_curve.svg",
         "/admin/models/v2/charts/%2E%2E%2F%2E%2E%2Fsecret.txt",
         "/admin/models/nope/charts/pr_curve.svg",
-        "/admin/models/default/charts/pr_curve.svg",
+        "/admin/models/default/charts/secret.txt",
         "/admin/models/..%2F..%2Fetc/charts/pr_curve.svg",
     ):
         assert client.get(path, headers=auth).status_code == 404, path
+
+
+def test_the_shipped_model_gets_its_metrics_and_charts_drawn_from_its_files(client, versions, tokens):
+    """The shipped default has no directory of chart files, but its metrics file lists
+    precision and recall at a few thresholds and its model holds the weights: the API
+    shows the scores at its upper threshold, the charts are drawn (few cuts: as points)."""
+    auth = bearer(tokens["alice"])
+    listed = {m["version"]: m for m in client.get("/admin/models", headers=auth).get_json()["models"]}
+    default = listed["default"]
+    assert default["heldout"]["precision"] > 0.9 and "shipped metrics" in default["heldout"]["basis"]
+    assert default["charts"] == ["pr_curve.svg", "match_weights.svg"]
+    pr = client.get("/admin/models/default/charts/pr_curve.svg", headers=auth)
+    assert pr.status_code == 200 and pr.mimetype == "image/svg+xml"
+    svg = pr.get_data(as_text=True)
+    assert svg.count("<circle") >= 3 and "<polyline" not in svg and "<script" not in svg
+    assert "default-src 'none'" in pr.headers["Content-Security-Policy"]
+    weights = client.get("/admin/models/default/charts/match_weights.svg", headers=auth)
+    assert weights.status_code == 200 and "prior" in weights.get_data(as_text=True)
 
 
 def test_the_model_page_is_for_admins_only(client, versions, tokens):

@@ -1,10 +1,15 @@
 """The activation policy (pure): a version goes live only when it is not worse than the
-active one on held-out labels, and missing numbers refuse (forceably), saying so."""
-from reconcile.training.registry import PRECISION_TOLERANCE, activation_decision
+active one on held-out labels, and missing numbers refuse (forceably), saying so; so do
+numbers that cannot carry a decision (too few held-out pairs, undefined metrics)."""
+from reconcile.training.label_metrics import decision_metrics
+from reconcile.training.registry import MIN_HELDOUT_PAIRS, PRECISION_TOLERANCE, activation_decision
 
 
-def evaluation(p: float, f1: float, active_version: str | None = None, active_p: float = 0.0, active_f1: float = 0.0):
-    metrics = {"candidate": {"precision": p, "recall": 0.5, "f1": f1}}
+def evaluation(
+    p: float, f1: float, active_version: str | None = None, active_p: float = 0.0, active_f1: float = 0.0,
+    pairs: int = 200,
+):
+    metrics = {"candidate": {"precision": p, "recall": 0.5, "f1": f1}, "heldout_labels": {"pairs": pairs}}
     if active_version is not None:
         metrics["active"] = {"version": active_version, "precision": active_p, "recall": 0.5, "f1": active_f1}
     return metrics
@@ -59,7 +64,11 @@ def test_a_comparison_with_another_version_is_not_used_for_this_one():
 
 
 def test_an_unnamed_comparison_is_the_last_resort():
-    metrics = {"candidate": {"precision": 0.97, "f1": 0.9}, "active": {"precision": 0.96, "f1": 0.8}}
+    metrics = {
+        "candidate": {"precision": 0.97, "recall": 0.8, "f1": 0.9},
+        "active": {"precision": 0.96, "recall": 0.7, "f1": 0.8},
+        "heldout_labels": {"pairs": 100},
+    }
     d = activation_decision("v2", metrics, "v1", None)
     assert d.allowed and "active when it was trained" in d.basis
 
@@ -73,3 +82,62 @@ def test_non_numeric_metrics_do_not_count():
     bad = {"candidate": {"precision": "0.9", "f1": float("nan")}}
     d = activation_decision("v2", bad, "v1", evaluation(0.9, 0.8))
     assert not d.allowed and "no held-out metrics for v2" in d.reason
+
+
+# --- an honest gate: numbers that cannot carry the decision refuse -----------------------
+
+
+def test_an_evaluation_over_zero_held_out_pairs_is_not_measurable_and_refused():
+    # one label, none held out: the evaluation writes null, never 1.0
+    block = decision_metrics([], [], 0.999, 0.9)
+    assert block["pairs"] == 0 and block["precision"] is None and block["recall"] is None and block["f1"] is None
+    assert "no labelled pairs" in block["not_measurable"]
+    metrics = {"candidate": block, "active": {**block, "version": "v1"}, "heldout_labels": {"pairs": 0}}
+    d = activation_decision("v2", metrics, "v1", None)
+    assert not d.allowed and d.forceable and "not measurable" in d.reason and "--force" in d.reason
+
+
+def test_fewer_held_out_pairs_than_the_minimum_refuse_forceably():
+    few = activation_decision("v2", evaluation(0.99, 0.9, "v1", 0.9, 0.8, pairs=MIN_HELDOUT_PAIRS - 1), "v1", None)
+    assert not few.allowed and few.forceable
+    assert f"only {MIN_HELDOUT_PAIRS - 1} decided pair(s)" in few.reason and "RECONCILE_MIN_HELDOUT_PAIRS" in few.reason
+    enough = activation_decision("v2", evaluation(0.99, 0.9, "v1", 0.9, 0.8, pairs=MIN_HELDOUT_PAIRS), "v1", None)
+    assert enough.allowed
+    configured = activation_decision("v2", evaluation(0.99, 0.9, "v1", 0.9, 0.8, pairs=10), "v1", None, min_heldout_pairs=5)
+    assert configured.allowed
+
+
+def test_an_evaluation_that_does_not_say_how_many_pairs_is_refused():
+    metrics = evaluation(0.99, 0.9, "v1", 0.9, 0.8)
+    del metrics["heldout_labels"]
+    d = activation_decision("v2", metrics, "v1", None)
+    assert not d.allowed and "an unknown number of decided pair(s)" in d.reason
+
+
+def test_a_model_that_links_no_pair_has_undefined_precision_and_is_refused():
+    # held-out matches exist, but nothing reaches the candidate's upper threshold
+    scores, truth = [0.5] * 60 + [0.1] * 40, [True] * 60 + [False] * 40
+    block = decision_metrics(scores, truth, 0.999, 0.9)
+    assert block["precision"] is None and block["recall"] == 0.0 and block["f1"] is None
+    active = {**decision_metrics(scores, truth, 0.4, 0.2), "version": "v1"}
+    d = activation_decision("v2", {"candidate": block, "active": active, "heldout_labels": {"pairs": 100}}, "v1", None)
+    assert not d.allowed and "precision, f1 not measurable" in d.reason
+
+
+def test_the_active_models_undefined_metric_refuses_too():
+    scores, truth = [0.5] * 60, [False] * 60  # no held-out match: recall undefined for both
+    block = decision_metrics(scores, truth, 0.4, 0.2)
+    assert block["recall"] is None and "recall undefined" in block["not_measurable"]
+    d = activation_decision("v2", evaluation(0.9, 0.8), "v1", {"candidate": block, "heldout_labels": {"pairs": 60}})
+    assert not d.allowed and "v1's held-out recall" in d.reason
+
+
+def test_recall_zero_is_never_not_worse():
+    # both models link only wrong pairs: F1 0 = 0, precision 0 = 0, yet no match is found
+    metrics = {
+        "candidate": {"precision": 0.0, "recall": 0.0, "f1": 0.0},
+        "active": {"version": "v1", "precision": 0.0, "recall": 0.0, "f1": 0.0},
+        "heldout_labels": {"pairs": 100},
+    }
+    d = activation_decision("v2", metrics, "v1", None)
+    assert not d.allowed and d.forceable and "recall 0" in d.reason

@@ -33,7 +33,7 @@ from reconcile.store.migrate import upgrade
 from reconcile.store.models import get_model, list_models
 from reconcile.synth.generator import read_stream
 from reconcile.synth.review_simulation import play_reviewer, replay_tracking
-from reconcile.training import charts, warm_start
+from reconcile.training import charts, warm_start, weighted
 from reconcile.training.label_metrics import (
     decision_metrics,
     ranking_metrics,
@@ -298,8 +298,8 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         expected = {"model.json", "model.tf.json", "thresholds.json", "summary.json", "evaluation.json", "pr_curve.svg", "match_weights.svg"}
         assert expected <= {p.name for p in directory.iterdir()}
         summary = json.loads((directory / "summary.json").read_text())
-        assert summary["parameters"]["method"].startswith("warm start")
-        assert summary["parameters"]["strength"] in warm_start.STRENGTHS
+        assert summary["parameters"]["method"].startswith("weighted")
+        assert summary["parameters"]["pseudo_pairs"] == weighted.DEFAULT_PSEUDO_PAIRS
         assert summary["labels"]["training"]["confirmed"] >= MIN_CONFIRMED
         assert summary["labels"]["training"]["pairs"] + summary["labels"]["heldout"]["pairs"] == summary["labels"]["total"]
 

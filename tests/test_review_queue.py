@@ -124,18 +124,23 @@ def test_deciding_twice_is_refused_and_changes_nothing(rec):
     assert rows_of(store, pending_merge, pending_merge.c.id == item)[0].decidedBy == "alice"
 
 
-def test_an_item_whose_groups_identify_merged_is_superseded(rec):
+def test_an_item_whose_groups_identify_merged_closes_itself_as_resolved_elsewhere(rec):
     store = rec.store
     item = near_miss(rec, 1)
+    assert review.counts(store)["pending"] == 1
     merged = identify(rec, "ann.lee1@hillvalley.edu", "+442079461101")  # joins both groups exactly
     assert len(merged["secondaryContactIds"]) == 1
-    assert review.get_item(store, item)["stale"] is True
+    # closed by the merge itself, in its transaction: out of the pending count, no label
+    assert status_of(store, item) == "resolved"
+    assert review.counts(store)["pending"] == 0
+    shown = review.get_item(store, item)
+    assert shown["stale"] is True and shown["note"].startswith("resolved elsewhere")
     before = (links(store), count(store, label))
 
-    with pytest.raises(review.Superseded):
+    with pytest.raises(review.ResolvedElsewhere):
         review.confirm(store, item, "alice")
-    assert status_of(store, item) == "superseded"
-    with pytest.raises(review.Superseded):
+    assert status_of(store, item) == "resolved"
+    with pytest.raises(review.ResolvedElsewhere):
         review.reject(store, item, "alice")
     assert (links(store), count(store, label)) == before
     assert count(store, cannot_link) == 0
@@ -234,7 +239,7 @@ def test_list_orders_by_score_or_age_paginates_and_counts(rec):
 
     page = review.list_items(store, order="score")
     assert [i["id"] for i in page.items] == [ids[1], ids[2], guarded]  # guard items last
-    assert page.counts == {"pending": 3, "confirmed": 0, "rejected": 1, "superseded": 0}
+    assert page.counts == {"pending": 3, "confirmed": 0, "rejected": 1, "superseded": 0, "resolved": 0}
     assert page.total == 3
     assert [i["id"] for i in review.list_items(store, order="age").items] == [ids[1], ids[2], guarded]
     assert [i["id"] for i in review.list_items(store, status=None, order="age").items] == [*ids, guarded]
@@ -352,8 +357,8 @@ def test_a_confirm_racing_identify_merging_the_same_groups(pg_rec):
         )
         confirmed, answer = results
         assert isinstance(answer, dict), answer
-        assert isinstance(confirmed, (review.DecisionResult, review.Superseded)), confirmed
-        expected = "confirmed" if isinstance(confirmed, review.DecisionResult) else "superseded"
+        assert isinstance(confirmed, (review.DecisionResult, review.ResolvedElsewhere)), confirmed
+        expected = "confirmed" if isinstance(confirmed, review.DecisionResult) else "resolved"
         assert status_of(store, item) == expected
         assert len(answer["secondaryContactIds"]) == 1  # one group either way, under the older primary
         assert_sound(store)

@@ -187,7 +187,7 @@ def test_a_reviewer_works_the_queue_from_the_keyboard(server):
             assert page.inner_text("#selected-count") == "2 selected"
             with page.expect_navigation():
                 page.click("button[value=reject]")
-            assert "Rejected 2 item(s)." in page.inner_text(".flashes")
+            assert f"Rejected 2 of 2 item(s): #{items['george']}, #{items['biff']}." in page.inner_text(".flashes")
             assert page.locator(".count[data-status=pending]").inner_text() == "0"
             assert problems == []
         finally:

@@ -138,18 +138,18 @@ def test_list_show_confirm_reject_undo(client, reconciler, token):
     assert again.status_code == 409 and again.get_json()["error"]["code"] == "cannot_undo"
 
 
-def test_superseded_and_missing_items(client, reconciler, token):
+def test_resolved_elsewhere_and_missing_items(client, reconciler, token):
     auth = bearer(token)
     item = near_miss(reconciler, 1)
     identify(reconciler, "ann.lee1@hillvalley.edu", "+442079461101")  # merged by /identify meanwhile
     response = client.post(f"/reviews/{item}/confirm", headers=auth)
     assert response.status_code == 409
     assert response.get_json()["error"] == {
-        "code": "superseded",
+        "code": "resolved_elsewhere",
         "message": response.get_json()["error"]["message"],
         "id": item,
     }
-    assert client.post(f"/reviews/{item}/reject", headers=auth).get_json()["error"]["code"] == "superseded"
+    assert client.post(f"/reviews/{item}/reject", headers=auth).get_json()["error"]["code"] == "resolved_elsewhere"
     assert client.get("/reviews/999", headers=auth).status_code == 404
     assert client.post("/reviews/999/confirm", headers=auth).status_code == 404
 
@@ -268,7 +268,7 @@ def test_a_thousand_pending_items_page_through_the_api_without_gaps(client, stor
     assert page.status_code == 302
     login(client)
     page = client.get("/review/?page=7&per_page=100")
-    assert page.status_code == 200 and b"1000 item(s), page 7 of 10" in page.data
+    assert page.status_code == 200 and b"1000 case(s), page 7 of 10" in page.data  # 1000 separate pairs: 1000 cases
 
 
 # --- the UI's server side -----------------------------------------------------------
@@ -405,7 +405,7 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     reviewer(store, "bob")
     bob = review.new_token(store, "bob")
     ids = [near_miss(reconciler, i) for i in range(5)]
-    identify(reconciler, "ann.lee4@hillvalley.edu", "+442079461104")  # item 5 is now superseded
+    identify(reconciler, "ann.lee4@hillvalley.edu", "+442079461104")  # item 5 is now resolved elsewhere
     covered: set = set()
     r, i = "/reviews", "/reviews/{id}"
     _check(covered, client.get("/reviews", headers=auth), r, "get")
@@ -420,7 +420,7 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
         path = f"/reviews/{{id}}/{action}"
         _check(covered, client.post(f"/reviews/{item}/{action}", json={"note": "n"}, headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}", headers=auth), path, "post")  # 409
-        _check(covered, client.post(f"/reviews/{ids[4]}/{action}", headers=auth), path, "post")  # 409 superseded
+        _check(covered, client.post(f"/reviews/{ids[4]}/{action}", headers=auth), path, "post")  # 409 resolved elsewhere
         _check(covered, client.post(f"/reviews/999/{action}", headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}", json={"note": 1}, headers=auth), path, "post")
         _check(covered, client.post(f"/reviews/{item}/{action}"), path, "post")
@@ -434,13 +434,32 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
     _check(covered, client.post(b, json={"ids": [ids[2], ids[0]], "decision": "reject"}, headers=auth), b, "post")
     _check(covered, client.post(b, json={"ids": [], "decision": "reject"}, headers=auth), b, "post")
     _check(covered, client.post(b, json={"ids": [1], "decision": "reject"}), b, "post")
+    cs, c, d = "/reviews/cases", "/reviews/cases/{id}", "/reviews/cases/{id}/decide"
+    _check(covered, client.get(cs, headers=auth), cs, "get")
+    _check(covered, client.get(cs + "?order=random", headers=auth), cs, "get")
+    _check(covered, client.get(cs), cs, "get")
+    case = client.get(f"{cs}/{ids[3]}", headers=auth)
+    _check(covered, case, c, "get")
+    _check(covered, client.get(f"{cs}/999", headers=auth), c, "get")
+    _check(covered, client.get(f"{cs}/{ids[3]}"), c, "get")
+    groups = case.get_json()["groups"]
+    decide = f"{cs}/{ids[3]}/decide"
+    _check(covered, client.post(decide, json={"itemIds": [ids[3]], "persons": "all"}, headers=auth), d, "post")
+    _check(covered, client.post(decide, json={"itemIds": [ids[3]], "persons": [[1, 2]]}, headers=auth), d, "post")  # 409
+    _check(covered, client.post(f"{cs}/999/decide", json={"itemIds": [999], "persons": [[1]]}, headers=auth), d, "post")
+    _check(covered, client.post(decide, json={"itemIds": [ids[3]], "persons": [groups]}), d, "post")
+    _check(covered, client.post(decide, json={"itemIds": [ids[3]], "persons": [[g] for g in groups]}, headers=auth), d, "post")
     login(client)  # from here on a session without its CSRF header: 403
+    _check(covered, client.post(decide, json={"itemIds": [ids[3]], "persons": [groups]}), d, "post")
     _check(covered, client.post(f"/reviews/{ids[3]}/confirm", json={}), "/reviews/{id}/confirm", "post")
     _check(covered, client.post(f"/reviews/{ids[3]}/reject", json={}), "/reviews/{id}/reject", "post")
     _check(covered, client.post(b, json={"ids": [ids[3]], "decision": "reject"}), b, "post")
     not_allowed = client.put(f"/reviews/{ids[3]}", headers=auth)  # 405: the shared error shape
     assert not_allowed.status_code == 405
-    for path, method in [(r, "get"), (i, "get"), (b, "post"), *((f"{i}/{a}", "post") for a in ("confirm", "reject", "undo"))]:
+    for path, method in [
+        (r, "get"), (i, "get"), (b, "post"), (cs, "get"), (c, "get"), (d, "post"),
+        *((f"{i}/{a}", "post") for a in ("confirm", "reject", "undo")),
+    ]:
         _check(covered, not_allowed, path, method)
 
     documented = {
@@ -451,7 +470,8 @@ def test_every_documented_reviews_response_is_a_real_one(client, reconciler, tok
         for status in operation["responses"]
     }
     # 403 on GET happens only for a disabled account's session; both 403 shapes are covered on POSTs
-    assert documented - covered <= {("/reviews", "get", "403"), ("/reviews/{id}", "get", "403")}, documented - covered
+    disabled_only = {(p, "get", "403") for p in ("/reviews", "/reviews/{id}", "/reviews/cases", "/reviews/cases/{id}")}
+    assert documented - covered <= disabled_only, documented - covered
     assert "securitySchemes" in OPENAPI["components"]
     assert OPENAPI["paths"]["/identify"]["post"]["security"][0] == {"ApiKey": []}
 

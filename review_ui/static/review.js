@@ -6,7 +6,8 @@
 
   function typing(target) {
     var tag = target && target.tagName;
-    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
+    if (tag === "INPUT") return !/^(radio|checkbox)$/.test(target.type); // choosing is not typing
+    return tag === "TEXTAREA" || tag === "SELECT" || (target && target.isContentEditable);
   }
 
   var busy = false;
@@ -37,6 +38,49 @@
     ArrowLeft: function () { return follow("prev-link"); },
     Enter: function () { return follow("start-link"); }
   };
+
+  // The case page: each group gets a person letter; digits give the highlighted group
+  // one and move on, a / d preset every group, Enter decides (the browser refuses while
+  // a group has no letter).
+  var caseForm = document.getElementById("case-form");
+  if (caseForm) {
+    var groups = caseForm.querySelectorAll(".case-group");
+    var current = 0;
+    var highlight = function (index) {
+      current = Math.max(0, Math.min(groups.length - 1, index));
+      groups.forEach(function (g, i) { g.classList.toggle("current", i === current); });
+    };
+    var choose = function (group, person) {
+      var radios = group.querySelectorAll("input[type=radio]");
+      if (person < radios.length) radios[person].checked = true;
+    };
+    var preset = function (apart) {
+      groups.forEach(function (g, i) { choose(g, apart ? i : 0); });
+    };
+    highlight(0);
+    groups.forEach(function (g, i) {
+      g.addEventListener("click", function () { highlight(i); });
+    });
+    document.getElementById("all-one").addEventListener("click", function () { preset(false); });
+    document.getElementById("all-apart").addEventListener("click", function () { preset(true); });
+    keys.a = function () { preset(false); return true; };
+    keys.d = function () { preset(true); return true; };
+    keys.ArrowRight = function () { highlight(current + 1); return true; };
+    keys.ArrowLeft = function () { highlight(current - 1); return true; };
+    keys.Enter = function () {
+      if (busy || !caseForm.checkValidity()) { caseForm.reportValidity(); return true; }
+      return submit("case-form");
+    };
+    for (var digit = 1; digit <= 9; digit++) {
+      keys[String(digit)] = (function (person) {
+        return function () {
+          choose(groups[current], person);
+          highlight(current + 1);
+          return true;
+        };
+      })(digit - 1);
+    }
+  }
 
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;

@@ -12,6 +12,8 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_DB = PROJECT_ROOT / "data" / "reconcile.db"
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "default.json"
+#: see Settings.min_heldout_pairs
+MIN_HELDOUT_PAIRS_DEFAULT = 50
 
 
 def _env(name: str, default: str) -> str:
@@ -21,6 +23,13 @@ def _env(name: str, default: str) -> str:
 
 def _csv(name: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in os.environ.get(name, "").split(",") if v.strip())
+
+
+def _rate(name: str, default: float) -> float:
+    value = float(_env(name, str(default)))
+    if not 0 <= value <= 1:
+        raise ValueError(f"{name} must be a probability from 0 to 1, not {value}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,22 @@ class Settings:
     large_group_size: int = 6
     #: candidates fetched per blocking key for the probabilistic stage
     candidates_per_key: int = 20
+    #: hold (for review) a nameless request's link on a phone alone when its new email
+    #: names none of the phone's named holders (engine/guards.Guards.borrowed_phone)
+    borrowed_phone_guard: bool = True
+    #: decided held-out label pairs a model comparison needs before activation is allowed
+    #: without --force (fewer cannot tell two models apart)
+    min_heldout_pairs: int = MIN_HELDOUT_PAIRS_DEFAULT
+    #: chance that an automatic link next to the upper threshold is put in the review
+    #: queue as an audit item (halved per 4-bit stratum further up; 0: no link audit)
+    audit_link_rate: float = 0.2
+    #: chance that a close non-link (the best group scored just below the lower
+    #: threshold) is put in the queue as an audit item (halved 4 bits further down)
+    audit_near_rate: float = 0.03
+    #: how far (match-weight bits) below the lower threshold a non-link counts as close
+    audit_near_bits: float = 8.0
+    #: seed of the audit draw (a hash of seed and pair): change it to draw other pairs
+    audit_seed: str = "audit"
 
     @classmethod
     def from_env(cls, **overrides) -> "Settings":
@@ -103,6 +128,12 @@ class Settings:
             max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
             candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
+            borrowed_phone_guard=_env("RECONCILE_BORROWED_PHONE_GUARD", "1").lower() not in ("0", "false", "no", "off"),
+            min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
+            audit_link_rate=_rate("RECONCILE_AUDIT_LINK_RATE", cls.audit_link_rate),
+            audit_near_rate=_rate("RECONCILE_AUDIT_NEAR_RATE", cls.audit_near_rate),
+            audit_near_bits=float(_env("RECONCILE_AUDIT_NEAR_BITS", str(cls.audit_near_bits))),
+            audit_seed=_env("RECONCILE_AUDIT_SEED", cls.audit_seed),
         )
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known

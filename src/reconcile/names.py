@@ -3,11 +3,12 @@
 Used by the shared-identifier guard: an email or phone that already carries a name
 *clearly different* from the request's is probably shared (a family phone, a role
 mailbox, a till placeholder), so linking on it alone is not safe. "Clearly different"
-is deliberately conservative: order swaps, initials, nicknames, dropped diacritics and
-small typos all count as compatible.
+is deliberately conservative: order swaps, initials, clipped forms ("Al", "Alex"),
+nicknames, dropped diacritics and small typos all count as compatible.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -129,13 +130,37 @@ _OTHER_FAMILIES: tuple[str, ...] = (
 NICKNAME_FAMILIES: tuple[str, ...] = (*_ENGLISH_FAMILIES, *_OTHER_FAMILIES)
 
 
+#: a short form at least this long that starts the other token is compatible with it
+#: ("Al" / "Alex", "Sam" / "Samuel"); one letter is an initial, handled on its own
+MIN_SHORT_FORM = 2
+
+
 @lru_cache(maxsize=1)
-def _nickname_groups() -> dict[str, frozenset[int]]:
-    groups: dict[str, set[int]] = {}
-    for index, family in enumerate(NICKNAME_FAMILIES):
-        for token in family.split():
-            groups.setdefault(token, set()).add(index)
-    return {token: frozenset(ids) for token, ids in groups.items()}
+def _full_names() -> dict[str, frozenset[str]]:
+    """Each token's full names: the first word of every family it appears in.
+
+    Two forms are the same name when they share a full name, whichever rows list them:
+    "al" (row "alexander al") and "alex" (row "alexander alex alec ...") both go back to
+    "alexander". Only one step: "kit" (Katherine, Christopher) does not make Katherine
+    and Christopher one name.
+    """
+    heads: dict[str, set[str]] = {}
+    for family in NICKNAME_FAMILIES:
+        tokens = family.split()
+        for token in tokens:
+            heads.setdefault(token, set()).add(tokens[0])
+    return {token: frozenset(found) for token, found in heads.items()}
+
+
+@lru_cache(maxsize=1)
+def _family_tokens() -> dict[str, frozenset[str]]:
+    """Each token's nicknames: every token of every family it appears in."""
+    found: dict[str, set[str]] = {}
+    for family in NICKNAME_FAMILIES:
+        tokens = family.split()
+        for token in tokens:
+            found.setdefault(token, set()).update(tokens)
+    return {token: frozenset(tokens) for token, tokens in found.items()}
 
 
 @lru_cache(maxsize=1 << 16)
@@ -144,8 +169,11 @@ def _tokens_compatible(a: str, b: str) -> bool:
         return True
     if len(a) == 1 or len(b) == 1:  # an initial
         return a[0] == b[0]
-    groups = _nickname_groups()
-    if groups.get(a, frozenset()) & groups.get(b, frozenset()):
+    short, long = sorted((a, b), key=len)
+    if len(short) >= MIN_SHORT_FORM and long.startswith(short):  # a clipped form: "al" / "alex"
+        return True
+    heads = _full_names()
+    if heads.get(a, frozenset()) & heads.get(b, frozenset()):
         return True
     return jellyfish.jaro_winkler_similarity(a, b) >= TOKEN_SIMILARITY
 
@@ -154,7 +182,8 @@ def names_compatible(a: str | None, b: str | None) -> bool:
     """True unless both names are present and clearly belong to different people.
 
     Every token of the shorter name must find a compatible token in the longer one
-    (equal, initial, nickname, or Jaro-Winkler >= 0.88), in any order.
+    (equal, initial, a clipped form of it, a nickname of the same full name, or
+    Jaro-Winkler >= 0.88), in any order.
     """
     return keys_compatible(name_key(a), name_key(b))
 
@@ -186,3 +215,38 @@ def distinct_names(names: Iterable[NamedKey], limit: int | None = None) -> list[
             if limit is not None and len(representatives) > limit:
                 break
     return representatives
+
+
+#: a local part with fewer letters than this says nothing about whose it is
+MIN_LOCAL_LETTERS = 3
+
+
+def _letters(local: str) -> str:
+    folded = unicodedata.normalize("NFKD", local.split("+", 1)[0])
+    return "".join(ch for ch in folded if ch.isascii() and ch.isalpha()).lower()
+
+
+def local_part_names_nobody(local: str, name_keys: Iterable[str], other_locals: Iterable[str]) -> bool:
+    """True when an email's local part clearly belongs to none of these people: it has
+    letters enough to say, and contains none of their name tokens (2+ letters) or those
+    tokens' nicknames, and looks like none of their own local parts (Jaro-Winkler of the
+    letters >= 0.88). ``chenhe12`` names "Chen He"; ``oliviam65553`` names neither
+    "Katherine Moore" nor ``katherine.moore``. Surnames count, so a relative's address
+    (``fang.he`` beside "Chen He") is NOT told apart: only evidence that the address is
+    a stranger's (a recycled number, a borrowed phone) says True."""
+    letters = _letters(local)
+    if len(letters) < MIN_LOCAL_LETTERS:
+        return False
+    nicknames = _family_tokens()
+    for key in name_keys:
+        for token in key.split():
+            if len(token) < 2:
+                continue
+            variants = {token} | {nick for nick in nicknames.get(token, ()) if len(nick) >= 2}
+            if any(v in letters for v in variants):
+                return False
+    for other in other_locals:
+        theirs = _letters(other)
+        if theirs and jellyfish.jaro_winkler_similarity(letters, theirs) >= TOKEN_SIMILARITY:
+            return False
+    return True

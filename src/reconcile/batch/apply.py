@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..store import Store
-from ..store.batch import open_split_proposal
+from ..store.resolution import open_split_proposal
 from ..store.contacts import ContactTx
 from ..store.pending import open_pending_merge
 from .flow import Resolution

@@ -31,7 +31,7 @@ from ..names import distinct_names
 from ..scoring.documents import ModelUnavailable, resolve_path
 from ..scoring.scorer import tf_path_for
 from ..store import Store
-from ..store.batch import judgements
+from ..store.resolution import judgements
 from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
 from .diff import Diff, Pair, diff, with_evidence
 from .engines import BatchEngine, open_engine

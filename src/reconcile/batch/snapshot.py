@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from ..engine.guards import Guards
 from ..scoring.features import COLUMNS, name_features
 from ..store import Store
-from ..store.batch import live_contact_batches
+from ..store.resolution import live_contact_batches
 
 SNAPSHOT_FILE = "contacts.parquet"
 SCHEMA = pa.schema(

@@ -240,16 +240,23 @@ def _redact(url: str) -> str:
 @click.option("--size", type=click.Choice(["sample", "small", "medium", "large"]), default="small", show_default=True)
 @click.option("--seed", default=0, show_default=True, type=int)
 @click.option("--out", type=click.Path(dir_okay=False), help="default: data/synth/stream-SIZE-seedN.jsonl[.gz]; sample: data/sample_stream.jsonl")
-def synth(size: str, seed: int, out: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="replace the file when it exists (refused otherwise: data/sample_stream.jsonl is tracked)")
+def synth(size: str, seed: int, out: str | None, overwrite: bool) -> None:
     """Write a seeded, labelled stream of checkout events (JSON Lines) for training and evaluation."""
     import time
     from pathlib import Path
 
     from ..synth.generator import SIZES, default_path, write_stream
+    from ..training.progress import Bar
 
     path = Path(out) if out else default_path(size, seed)
+    if path.exists() and not overwrite:
+        raise click.ClickException(f"{path} exists already: choose another --out, or pass --overwrite")
     started = time.perf_counter()
-    stats = write_stream(path, SIZES[size], seed)
+    bar = Bar(enabled=True)
+    with bar.run():
+        task = bar.task(f"synth {size}, seed {seed}", SIZES[size])
+        stats = write_stream(path, SIZES[size], seed, progress=lambda n: bar.update(task, n))
     click.echo(f"{stats.events} events of {stats.persons} persons in {time.perf_counter() - started:.1f}s: {path}")
     for kind, rate in stats.rates().items():
         click.echo(f"  {kind:<28} {rate:7.2%} of {'persons' if kind.startswith('persons_') else 'events'}")
@@ -263,15 +270,21 @@ def synth(size: str, seed: int, out: str | None) -> None:
 @click.option("--assignments", type=click.Path(dir_okay=False), help="write each run's event -> final group here (JSONL)")
 def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str | None, assignments: str | None) -> None:
     """Replay a labelled STREAM through /identify's code path; score the exact baseline and the full pipeline."""
-    from ..synth.replay import evaluate_stream, print_report, write_json
+    from ..synth.generator import read_stream
+    from ..synth.replay import RUNS, evaluate_stream, print_report, write_json
+    from ..training.progress import Bar
 
-    def progress(run: str, n: int) -> None:
-        if n % 10_000 == 0:
-            click.echo(f"  {run}: {n} events", err=True)
+    total = sum(1 for _ in read_stream(stream, limit))
+    bar = Bar(enabled=True)
+    with bar.run():
+        tasks = {run: bar.task(f"replay: {run}", total) for run, _ in RUNS}
 
-    report = evaluate_stream(
-        stream, Settings.from_env(), database_url=db_url, limit=limit, progress=progress, assignments_path=assignments
-    )
+        def progress(run: str, n: int) -> None:
+            bar.update(tasks[run], n)
+
+        report = evaluate_stream(
+            stream, Settings.from_env(), database_url=db_url, limit=limit, progress=progress, assignments_path=assignments
+        )
     print_report(report)
     if json_path:
         write_json(report, json_path)
@@ -279,32 +292,63 @@ def evaluate(stream: str, limit: int | None, db_url: str | None, json_path: str 
 
 @main.command()
 @click.option("--from-stream", "stream", type=click.Path(exists=True, dir_okay=False), help="JSONL events (email, phoneNumber, name[, person])")
-@click.option("--from-db", "from_db", is_flag=True, help="the Contact table of RECONCILE_DATABASE_URL")
-@click.option("--name", default="default", show_default=True, help="writes models/NAME.json, .tf.json, .metrics.json")
+@click.option("--from-db", "from_db", is_flag=True, help="the Contact table of RECONCILE_DATABASE_URL, written as models/NAME.json (prefer --from-contacts)")
+@click.option("--from-contacts", "from_contacts", is_flag=True, help="the live Contact table of RECONCILE_DATABASE_URL, no labels: writes models/VERSION/ and registers it (not active)")
+@click.option("--name", default=None, help="--from-stream/--from-db: writes models/NAME.json, .tf.json, .metrics.json (default: stream-/db-<UTC timestamp>)")
+@click.option("--output", type=click.Path(dir_okay=False), default=None, help="--from-stream/--from-db: the model JSON to write (instead of --models-dir/--name)")
+@click.option("--overwrite", is_flag=True, help="--from-stream/--from-db: replace model files that exist (refused otherwise)")
 @click.option("--models-dir", type=click.Path(file_okay=False), default=None, help="default: the project's models/")
 @click.option("--from-labels", "from_labels", is_flag=True, help="reviewers' labels and the Contact table of RECONCILE_DATABASE_URL: writes models/VERSION/")
 @click.option("--target-precision", default=0.99, show_default=True, type=float, help="--from-labels: precision the upper threshold must reach on training labels")
-@click.option("--version", "version", default=None, help="--from-labels: the version (default: labels-<UTC timestamp>)")
-@click.option("--register/--no-register", default=True, show_default=True, help="--from-labels: add the version to the registry (never activates it)")
-@click.option("--m-source", type=click.Choice(["warm", "labels+em", "labels", "em"]), default="warm", show_default=True, help="--from-labels: warm = the active model updated by the labels; else from scratch with m from labels and/or EM")
+@click.option("--version", "version", default=None, help="--from-labels/--from-contacts: the version (default: labels-/contacts-<UTC timestamp>)")
+@click.option("--register/--no-register", default=True, show_default=True, help="--from-labels/--from-contacts: add the version to the registry (never activates it)")
+@click.option(
+    "--m-source", type=click.Choice(["weighted", "warm", "labels+em", "labels", "em", "groups"]), default=None,
+    help="--from-labels (default weighted): weighted = the active model updated by every label weighted by "
+    "1/inclusion probability; warm = updated by the labels unweighted; else from scratch with m from labels and/or EM. "
+    "--from-contacts (default em): EM, or groups = m from the live groups taken as persons",
+)
 def train(
-    stream: str | None, from_db: bool, name: str, models_dir: str | None, from_labels: bool,
-    target_precision: float, version: str | None, register: bool, m_source: str,
+    stream: str | None, from_db: bool, from_contacts: bool, name: str | None, output: str | None, overwrite: bool,
+    models_dir: str | None, from_labels: bool, target_precision: float, version: str | None, register: bool,
+    m_source: str | None,
 ) -> None:
     """Train the Splink model (u by sampling, exact-level u from value frequencies, m by EM),
-    or with --from-labels a new model version from reviewers' decisions."""
+    or with --from-labels a new model version from reviewers' decisions. Never writes over
+    an existing model (new versions get new names)."""
     from pathlib import Path
 
     from ..config import PROJECT_ROOT
     from ..training import train as training
 
-    if from_labels:
-        if stream or from_db:
-            raise click.UsageError("--from-labels trains on the database's labels and contacts: drop --from-stream/--from-db")
-        _train_from_labels(Path(models_dir) if models_dir else PROJECT_ROOT / "models", version, target_precision, register, m_source)
+    sources = sum(map(bool, (stream, from_db, from_contacts, from_labels)))
+    if sources != 1:
+        raise click.UsageError("give exactly one of --from-stream PATH, --from-db, --from-contacts and --from-labels")
+    root = Path(models_dir) if models_dir else PROJECT_ROOT / "models"
+    if from_labels or from_contacts:
+        if output or name or overwrite:
+            raise click.UsageError("--output, --name and --overwrite are for --from-stream/--from-db: use --version")
+        if from_labels:
+            if m_source == "groups":
+                raise click.UsageError("--m-source groups is for --from-contacts")
+            _train_from_labels(root, version, target_precision, register, m_source or "weighted")
+        else:
+            if m_source not in (None, "em", "groups"):
+                raise click.UsageError("--from-contacts takes --m-source em or groups")
+            _train_from_contacts(root, version, register, m_source or "em")
         return
-    if bool(stream) == from_db:
-        raise click.UsageError("give exactly one of --from-stream PATH, --from-db and --from-labels")
+    if m_source is not None:
+        raise click.UsageError("--m-source is for --from-labels and --from-contacts")
+    if output:
+        if not output.endswith(".json") or output.endswith(".tf.json"):
+            raise click.UsageError("--output is the model JSON to write, ending in .json")
+        if name or models_dir:
+            raise click.UsageError("give either --output or --models-dir/--name")
+        root, name = Path(output).parent, Path(output).name[: -len(".json")]
+    elif name is None:
+        from datetime import datetime, timezone
+
+        name = ("stream-" if stream else "db-") + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     settings = Settings.from_env()
     if stream:
         rows, invalid = training.read_stream(stream, settings.default_region)
@@ -313,23 +357,58 @@ def train(
         rows, invalid = training.read_database(settings.database_url, settings.default_region)
         source = _redact(settings.database_url)
     click.echo(f"{len(rows)} distinct records ({invalid} invalid or empty skipped) from {source}")
-    metrics = training.train(rows, name, Path(models_dir) if models_dir else PROJECT_ROOT / "models", source)
-    click.echo(f"model {metrics['model']} trained in {metrics['seconds']['total']} s")
+    try:
+        metrics = training.train(rows, name, root, source, overwrite=overwrite, progress=True)
+    except FileExistsError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"model {root / metrics['model']} trained in {metrics['seconds']['total']} s")
     for threshold, scores in metrics.get("heldout", {}).get("thresholds", {}).items():
-        click.echo(f"  held-out p>={threshold}: precision {scores['precision']} recall {scores['recall']} F1 {scores['f1']}")
+        click.echo(
+            f"  held-out p>={threshold}: precision {_metric(scores['precision'])} recall {_metric(scores['recall'])} "
+            f"F1 {_metric(scores['f1'])}"
+        )
+
+
+def _train_from_contacts(models_dir, version: str | None, register: bool, m_source: str) -> None:
+    from ..store import Store
+    from ..training.from_contacts import ContactsTrainingError, train_from_contacts
+
+    settings = Settings.from_env()
+    store = Store(settings.database_url)
+    try:
+        result = train_from_contacts(
+            store, settings, models_dir, version, m_source=m_source, register=register, progress=True
+        )
+    except (ContactsTrainingError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        store.dispose()
+    records = result.summary["records"]
+    click.echo(
+        f"model {result.version} in {result.directory} ({result.summary['seconds']['total']:.1f} s): "
+        f"{records['distinct']} distinct records in {records['live_groups']} live groups, no labels"
+    )
+    if result.registered:
+        click.echo(
+            f"registered {result.version} (not active; nothing measured without labels, so activation needs "
+            f"`reconcile models activate {result.version} --force`)"
+        )
 
 
 from .models import models as _models  # noqa: E402 - `reconcile models ...`
 
 main.add_command(_models)
 
-def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
-    import logging
+from .bulk import export_command as _export_command  # noqa: E402 - `reconcile export --format parquet PATH`
+from .bulk import import_command as _import_command  # noqa: E402 - `reconcile import FILE`
 
+main.add_command(_import_command)
+main.add_command(_export_command)
+
+def _train_from_labels(models_dir, version: str | None, target_precision: float, register: bool, m_source: str) -> None:
     from ..store import Store
     from ..training.retrain import TrainingError, train_from_labels
 
-    logging.getLogger("splink").setLevel(logging.WARNING)
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
@@ -351,7 +430,7 @@ def _train_from_labels(models_dir, version: str | None, target_precision: float,
     )
     t = result.thresholds
     click.echo(
-        f"thresholds: upper {t['upper']:.6g} lower {t['lower']:.6g}; on training labels: precision {t['precision']:.4f}, "
+        f"thresholds: upper {t['upper']:.6g} lower {t['lower']:.6g}; on training labels: precision {_metric(t['precision'])}, "
         f"false-match rate {t['false_match_rate']:.4f}, false non-match rate {t['false_non_match_rate']:.4f}"
     )
     for name in ("candidate", "active"):
@@ -360,13 +439,19 @@ def _train_from_labels(models_dir, version: str | None, target_precision: float,
             click.echo(f"held-out {name} {block.get('version')}: {block['error']}")
             continue
         pending = block.get("pending_merges", {})
+        unmeasured = f" ({block['not_measurable']})" if block.get("not_measurable") else ""
         click.echo(
-            f"held-out {name} {block['version']} (upper {block['upper']:.6g}, lower {block['lower']:.6g}): "
-            f"precision {block['precision']:.4f} recall {block['recall']:.4f} F1 {block['f1']:.4f}; "
+            f"held-out {name} {block['version']} (upper {block['upper']:.6g}, lower {block['lower']:.6g}), "
+            f"{block['pairs']} pairs: precision {_metric(block['precision'])} recall {_metric(block['recall'])} "
+            f"F1 {_metric(block['f1'])}{unmeasured}; "
             f"pending merges: {pending.get('link', 0)} link, {pending.get('drop', 0)} drop, {pending.get('review', 0)} stay"
         )
     if result.registered:
         click.echo(f"registered {result.version} (not active: `reconcile models activate {result.version}`)")
+
+
+def _metric(value: float | None) -> str:
+    return "not measurable" if value is None else f"{value:.4f}"
 
 
 @main.group()

@@ -105,11 +105,12 @@ def _activation(kind: str, force: bool, by: str | None, version: str | None = No
     from ..training.registry import ActivationRefused, activate, rollback
 
     store = _store()
+    minimum = Settings.from_env().min_heldout_pairs
     try:
         if kind == "rollback":
-            record, decision = rollback(store, force=force, by=_by(by))
+            record, decision = rollback(store, force=force, by=_by(by), min_heldout_pairs=minimum)
         else:
-            record, decision = activate(store, version, force=force, by=_by(by))
+            record, decision = activate(store, version, force=force, by=_by(by), min_heldout_pairs=minimum)
     except (ActivationRefused, UnknownModel) as exc:
         raise click.ClickException(str(exc)) from None
     finally:
@@ -126,10 +127,16 @@ def _activation(kind: str, force: bool, by: str | None, version: str | None = No
 
 @models.command("activate")
 @click.argument("version")
-@click.option("--force", is_flag=True, help="activate even if it is worse on held-out labels, or cannot be compared")
+@click.option(
+    "--force", is_flag=True,
+    help="activate even if it is worse on held-out labels, or cannot be compared (too few held-out pairs: "
+    "RECONCILE_MIN_HELDOUT_PAIRS; a metric not measurable)",
+)
 @click.option("--by", "by", help="who activates (recorded); default cli:<user>")
 def models_activate(version: str, force: bool, by: str | None) -> None:
-    """Make VERSION the active model, unless it is worse than the active one on held-out labels."""
+    """Make VERSION the active model, unless it is worse than the active one on held-out labels
+    or the held-out labels cannot tell (fewer decided pairs than RECONCILE_MIN_HELDOUT_PAIRS,
+    or a metric not measurable)."""
     _activation("activate", force, by, version)
 
 

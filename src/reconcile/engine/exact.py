@@ -83,6 +83,14 @@ class Hold:
     review: bool
     values: list[tuple[str, str]] = field(default_factory=list)
     shown: str | None = None
+    #: each held field's own (guard, reason): a guard record on the phone speaks of the
+    #: phone; ``guard`` and ``reason`` are the first field's, the ones the review shows
+    field_reasons: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def hold_value(self, name: str, value: str, guard: str, reason: str) -> None:
+        """Add a value this hold keeps apart, with the guard that holds it and why."""
+        self.values.append((name, value))
+        self.field_reasons.setdefault(name, (guard, reason))
 
     def as_json(self) -> dict:
         """The hold as the answer to the request shows it."""
@@ -188,6 +196,9 @@ def _judge_links(
     strong: set[int] = set()
     weak: set[int] = set()
     holds: dict[int, Hold] = {}
+    # an email nobody holds yet: a request bringing a known one joins its holder's group,
+    # and joining that to the phone's group is the contract's merge, not a borrowed phone
+    new_email = identity.email is not None and "email" not in groups_by_value and "email" not in held
     for group, fields in by_group.items():
         usable_via: list[str] = []
         for name, rows in fields.items():
@@ -195,19 +206,21 @@ def _judge_links(
             quoted = f"{name} '{ref(rows[0].id, name)}'"
             unlinkable = guards.unlinkable(name, value)
             if unlinkable:
-                holds.setdefault(group, Hold(group, unlinkable, f"{quoted} is a {unlinkable}", False))
-                holds[group].values.append((name, value))
+                why = f"{quoted} is a {unlinkable}"
+                holds.setdefault(group, Hold(group, unlinkable, why, False)).hold_value(name, value, unlinkable, why)
                 continue
             spread = guards.widely_shared(held[name].total if name in held else len(groups_by_value[name]))
             if spread:  # no review either: the data already shows many people share it
-                holds.setdefault(group, Hold(group, "shared-value", f"{quoted} {spread}", False))
-                holds[group].values.append((name, value))
+                why = f"{quoted} {spread}"
+                holds.setdefault(group, Hold(group, "shared-value", why, False)).hold_value(name, value, "shared-value", why)
                 continue
             value_names = names_of([r for r in matches if getattr(r, name) == value])
             reason = guards.shared_identifier(request_name(identity), holders_of(rows), value_names)
+            if not reason and name == "phoneNumber" and identity.name is None and new_email:
+                reason = guards.borrowed_phone(identity.email, holders_of(rows), [r.email for r in rows if r.email])
             if reason:
-                holds.setdefault(group, Hold(group, "shared-identifier", f"{quoted} {reason}", True))
-                holds[group].values.append((name, value))
+                why = f"{quoted} {reason}"
+                holds.setdefault(group, Hold(group, "shared-identifier", why, True)).hold_value(name, value, "shared-identifier", why)
                 continue
             usable_via.append(name)
         if usable_via:
@@ -345,12 +358,13 @@ def _record_holds(
     recorded: set[tuple[str, str, str]] = set()
     for hold in holds.values():
         for name, value in hold.values:
-            key = (name, value, hold.guard)
+            guard, reason = hold.field_reasons.get(name, (hold.guard, hold.reason))
+            key = (name, value, guard)
             if key in recorded:
                 continue
             recorded.add(key)
             record_guard(
-                tx, row.id, field=name, value=value, guard=hold.guard, reason=hold.reason,
+                tx, row.id, field=name, value=value, guard=guard, reason=reason,
                 pending_merge_id=pending_by_group.get(hold.primary_id),
             )
 

@@ -11,12 +11,13 @@ one value, or one value held by more groups than ``max_groups_per_identifier``.
 """
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config import Settings
-from ..names import NamedKey, distinct_names, keys_compatible
+from ..names import NamedKey, distinct_names, keys_compatible, local_part_names_nobody
 from ..normalize import email_parts, normalize_email, normalize_phone
 from ..references import ref
 
@@ -63,6 +64,7 @@ class Guards:
     max_groups_per_identifier: int
     max_group_size: int
     large_group_size: int
+    borrowed_phone_guard: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Guards":
@@ -78,6 +80,7 @@ class Guards:
             max_groups_per_identifier=settings.max_groups_per_identifier,
             max_group_size=settings.max_group_size,
             large_group_size=settings.large_group_size,
+            borrowed_phone_guard=settings.borrowed_phone_guard,
         )
 
     def unlinkable(self, field: str, value: str | None) -> str | None:
@@ -85,21 +88,11 @@ class Guards:
 
         ``placeholder``: a value that stands for "none given"; ``role-mailbox``: an
         address a team shares by design. Either is stored but never links people.
+        (Asked several times per request about the same values: the answer is cached.)
         """
         if value is None:
             return None
-        if field == "email":
-            if value in self.blocked_emails:
-                return "placeholder"
-            local, _ = email_parts(value)
-            if local in PLACEHOLDER_LOCAL_PARTS:
-                return "placeholder"
-            return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
-        if value in self.blocked_phones:
-            return "placeholder"
-        digits = _DIGITS.sub("", value)
-        national = digits[-10:] if value.startswith("+") else digits
-        return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None
+        return _unlinkable(self, field, value)
 
     def shared_identifier(
         self,
@@ -132,6 +125,27 @@ class Guards:
             return f"is held by {named}, not compatible with the request's name (more than {limit} names in all)"
         return None
 
+    def borrowed_phone(
+        self, request_email: str | None, holders: Sequence[tuple[int, NamedKey]], holder_emails: Sequence[str]
+    ) -> str | None:
+        """A reason not to link a NAMELESS request on a phone alone, when the email it
+        brings is held by nobody yet and names none of the phone's named holders (see
+        :func:`reconcile.names.local_part_names_nobody`): a number passed to another
+        person (recycled by the carrier, borrowed, a shared line) carries no name to
+        clash with when the request gives none, but its new address is evidence of
+        another person. Holders without names give no evidence (the contract's own
+        examples carry none), so the rule never applies to them."""
+        if not self.borrowed_phone_guard or request_email is None:
+            return None
+        keys = [key for _, (_, key) in holders if key]
+        if not keys:
+            return None
+        local, _ = email_parts(request_email)
+        if not local_part_names_nobody(local, keys, [email_parts(e)[0] for e in holder_emails]):
+            return None
+        named = ", ".join(ref(i, "name") for i, _ in holders[:3])
+        return f"is held by {named}; the request gives no name and its new email names none of them"
+
     def widely_shared(self, groups: int) -> str | None:
         """A reason not to link on a value that ``groups`` separate groups already hold.
 
@@ -153,3 +167,20 @@ class Guards:
         if len(big) >= 2:
             return "large-merge", f"joins groups of {' and '.join(map(str, sorted(big)))} contacts"
         return None
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _unlinkable(guards: Guards, field: str, value: str) -> str | None:
+    """:meth:`Guards.unlinkable`, a pure function of the configuration and the value."""
+    if field == "email":
+        if value in guards.blocked_emails:
+            return "placeholder"
+        local, _ = email_parts(value)
+        if local in PLACEHOLDER_LOCAL_PARTS:
+            return "placeholder"
+        return "role-mailbox" if local.split("+", 1)[0] in ROLE_LOCAL_PARTS else None
+    if value in guards.blocked_phones:
+        return "placeholder"
+    digits = _DIGITS.sub("", value)
+    national = digits[-10:] if value.startswith("+") else digits
+    return "placeholder" if _digit_pattern(digits) or _digit_pattern(national) else None

@@ -9,9 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..scoring.features import stored_features
 from ..store import ContactRow, ContactTx
 from ..store.candidates import fetch_candidates
 from ..store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
+from . import audit_sampling
+from .audit_sampling import AuditPlan
 from .exact import age_key, primary_of
 from .guards import Guards
 
@@ -66,6 +69,20 @@ def _blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
     return keys
 
 
+def contact_features(row: ContactRow) -> dict[str, str | None]:
+    """The compared columns of a stored contact, from its stored keys (no phone parsed)."""
+    return stored_features(
+        row.email,
+        row.phoneNumber,
+        row.name,
+        email_mailbox=row.emailMailbox,
+        email_local=row.emailLocal,
+        phone_national=row.phoneNational,
+        phone_tail=row.phoneTail,
+        name_key=row.nameKey,
+    )
+
+
 def _evidence(row: ContactRow, candidate: ContactRow, scored: ScoredPair, version: str) -> dict:
     return {
         "contactId": row.id,
@@ -87,16 +104,18 @@ def link_probabilistic(
     thresholds: Thresholds,
     per_key: int,
     cause: str,
+    audit: AuditPlan | None = None,
 ) -> ProbabilisticOutcome:
-    """Score ``row`` (now in group ``primary_id``) against candidates and act on the scores."""
+    """Score ``row`` (now in group ``primary_id``) against candidates and act on the scores.
+
+    With an ``audit`` plan, an automatic link, or the best group scored just below the
+    lower threshold, may also become an audit item (:mod:`reconcile.engine.audit_sampling`).
+    """
     outcome = ProbabilisticOutcome(primary_id=primary_id)
     candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
     if not candidates:
         return outcome
-    from ..scoring.features import features
-
-    record = features(row.email, row.phoneNumber, row.name)
-    scores = scorer.score_many(record, [features(c.email, c.phoneNumber, c.name) for c in candidates])
+    scores = scorer.score_many(contact_features(row), [contact_features(c) for c in candidates])
 
     best: dict[int, tuple[ScoredPair, ContactRow]] = {}
     for candidate, scored in zip(candidates, scores):
@@ -107,25 +126,36 @@ def link_probabilistic(
     top_scored, top_candidate = ranked[0][1]
     outcome.best = _evidence(row, top_candidate, top_scored, scorer.version)
 
-    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None]] = []
+    reviews: list[tuple[int, ScoredPair, ContactRow, str, str | None, str | None]] = []
     for rank, (group, (scored, candidate)) in enumerate(ranked):
         if scored.match_probability < thresholds.lower:
+            if audit is not None:
+                _audit_near(tx, audit, outcome.primary_id, group, row, candidate, scored, scorer.version, thresholds)
             break
         if rank == 0 and scored.match_probability >= thresholds.upper:
             block = _auto_link_block(tx, outcome.primary_id, group, guards)
             if block is None:
-                _merge(tx, outcome, group, _evidence(row, candidate, scored, scorer.version), cause)
+                evidence = _evidence(row, candidate, scored, scorer.version)
+                chance = audit_sampling.link_probability(audit, scored.match_weight, thresholds.upper) if audit else 0.0
+                sides = None
+                if audit is not None and audit_sampling.drawn(audit, row.id, candidate.id, chance):
+                    sides = (outcome.primary_id, group, _member_ids(tx, outcome.primary_id), _member_ids(tx, group))
+                _merge(tx, outcome, group, evidence, cause)
+                if sides is not None:
+                    _audit_link(tx, sides, row, candidate, scored, evidence, chance)
                 continue
             reviews.append((group, scored, candidate, *block))
             continue
-        reviews.append((group, scored, candidate, "score", None))
+        reviews.append((group, scored, candidate, "score", None, None))
 
-    for group, scored, candidate, reason, guard in reviews[:MAX_REVIEWS_PER_CONTACT]:
+    for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
         evidence = _evidence(row, candidate, scored, scorer.version)
         if guard:
             evidence["guard"] = guard
+        if why:
+            evidence["reason"] = why
         pending_id = open_pending_merge(
             tx,
             outcome.primary_id,
@@ -147,18 +177,13 @@ def link_probabilistic(
 def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None:
     """Attach the model's score and evidence to reviews a guard opened (their pair of
     contacts is named), keeping the guard's reason: a reviewer sees both, and can sort."""
-    from ..scoring.features import features
-
     pairs = pending_pairs(tx, pending_ids)
     if not pairs:
         return
     rows = {r.id: r for r in tx.contacts({i for _, a, b, _ in pairs for i in (a, b)})}
     for pending_id, contact_id, candidate_id, evidence in pairs:
         row, candidate = rows[contact_id], rows[candidate_id]
-        (scored,) = scorer.score_many(
-            features(row.email, row.phoneNumber, row.name),
-            [features(candidate.email, candidate.phoneNumber, candidate.name)],
-        )
+        (scored,) = scorer.score_many(contact_features(row), [contact_features(candidate)])
         attach_score(
             tx,
             pending_id,
@@ -169,13 +194,79 @@ def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None
         )
 
 
-def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str] | None:
-    """(reason, guard) when an automatic link must become a review instead."""
+def _member_ids(tx: ContactTx, primary_id: int) -> list[int]:
+    return [m.id for m in tx.group_members([primary_id])]
+
+
+def _audit_link(
+    tx: ContactTx,
+    sides: tuple[int, int, list[int], list[int]],
+    row: ContactRow,
+    candidate: ContactRow,
+    scored: ScoredPair,
+    evidence: dict,
+    chance: float,
+) -> None:
+    """Put an automatic link just made in the queue as an audit item. Its pair of groups
+    is the two groups as they were before the link (both sides' members are kept in the
+    evidence, ``auditSides``), so a reviewer judges what the model joined."""
+    first, second, first_ids, second_ids = sides
+    left, right = (first_ids, second_ids) if first < second else (second_ids, first_ids)
+    open_pending_merge(
+        tx,
+        first,
+        second,
+        reason="score",
+        contact_id=row.id,
+        candidate_id=candidate.id,
+        score=scored.match_probability,
+        match_weight=scored.match_weight,
+        model_version=evidence["modelVersion"],
+        evidence={**evidence, "auditSides": {"left": left, "right": right}},
+        audit=audit_sampling.LINK,
+        inclusion_probability=chance,
+    )
+
+
+def _audit_near(
+    tx: ContactTx,
+    audit: AuditPlan,
+    primary_id: int,
+    group: int,
+    row: ContactRow,
+    candidate: ContactRow,
+    scored: ScoredPair,
+    version: str,
+    thresholds: Thresholds,
+) -> None:
+    """The best group scored below the lower threshold: an audit item when it is close
+    and drawn. It is decided as any review (confirm merges, reject is a cannot-link)."""
+    chance = audit_sampling.near_probability(audit, scored.match_weight, thresholds.lower)
+    if group == primary_id or not audit_sampling.drawn(audit, row.id, candidate.id, chance):
+        return
+    open_pending_merge(
+        tx,
+        primary_id,
+        group,
+        reason="score",
+        contact_id=row.id,
+        candidate_id=candidate.id,
+        score=scored.match_probability,
+        match_weight=scored.match_weight,
+        model_version=version,
+        evidence=_evidence(row, candidate, scored, version),
+        audit=audit_sampling.NEAR,
+        inclusion_probability=chance,
+    )
+
+
+def _auto_link_block(tx: ContactTx, primary_id: int, group: int, guards: Guards) -> tuple[str, str, str] | None:
+    """(reason, guard, why with its numbers) when an automatic link must become a review instead."""
     if cannot_link_pairs(tx, [primary_id, group]):
-        return "conflict", "cannot-link"
+        return "conflict", "cannot-link", "a reviewer rejected joining these groups before"
     sizes = tx.group_sizes([primary_id, group])
     block = guards.merge_block([sizes.get(primary_id, 1), sizes.get(group, 1)])
-    return ("guard", block[0]) if block else None
+    return ("guard", *block) if block else None
 
 
 def _merge(tx: ContactTx, outcome: ProbabilisticOutcome, group: int, evidence: dict, cause: str) -> None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from ..config import Settings
 from ..normalize import Identity, parse_identity
-from ..store import ContactTx, Store
-from .active_model import ModelManager
+from ..store import ContactTx, Store, utcnow
+from ..store.batch import BatchContactTx
+from .active_model import ModelManager, ModelSnapshot
 from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
+from .audit_sampling import AuditPlan
 from .probabilistic import Scorer, Thresholds, link_probabilistic, score_reviews
 
 log = logging.getLogger(__name__)
@@ -27,6 +31,18 @@ class ModelOpinion:
     version: str | None
     score: float | None = None
     candidate_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Event:
+    """One request of a batch (:meth:`Reconciler.identify_many`): what it brings, the id
+    its audit rows name (cause ``<source>:<request_id>``), and when it happened (``None``:
+    now, by the clock; else what it creates or re-links is stamped with this time)."""
+
+    identity: Identity
+    request_id: str
+    at: datetime | None = None
+    source: str = "identify"
 
 
 @dataclass
@@ -47,6 +63,8 @@ class Reconciler:
         self.guards = Guards.from_settings(settings)
         # the active model from the registry, re-checked every RECONCILE_MODEL_POLL_SECONDS
         self.models = ModelManager(store, settings, scorer)
+        plan = AuditPlan(settings.audit_link_rate, settings.audit_near_rate, settings.audit_near_bits, settings.audit_seed)
+        self.audit = plan if plan.enabled else None
 
     @property
     def scorer(self) -> Scorer | None:
@@ -60,30 +78,73 @@ class Reconciler:
         """Validate a decoded request body (raises :class:`reconcile.normalize.InvalidInput`)."""
         return parse_identity(payload, self.settings.default_region)
 
-    def identify(self, identity: Identity, request_id: str | None = None) -> IdentifyResult:
+    def identify(self, identity: Identity, request_id: str | None = None, *, at: datetime | None = None) -> IdentifyResult:
         """Answer one request; ``match.warnings`` says which values it could not read
-        (an empty list when it read them all), on every path."""
-        result = self._identify(identity, request_id)
-        result.match["warnings"] = identity.warnings
-        return result
+        (an empty list when it read them all), on every path.
 
-    def _identify(self, identity: Identity, request_id: str | None) -> IdentifyResult:
+        ``at`` stamps what the request creates or re-links with a historical time instead
+        of the clock (a replayed event; see :meth:`identify_many`)."""
         request_id = request_id or uuid.uuid4().hex
         model = self.models.current()  # one snapshot for the whole request, retries included
         with self.store.read() as tx:
             fast = fast_lookup(tx, identity, self.guards)
         if fast is not None:
-            return self._result(fast, request_id, fast.method, ModelOpinion(model.version))
-        cause = f"identify:{request_id}"
-        scorer = model.scorer
+            result = self._result(fast, request_id, fast.method, ModelOpinion(model.version))
+        else:
+            event = Event(identity, request_id, at)
+            result = self.store.write(lambda tx: self._write_path(tx, event, model), lock_keys=_lock_keys(identity))
+        result.match["warnings"] = identity.warnings
+        return result
 
-        def work(tx: ContactTx) -> tuple[ExactOutcome, str, ModelOpinion]:
-            exact = link_exact(tx, identity, cause, self.guards)
-            method, opinion = exact.method, ModelOpinion(model.version)
-            if scorer is not None and exact.pending:
-                score_reviews(tx, exact.pending, scorer)
-            if scorer is None or not exact.created:
-                return exact, method, opinion
+    def identify_many(
+        self,
+        events: Sequence[Event],
+        then: Callable[[ContactTx, list[IdentifyResult]], None] | None = None,
+    ) -> list[IdentifyResult]:
+        """Answer ``events`` in order in ONE write transaction, each decided exactly as
+        :meth:`identify` decides it alone (the same read path, exact and probabilistic
+        stages, guards and model), so the outcome equals answering them one by one; only
+        the per-request transaction cost (lock, BEGIN, COMMIT) is paid once.
+
+        ``then(tx, results)`` runs in the same transaction before it commits (a bulk
+        import records its progress there, so the events and the progress commit
+        together). Its :class:`BatchContactTx` skips the reads a request whose values
+        nobody holds would find empty. The transaction takes the write lock (SQLite) or
+        the advisory locks of every event's identifiers in one sorted order (PostgreSQL)
+        up front, and is retried whole on a lost race; ``then`` must not keep state
+        across attempts. One model snapshot serves the whole batch.
+        """
+        model = self.models.current()
+
+        def work(tx: BatchContactTx) -> list[IdentifyResult]:
+            tx.expect(event.identity for event in events)
+            results = []
+            for event in events:
+                fast = fast_lookup(tx, event.identity, self.guards)
+                if fast is not None:
+                    result = self._result(fast, event.request_id, fast.method, ModelOpinion(model.version))
+                else:
+                    result = self._write_path(tx, event, model)
+                result.match["warnings"] = event.identity.warnings
+                results.append(result)
+            if then is not None:
+                then(tx, results)
+            return results
+
+        keys = sorted({key for event in events for key in _lock_keys(event.identity)})
+        return self.store.write(work, lock_keys=keys, tx_type=BatchContactTx)
+
+    def _write_path(self, tx: ContactTx, event: Event, model: ModelSnapshot) -> IdentifyResult:
+        """Both stages for one request that the read path could not answer, in ``tx``."""
+        identity = event.identity
+        cause = f"{event.source}:{event.request_id}"
+        tx.clock = utcnow if event.at is None else (lambda: event.at)
+        scorer = model.scorer
+        exact = link_exact(tx, identity, cause, self.guards)
+        method, opinion = exact.method, ModelOpinion(model.version)
+        if scorer is not None and exact.pending:
+            score_reviews(tx, exact.pending, scorer)
+        if scorer is not None and exact.created:
             stage = link_probabilistic(
                 tx,
                 exact.created[0],
@@ -93,6 +154,7 @@ class Reconciler:
                 thresholds=model.thresholds,
                 per_key=self.settings.candidates_per_key,
                 cause=cause,
+                audit=self.audit,
             )
             exact.pending.extend(stage.pending)
             exact.demoted.extend(stage.demoted)
@@ -104,10 +166,7 @@ class Reconciler:
                 method = "probabilistic"
                 exact.primary_id = stage.primary_id
                 exact.members = tx.group_members([stage.primary_id])
-            return exact, method, opinion
-
-        outcome, method, opinion = self.store.write(work, lock_keys=_lock_keys(identity))
-        return self._result(outcome, request_id, method, opinion)
+        return self._result(exact, event.request_id, method, opinion)
 
     @staticmethod
     def _result(outcome: ExactOutcome, request_id: str, method: str, opinion: ModelOpinion) -> IdentifyResult:

@@ -392,6 +392,7 @@ def undo(store: Store, detachment_id: int, by: str, *, admin: bool = False) -> U
             detail={"detachment": detachment_id},
             at=now,
         )
+        tx.reopen_resolved(note.cause)  # the items the detachment settled ask again
         if detail["cannotLinkCreated"]:
             statements.remove_cannot_link(tx, *detail["cannotLink"])
         statements.remove_guards(tx, detachment_id)

@@ -84,6 +84,9 @@ class LabelPair:
     kind: str
     label_id: int | None = None
     pending_merge_id: int | None = None
+    #: how many pairs of its kind this label stands for: 1 / the chance its item had of
+    #: being drawn into the audit sample (1 for the uncertain band, guards and imports)
+    weight: float = 1.0
 
     @property
     def is_match(self) -> bool:
@@ -95,6 +98,11 @@ class LabelPair:
     def split_key(self) -> str:
         a, b = self.canonical()
         return a.key() + "\x1e" + b.key()
+
+    def import_key(self) -> str:
+        """The pair and its outcome as stored in ``label.importKey`` (unique): the same
+        decision imported twice is one label (migration 0012 computes the same)."""
+        return hashlib.sha256(f"{self.split_key()}\x1d{self.outcome}".encode("utf-8")).hexdigest()
 
 
 # --- split ----------------------------------------------------------------------------
@@ -211,24 +219,30 @@ def load_labels(store: Any, default_region: str = "US") -> tuple[list[LabelPair]
         if chosen is None:
             skipped.append(f"label {row.id}: no valid record on one side")
             continue
+        inclusion = row.pm_inclusion
         pairs.append(
-            LabelPair(chosen[0], chosen[1], row.outcome, row.source, kind, label_id=row.id, pending_merge_id=row.pendingMergeId)
+            LabelPair(
+                chosen[0], chosen[1], row.outcome, row.source, kind, label_id=row.id, pending_merge_id=row.pendingMergeId,
+                weight=1.0 / inclusion if inclusion else 1.0,
+            )
         )
     return pairs, skipped
 
 
 def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None = None) -> int:
-    """Write imported pairs as ``label`` rows (``source='import'``, one record per side);
-    a pair+outcome already imported is skipped. Returns how many were written."""
-    existing = {(p.split_key(), p.outcome) for p in load_labels(store)[0] if p.source == "import"}
+    """Write imported pairs as ``label`` rows (``source='import'``, one record per side).
+    Idempotent: a pair with the same outcome as any label already held (imported, or a
+    reviewer's decision, so an export re-imported into its own database adds nothing) is
+    skipped, and so is a repeat within ``pairs``; the unique ``importKey`` makes two
+    imports of one file at once write it once. Returns how many were written."""
+    held = {(p.split_key(), p.outcome) for p in load_labels(store)[0]}
     now = utcnow()
-    rows = []
+    rows = {}
     for p in pairs:
-        key = (p.split_key(), p.outcome)
-        if key in existing:
+        if (p.split_key(), p.outcome) in held:
             continue
-        existing.add(key)
-        rows.append(
+        rows.setdefault(
+            p.import_key(),
             {
                 "pendingMergeId": None,
                 "leftContactId": None,
@@ -239,11 +253,12 @@ def insert_labels(store: Any, pairs: Sequence[LabelPair], decided_by: str | None
                 "source": "import",
                 "decidedBy": decided_by,
                 "decidedAt": now,
-            }
+                "importKey": p.import_key(),
+            },
         )
-    if rows:
-        label_table.import_labels(store, rows)
-    return len(rows)
+    if not rows:
+        return 0
+    return label_table.import_labels(store, list(rows.values()))
 
 
 def _record(side: Side) -> dict[str, Any]:

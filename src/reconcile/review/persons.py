@@ -255,7 +255,8 @@ def _entry(kind: str, row, values: dict[int, Any], reviews: dict[int, Any]) -> d
             at=iso(row.decidedAt if superseded else row.openedAt),
             contactId=row.contactId,
             pendingMergeId=row.id,
-            reviewer=row.decidedBy if superseded else None,
+            # a resolved item's decidedBy is the cause of the change that closed it, not a person
+            reviewer=row.decidedBy if superseded and row.status == "superseded" else None,
             status=row.status,
             reason=row.note if superseded else row.reason,
             guard=row.guard,

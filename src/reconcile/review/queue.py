@@ -27,15 +27,21 @@ from typing import Any, Literal
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..engine.audit_sampling import LINK as AUDIT_LINK
 from ..engine.exact import age_key, primary_of
 from ..references import referenced_ids, render, render_json
 from ..store import Store, labels, reviewers, reviews
-from ..store.contacts import ContactRow, ContactTx, utcnow
+from ..store.contacts import RESOLVED, RESOLVED_MERGED, RESOLVED_SPLIT, ContactRow, ContactTx, settled_reason, utcnow
 # the queue's plain reads (its head, a reviewer's last decision, its size) need no decision
 from ..store.reviews import Order, first_pending, last_decision, pending_count  # noqa: F401
+from .explain import Bands, explain
 
-STATUSES = ("pending", "confirmed", "rejected", "superseded")
+#: ``resolved``: closed because another change merged or split its groups ("resolved elsewhere")
+STATUSES = ("pending", "confirmed", "rejected", "superseded", "resolved")
 Decision = Literal["confirm", "reject"]
+
+#: the note of a case's confirmation, undone, whose groups other confirmations had joined
+JOINED_IN_CASE = "resolved elsewhere: the groups were joined by another confirmation of the same case"
 
 MAX_PER_PAGE = 200
 #: far beyond any real queue, and small enough that the row offset fits a 64-bit integer
@@ -65,9 +71,15 @@ class AlreadyDecided(ReviewError):
 
 
 class Superseded(ReviewError):
-    """The groups were merged by other means, or a contact in the item was erased."""
+    """A contact in the item was erased."""
 
     code = "superseded"
+
+
+class ResolvedElsewhere(ReviewError):
+    """The groups were merged, or split, by other means: the item asks nothing any more."""
+
+    code = "resolved_elsewhere"
 
 
 class CannotUndo(ReviewError):
@@ -105,7 +117,12 @@ def counts(store: Store) -> dict[str, int]:
 
 
 def list_items(
-    store: Store, status: str | None = "pending", order: Order = "score", page: int = 1, per_page: int = 50
+    store: Store,
+    status: str | None = "pending",
+    order: Order = "score",
+    page: int = 1,
+    per_page: int = 50,
+    bands: Bands | None = None,
 ) -> Page:
     """One page of the queue: offset pagination over the (status, score|openedAt) indexes.
 
@@ -122,8 +139,27 @@ def list_items(
     rows = reviews.items_page(store, status, order, limit=per_page, offset=(page - 1) * per_page)
     all_counts = counts(store)
     total = all_counts[status] if status is not None else sum(all_counts.values())
+    return Page(summaries(store, rows, bands or {}), total, page, per_page, all_counts)
+
+
+def summaries(store: Store, rows: Sequence[Any], bands: Bands) -> list[dict[str, Any]]:
+    """Rows of :func:`reconcile.store.reviews.items_page` as the list shows them, each with
+    its plain explanation (a guard's reason rendered from the contacts, one read for all)."""
+    reasons = [_held_reason(r.evidence) for r in rows]
+    with store.read() as tx:
+        value_of = _values_of(tx.contacts(referenced_ids([x for x in reasons if x])))
     now = utcnow()
-    return Page([_summary(r, now) for r in rows], total, page, per_page, all_counts)
+    out = []
+    for row, reason in zip(rows, reasons):
+        item = _summary(row, now)
+        shown = {"reason": render(reason, value_of)} if reason else {}
+        item["explanation"] = explain({**item, "evidence": shown}, bands)
+        out.append(item)
+    return out
+
+
+def _held_reason(evidence: Any) -> str | None:
+    return evidence.get("reason") if isinstance(evidence, dict) and isinstance(evidence.get("reason"), str) else None
 
 
 def _summary(row, now: datetime) -> dict[str, Any]:
@@ -145,6 +181,8 @@ def _summary(row, now: datetime) -> dict[str, Any]:
         "rightPrimaryId": row.rightPrimaryId,
         "contactId": row.contactId,
         "candidateId": row.candidateId,
+        "audit": row.audit,
+        "inclusionProbability": row.inclusionProbability,
         "contact": _pair_summary(row, "c_", row.contactId),
         "candidate": _pair_summary(row, "k_", row.candidateId),
     }
@@ -162,22 +200,26 @@ def _pair_summary(row, prefix: str, contact_id: int | None) -> dict[str, Any] | 
     }
 
 
-def get_item(store: Store, item_id: int) -> dict[str, Any]:
-    """One item with both groups in full (resolved to their *current* primaries) and its evidence.
+def get_item(store: Store, item_id: int, bands: Bands | None = None) -> dict[str, Any]:
+    """One item with both groups in full (resolved to their *current* primaries), its
+    evidence, and a plain explanation of why it is in the queue.
 
-    ``stale`` says the item can no longer be confirmed or rejected as proposed: the
-    groups are one already, or a contact in it was erased; deciding it marks it
-    superseded.
+    ``stale`` says the item asks nothing any more: its groups were merged or split by
+    other means (it is, or on any decision becomes, ``resolved``), or a contact in it
+    was erased (``superseded``). A decided item also carries ``seen``: both sides as the
+    reviewer saw them when deciding (from the decision's label), beside ``left`` and
+    ``right`` as they are now.
     """
     with store.read() as tx:
         row = reviews.item_with_pair(tx, item_id)
         if row is None:
             raise NotFound(item_id, f"review {item_id} does not exist")
         sides = _current_sides(tx, row)
-        groups = {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
+        groups = _shown_groups(tx, row, sides)
         guards = reviews.item_guards(tx, item_id)
         # reasons and evidence name values by reference: read them from the contacts now
         quoted = tx.contacts(referenced_ids(row.evidence) | referenced_ids([g["reason"] for g in guards]))
+        seen = _seen(tx, item_id) if row.status in ("confirmed", "rejected") else None
     value_of = _values_of(quoted)
     item = _summary(row, utcnow())
     item.update(
@@ -187,8 +229,39 @@ def get_item(store: Store, item_id: int) -> dict[str, Any]:
         staleReason=sides.stale_reason,
         left={"primaryId": sides.primaries["left"], "contacts": [record(c) for c in groups["left"]]},
         right={"primaryId": sides.primaries["right"], "contacts": [record(c) for c in groups["right"]]},
+        seen=seen,
     )
+    item["explanation"] = explain(item, bands or {})
     return item
+
+
+def _seen(tx: ContactTx, item_id: int) -> dict[str, Any] | None:
+    """Both sides as the decision found them: the label's contact ids, read now (a
+    contact's values never change while it lives; an erased one shows empty)."""
+    snap = reviews.decided_snapshot(tx, item_id)
+    if snap is None:
+        return None
+    sides = {"left": [r["id"] for r in snap.leftRecords], "right": [r["id"] for r in snap.rightRecords]}
+    rows = {c.id: c for c in reviews.contacts_any(tx, sides["left"] + sides["right"])}
+    seen: dict[str, Any] = {"decidedAt": iso(snap.decidedAt)}
+    for side, ids in sides.items():
+        members = sorted((rows[i] for i in ids if i in rows), key=age_key)
+        seen[side] = {
+            "primaryId": members[0].id if members else None,
+            "contacts": [{**record(c), "linkPrecedence": "primary" if n == 0 else "secondary"} for n, c in enumerate(members)],
+        }
+    return seen
+
+
+def _shown_groups(tx: ContactTx, row, sides: "_Sides") -> dict[str, list[ContactRow]]:
+    """Each side's contacts: the groups as they are now, or for an audited automatic
+    link (already one group) the two groups the model joined, as they were then."""
+    if row.audit == AUDIT_LINK:
+        recorded = (row.evidence or {}).get("auditSides") or {}
+        ids = {side: [int(i) for i in recorded.get(side, [])] for side in ("left", "right")}
+        found = {c.id: c for c in tx.contacts(ids["left"] + ids["right"])}
+        return {side: [found[i] for i in ids[side] if i in found and found[i].deletedAt is None] for side in ids}
+    return {side: tx.group_members([primary]) for side, primary in sides.primaries.items()}
 
 
 def _values_of(rows: Sequence[ContactRow]):
@@ -277,13 +350,18 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
         _require_pending(row)
         sides = _current_sides(tx, row)
         if sides.stale_reason is not None:
-            _mark_superseded(tx, row, decided_by, sides.stale_reason)
-            return Superseded(item_id, f"review {item_id} is superseded: {sides.stale_reason}")
+            return _close_stale(tx, row, decided_by, sides.stale_reason)
         left_id, right_id = sides.primaries["left"], sides.primaries["right"]
-        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
-        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         now = utcnow()
         cause = f"review:{item_id}:{decided_by}"
+        if row.audit == AUDIT_LINK:
+            result = _decide_audited_link(tx, row, decision, cause, decided_by, now)
+            reviews.set_status(tx, item_id, result.status, at=now, by=decided_by, note=note)
+            label = "match" if decision == "confirm" else "non-match"
+            _write_label(tx, row, sides.primaries, _shown_groups(tx, row, sides), label, decided_by, now)
+            return result
+        primaries = sorted(tx.lock_primaries([left_id, right_id]), key=age_key)
+        snapshot = {side: tx.group_members([pid]) for side, pid in sides.primaries.items()}
         if decision == "confirm":
             result = _apply_confirm(tx, row, primaries, cause, decided_by, now)
         else:
@@ -298,8 +376,32 @@ def _decide(store: Store, item_id: int, decided_by: str, decision: Decision, not
     return outcome
 
 
+def _decide_audited_link(tx: ContactTx, row, decision: Decision, cause: str, decided_by: str, now: datetime) -> DecisionResult:
+    """An audited automatic link was made already: a confirmation is a label and nothing
+    else; a rejection is a ``non-match`` label and an ``audit_link_rejected`` audit row,
+    and the group stays as it is. Splitting it is left to a person (the person page's
+    detach, which chooses which contacts leave and can be undone): the group may have
+    grown through the link since, and an automatic split would undo links the exact
+    rules made. The rejected links waiting for that are listed on the admin page and
+    counted in ``/metrics``."""
+    if decision == "confirm":
+        return DecisionResult(row.id, "confirmed", decided_by, now)
+    pair = _stored_pair(row)
+    reviews.audit_note(
+        tx, now, pair, "audit_link_rejected", cause,
+        {"pendingMergeId": row.id, "pair": [row.contactId, row.candidateId]},
+    )
+    return DecisionResult(row.id, "rejected", decided_by, now)
+
+
 def _apply_confirm(
-    tx: ContactTx, row, primaries: list[ContactRow], cause: str, decided_by: str, now: datetime
+    tx: ContactTx,
+    row,
+    primaries: list[ContactRow],
+    cause: str,
+    decided_by: str,
+    now: datetime,
+    keep_open: Sequence[int] = (),
 ) -> DecisionResult:
     winner, loser = primaries
     # what undo needs to put each moved contact back exactly as it was
@@ -312,7 +414,8 @@ def _apply_confirm(
         "through": [row.contactId, row.candidateId] if None not in (row.contactId, row.candidateId) else [winner.id, loser.id],
     }
     changed = tx.merge_groups(
-        winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail
+        winner, [loser], method="review", cause=cause, score=row.score, model=row.modelVersion, detail=detail,
+        keep_open=keep_open,
     )
     return DecisionResult(
         row.id, "confirmed", decided_by, now, primary_id=winner.id, merged_primary_id=loser.id, changed_ids=changed
@@ -332,7 +435,10 @@ def _apply_reject(
 
 
 def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> DecisionResult:
-    """Revert a decision, audited, only when that is safe; the item becomes pending again.
+    """Revert a decision, audited, only when that is safe; the item becomes pending again
+    (or ``resolved``: a confirmation of a case that merged nothing itself, because other
+    confirmations of the case joined its groups, is taken back with its label, and its
+    groups stay one).
 
     A rejection: its cannot-link is removed. A confirmation: the contacts it moved are
     re-pointed at their previous primaries (the demoted primary is primary again), but
@@ -350,7 +456,23 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             return NotYours(item_id, f"review {item_id} was decided by {row.decidedBy}; only they or an admin may undo it")
         now = utcnow()
         cause = f"review-undo:{item_id}:{undone_by}"
-        if row.status == "confirmed":
+        after, closed_by = "pending", None
+        if row.audit == AUDIT_LINK:
+            pass  # deciding an audited link changed no link: only its label goes
+        elif row.status == "confirmed" and not reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}"):
+            # confirmed within a case whose other confirmations had joined its groups: it
+            # merged nothing, so undoing it takes back the judgement and its label only;
+            # the groups stay one, so the item stays closed
+            sides = _current_sides(tx, row)
+            if sides.stale_reason is None:
+                return CannotUndo(item_id, f"review {item_id} cannot be undone: its merge is not in the audit log")
+            after = RESOLVED
+            # closed by the group's last link change, so undoing that change opens it again
+            primary = sides.primaries["left"]
+            members = [m.id for m in reviews.group_rows(tx, primary)]
+            last = reviews.last_link_change(tx, members, primary)
+            closed_by = reviews.cause_of(tx, last) if last is not None else None
+        elif row.status == "confirmed":
             refused = _revert_confirm(tx, row, cause, now)
             if refused is not None:
                 return CannotUndo(item_id, f"review {item_id} cannot be undone: {refused}")
@@ -367,8 +489,11 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             cause,
             {"pendingMergeId": item_id, "undid": row.status, "decidedBy": row.decidedBy, "labels": [list(l) for l in removed_labels]},
         )
-        reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
-        return DecisionResult(item_id, "pending", undone_by, now)
+        if after == RESOLVED:
+            reviews.set_status(tx, item_id, RESOLVED, at=now, by=closed_by[:64] if closed_by else None, note=JOINED_IN_CASE)
+        else:
+            reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
+        return DecisionResult(item_id, after, undone_by, now)
 
     outcome = store.write(work, lock_keys=[f"review:{item_id}"])
     if isinstance(outcome, ReviewError):
@@ -401,6 +526,7 @@ def _revert_confirm(tx: ContactTx, row, cause: str, now: datetime) -> str | None
     previous = moves[0].detail.get("previous", {}) if moves[0].detail else {}
     provenance = {m.contactId: tuple(previous.get(str(m.contactId), ["review", None, None])) for m in moves}
     tx.revert_moves(moves, provenance, cause=cause, detail={"pendingMergeId": row.id}, at=now)
+    tx.reopen_resolved(moves[0].cause)  # the items the confirmation settled ask again
     return None
 
 
@@ -422,7 +548,9 @@ def _item(tx: ContactTx, item_id: int, for_update: bool = False):
 
 def _require_pending(row) -> None:
     if row.status == "superseded":
-        raise Superseded(row.id, f"review {row.id} is superseded: the groups were merged by other means or a contact was erased")
+        raise Superseded(row.id, f"review {row.id} is superseded: a contact in it was erased")
+    if row.status == RESOLVED:
+        raise ResolvedElsewhere(row.id, f"review {row.id} was {row.note or 'resolved elsewhere'}")
     if row.status != "pending":
         raise AlreadyDecided(row.id, f"review {row.id} was already {row.status} by {row.decidedBy}")
 
@@ -439,13 +567,20 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
         return _Sides(primaries, "a contact in it was erased")
-    if primaries["left"] == primaries["right"]:
-        return _Sides(primaries, "the two groups were merged by other means")
-    return _Sides(primaries, None)
+    if row.audit == AUDIT_LINK:
+        return _Sides(primaries, None)  # an audited automatic link: its groups are one by design
+    group = {c.id: primary_of(c) for c in found.values()}
+    return _Sides(primaries, settled_reason(group, row))
 
 
-def _mark_superseded(tx: ContactTx, row, decided_by: str, reason: str) -> None:
+def _close_stale(tx: ContactTx, row, decided_by: str, reason: str) -> ReviewError:
+    """Close an item found stale under the locks, as the change that made it so would
+    have (it may have skipped the item while this decision held it); the refusal to raise."""
+    if reason in (RESOLVED_MERGED, RESOLVED_SPLIT):
+        reviews.set_status(tx, row.id, RESOLVED, at=utcnow(), by=decided_by, note=reason)
+        return ResolvedElsewhere(row.id, f"review {row.id} was {reason}")
     reviews.set_status(tx, row.id, "superseded", at=utcnow(), by=decided_by, note=reason)
+    return Superseded(row.id, f"review {row.id} is superseded: {reason}")
 
 
 def _stored_pair(row) -> tuple[int, int]:

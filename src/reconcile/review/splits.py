@@ -21,7 +21,7 @@ from typing import Any
 
 from ..engine.guards import Guards
 from ..store import Store
-from ..store import batch as statements
+from ..store import resolution as statements
 from ..store import labels
 from ..store.contacts import ContactRow, ContactTx, utcnow
 from .detach import DetachError, Detachment, detach

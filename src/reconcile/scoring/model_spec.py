@@ -26,6 +26,16 @@ TF_COLUMNS: tuple[str, ...] = ("email", "phone", "name_key")
 #: first names.
 IDENTIFIER_COLUMNS: tuple[str, ...] = ("email",)
 
+#: Comparisons whose looser levels are the same identifier written or read differently
+#: (a phone's national number or trailing digits): such a level is never stronger
+#: evidence than the exact one. A number a household shares is shared however it is
+#: written, but random sampling (one record per person) almost never sees two people's
+#: numbers agree only on the national part or the last digits, so it gave those levels
+#: u near the rule-of-three floor and +15.8 / +17.1 bits, above exact's +12.6 (whose u
+#: is the average over values, see IDENTIFIER_COLUMNS). Training caps their weight at
+#: the exact level's (``reconcile.training.train.cap_looser_levels``).
+MONOTONE_COMPARISONS: tuple[str, ...] = ("phone",)
+
 #: Keys candidate retrieval and Splink's prediction block on (indexed in the store).
 BLOCKING_KEYS: tuple[str, ...] = ("email_mailbox", "email_local", "phone_national", "phone_tail", "name_key")
 

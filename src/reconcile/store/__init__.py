@@ -21,11 +21,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
 from .engine import DEFAULT_LOCK_TIMEOUT, make_engine
+from .prepared import Prepared
 from .schema import audit_log, contact, metadata
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+TX = TypeVar("TX", bound=ContactTx)
 
 MAX_ATTEMPTS = 8
 
@@ -69,19 +71,19 @@ class Store:
                 yield ContactTx(conn, self.dialect)
 
     @contextmanager
-    def _write_once(self, lock_keys: Iterable[str]) -> Iterator[ContactTx]:
+    def _write_once(self, lock_keys: Iterable[str], tx_type: type[ContactTx] = ContactTx) -> Iterator[ContactTx]:
         if self.dialect == "sqlite":
             with self._sqlite_writer_turn():
                 with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
                     with conn.begin():
-                        yield ContactTx(conn, self.dialect)
+                        yield tx_type(conn, self.dialect)
             return
         with self.engine.connect() as conn:
             with conn.begin():
                 keys = sorted({_lock_id(k) for k in lock_keys})
                 if keys:  # one round trip; the select list is evaluated left to right, in key order
-                    conn.execute(_advisory_locks(len(keys)), {f"k{i}": key for i, key in enumerate(keys)})
-                yield ContactTx(conn, self.dialect)
+                    _advisory_locks(len(keys)).run(conn, {f"k{i}": key for i, key in enumerate(keys)})
+                yield tx_type(conn, self.dialect)
 
     @contextmanager
     def _sqlite_writer_turn(self) -> Iterator[None]:
@@ -116,7 +118,9 @@ class Store:
         finally:
             self._turn_here.release()
 
-    def write(self, work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()) -> T:
+    def write(
+        self, work: Callable[[TX], T], lock_keys: Iterable[str] = (), *, tx_type: type[TX] = ContactTx
+    ) -> T:
         """Run ``work`` in one write transaction, retrying it whole on a lost race.
 
         SQLite: ``BEGIN IMMEDIATE`` takes the single database write lock up front.
@@ -126,12 +130,14 @@ class Store:
         locks the primaries it touches (:meth:`ContactTx.lock_primaries`). A group that
         changed in between, a deadlock or a serialisation failure rolls everything
         back and runs ``work`` again on fresh data, so a lost race changes nothing.
+        ``tx_type`` is the transaction's class (a batch of requests uses
+        :class:`reconcile.store.batch.BatchContactTx`).
         """
         keys = list(lock_keys)
         deadline = time.monotonic() + self.lock_timeout
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                with self._write_once(keys) as tx:
+                with self._write_once(keys, tx_type) as tx:
                     return work(tx)
             except StaleGroup:
                 if attempt == MAX_ATTEMPTS:
@@ -230,7 +236,7 @@ def _flock_until(fd: int, deadline: float, timeout: float) -> None:
 
 @functools.cache
 def _advisory_locks(n: int):
-    return text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n)))
+    return Prepared(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n))))
 
 
 def _lock_id(key: str) -> int:

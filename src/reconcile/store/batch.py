@@ -1,194 +1,92 @@
-"""What a batch re-resolution (``reconcile resolve``) reads in bulk, and the review items
-it opens.
+"""A transaction that answers many requests in a row (a bulk import), for the cost of
+fewer statements and the same answers.
 
-The reads stream the live ``Contact`` table in id order (a server-side cursor on
-PostgreSQL, so a million rows never sit in memory at once) with the blocking keys the
-store already keeps, and collect the judgements the batch must respect: reviewers'
-cannot-links and confirmed merges, and the values a guard recorded as shared. What the
-batch *means* by them is decided in :mod:`reconcile.batch`.
+:class:`BatchContactTx` is a :class:`ContactTx` that knows, for the identifiers of the
+whole batch, which ones some live contact holds: one read of ``identifier_group`` when
+the batch starts (under the batch's locks, so nobody else can add or take such a value
+until it commits), then kept up to date as the batch inserts contacts. A request whose
+email and phone nobody holds has no match, no holder group and nothing to look up, so
+the three reads that would each come back empty are not sent. Everything else is
+:class:`ContactTx` unchanged, so every decision (and every row written, in the same
+order) is the one a request alone would get.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, and_, bindparam, or_, select
 
-from . import Store
-from .contacts import ContactTx, utcnow
-from .schema import audit_log, cannot_link, contact, link_guard, pending_merge, split_proposal
+from ..normalize import Identity
+from .contacts import ContactRow, ContactTx
+from .schema import identifier_group
 
-_LIVE = select(
-    contact.c.id,
-    func.coalesce(contact.c.linkedId, contact.c.id).label("groupId"),
-    contact.c.createdAt,
-    contact.c.email,
-    contact.c.phoneNumber,
-    contact.c.name,
-    contact.c.emailMailbox,
-    contact.c.emailLocal,
-    contact.c.phoneNational,
-    contact.c.phoneTail,
-    contact.c.nameKey,
-).where(contact.c.deletedAt.is_(None)).order_by(contact.c.id)
+#: SQLite page cache of a batch connection (KiB, as PRAGMA cache_size takes it negated):
+#: a million contacts' indexes stay in memory instead of being re-read page by page
+SQLITE_CACHE_KIB = 256 * 1024
 
-
-def live_contact_batches(store: Store, size: int = 50_000) -> Iterator[list[tuple]]:
-    """Every live contact as a tuple (id, groupId, createdAt, email, phoneNumber, name,
-    emailMailbox, emailLocal, phoneNational, phoneTail, nameKey), ``size`` rows at a time,
-    from one consistent read: a REPEATABLE READ transaction with a server-side cursor on
-    PostgreSQL (writers carry on meanwhile), one read transaction on SQLite (WAL).
-
-    The driver's own cursor, not SQLAlchemy's rows: a million rows pass through here, and
-    building a Row for each cost as much as reading it. ``createdAt`` comes as the driver
-    gives it (a datetime on PostgreSQL, SQLite's stored text): either orders correctly
-    within one database.
-    """
-    sql = str(_LIVE.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
-    options = {"isolation_level": "REPEATABLE READ"} if store.dialect == "postgresql" else {}
-    with store.engine.connect().execution_options(**options) as conn, conn.begin():
-        driver = conn.connection.dbapi_connection
-        cursor = driver.cursor(name="reconcile_snapshot") if store.dialect == "postgresql" else driver.cursor()
-        try:
-            cursor.execute(sql)
-            while batch := cursor.fetchmany(size):
-                yield [tuple(r) for r in batch]
-        finally:
-            cursor.close()
-
-
-@dataclass(frozen=True)
-class Judgements:
-    """What people (and guards) already decided, which a re-resolution never overrides."""
-
-    #: pairs of contacts whose groups a reviewer (or a detachment) said are different people
-    cannot_link: list[tuple[int, int]]
-    #: pairs of contacts a reviewer said are one person (a confirmed merge, a rejected split)
-    must_link: list[tuple[int, int]]
-    #: (field, value) a guard recorded as shared by different people
-    guarded: set[tuple[str, str]]
-    #: the contacts each exact-stage merge went through: one request carried identifiers
-    #: of several groups, so the customer presented them together (a merge by the model
-    #: is not here: the batch decides those again)
-    requests: list[tuple[int, ...]]
-
-
-def judgements(store: Store) -> Judgements:
-    with store.read() as tx:
-        cannot = [tuple(r) for r in tx.conn.execute(select(cannot_link.c.leftContactId, cannot_link.c.rightContactId))]
-        must = [
-            tuple(r)
-            for r in tx.conn.execute(
-                select(pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId).where(pending_merge.c.status == "confirmed")
-            )
-        ]
-        # a rejected split proposal: the reviewer kept the bridge's two contacts together
-        must += [
-            tuple(r)
-            for r in tx.conn.execute(
-                select(split_proposal.c.contactId, split_proposal.c.bridgeContactId).where(split_proposal.c.status == "rejected")
-            )
-        ]
-        guarded = {
-            (r.field, r.value)
-            for r in tx.conn.execute(select(link_guard.c.field, link_guard.c.value).where(link_guard.c.value.is_not(None)).distinct())
-        }
-        requests = set()
-        for (detail,) in tx.conn.execute(
-            select(audit_log.c.detail).where(audit_log.c.action == "demoted", audit_log.c.cause.like("identify:%"))
-        ):
-            through = detail.get("through") if isinstance(detail, dict) and "matchProbability" not in detail else None
-            if isinstance(through, list) and len(through) > 1:
-                requests.add(tuple(sorted(through)))
-    return Judgements(cannot, must, guarded, sorted(requests))
-
-
-# --- split proposals ------------------------------------------------------------------
-
-
-def open_split_proposal(
-    tx: ContactTx,
-    *,
-    primary_id: int,
-    contact_id: int,
-    bridge_contact_id: int,
-    kept_ids: list[int],
-    detached_ids: list[int],
-    score: float | None,
-    match_weight: float | None,
-    model_version: str | None,
-    evidence: Any,
-) -> int | None:
-    """Propose splitting ``contact_id`` off its group; ``None`` if this bridge was proposed
-    before (whatever became of it), so running the batch again proposes nothing twice."""
-    upsert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
-    return tx.conn.execute(
-        upsert(split_proposal)
-        .values(
-            primaryId=primary_id,
-            contactId=contact_id,
-            bridgeContactId=bridge_contact_id,
-            keptContactIds=kept_ids,
-            detachedContactIds=detached_ids,
-            score=score,
-            matchWeight=match_weight,
-            modelVersion=model_version,
-            evidence=evidence,
-            status="pending",
-            openedAt=utcnow(),
+_ig = identifier_group.c
+_HELD = (
+    select(_ig.field, _ig.value)
+    .where(
+        or_(
+            and_(_ig.field == "email", _ig.value.in_(bindparam("emails", expanding=True))),
+            and_(_ig.field == "phoneNumber", _ig.value.in_(bindparam("phones", expanding=True))),
         )
-        .on_conflict_do_nothing(index_elements=[split_proposal.c.contactId, split_proposal.c.bridgeContactId])
-        .returning(split_proposal.c.id)
-    ).scalar_one_or_none()
-
-
-def split_counts(tx: ContactTx) -> dict[str, int]:
-    rows = tx.conn.execute(select(split_proposal.c.status, func.count()).group_by(split_proposal.c.status)).all()
-    return {status: n for status, n in rows}
-
-
-def list_splits(tx: ContactTx, status: str, limit: int, offset: int) -> tuple[int, list[Any]]:
-    """(total, one page) of split proposals with ``status``, oldest first."""
-    total = tx.conn.execute(select(func.count()).select_from(split_proposal).where(split_proposal.c.status == status)).scalar_one()
-    rows = tx.conn.execute(
-        select(split_proposal)
-        .where(split_proposal.c.status == status)
-        .order_by(split_proposal.c.openedAt, split_proposal.c.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
-    return total, rows
-
-
-def split_row(tx: ContactTx, split_id: int, *, for_update: bool = False) -> Any | None:
-    stmt = select(split_proposal).where(split_proposal.c.id == split_id)
-    if for_update and tx.dialect == "postgresql":
-        stmt = stmt.with_for_update()
-    return tx.conn.execute(stmt).one_or_none()
-
-
-def decide_split(
-    tx: ContactTx, split_id: int, *, status: str, by: str, note: str | None, detachment_id: int | None = None
-) -> bool:
-    """Record a decision on a pending split; False when it was no longer pending."""
-    done = tx.conn.execute(
-        update(split_proposal)
-        .where(split_proposal.c.id == split_id, split_proposal.c.status == "pending")
-        .values(status=status, decidedAt=utcnow(), decidedBy=by, note=note, detachmentId=detachment_id)
     )
-    return done.rowcount == 1
+    .distinct()
+)
 
 
+class BatchContactTx(ContactTx):
+    """A write transaction for many requests; see the module's docstring."""
 
-__all__ = [
-    "live_contact_batches",
-    "Judgements",
-    "judgements",
-    "open_split_proposal",
-    "split_counts",
-    "list_splits",
-    "split_row",
-    "decide_split",
-]
+    def __init__(self, conn: Connection, dialect: str):
+        super().__init__(conn, dialect)
+        self._held: set[tuple[str, str]] | None = None
+        if dialect == "sqlite":
+            conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+
+    def expect(self, identities: Iterable[Identity]) -> None:
+        """Read which of these requests' values live contacts hold (call it first)."""
+        identities = list(identities)
+        emails = sorted({i.email for i in identities if i.email is not None})
+        phones = sorted({i.phone for i in identities if i.phone is not None})
+        self._held = {(f, v) for f, v in self.conn.execute(_HELD, {"emails": emails, "phones": phones})}
+
+    def _nobody_holds(self, email: str | None, phone: str | None) -> bool:
+        held = self._held
+        if held is None:
+            return False
+        return (email is None or ("email", email) not in held) and (phone is None or ("phoneNumber", phone) not in held)
+
+    def groups_holding(self, email: str | None, phone: str | None) -> list[ContactRow]:
+        if self._nobody_holds(email, phone):
+            return []
+        return super().groups_holding(email, phone)
+
+    def holding_groups(self, values: dict[str, str], limit: int) -> dict[str, tuple[list[int], int]]:
+        if self._nobody_holds(values.get("email"), values.get("phoneNumber")):
+            return {}
+        return super().holding_groups(values, limit)
+
+    def find_matching(
+        self,
+        email: str | None,
+        phone: str | None,
+        widely_held: frozenset[str] = frozenset(),
+        held_groups: Iterable[int] = (),
+    ) -> list[ContactRow]:
+        # no live holder of either value: no match, and no member of any group holds one
+        if self._nobody_holds(email, phone):
+            return []
+        return super().find_matching(email, phone, widely_held, held_groups)
+
+    def insert_contact(self, identity: Identity, **kwargs: Any) -> ContactRow:
+        row = super().insert_contact(identity, **kwargs)
+        if self._held is not None and row.deletedAt is None:
+            self._held.update((f, v) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None)
+        return row
+
+
+__all__ = ["BatchContactTx", "SQLITE_CACHE_KIB"]

@@ -6,6 +6,7 @@ from functools import lru_cache
 from sqlalchemy import Integer, bindparam, func, select, union_all
 
 from .contacts import ContactRow, ContactTx
+from .prepared import Prepared
 from .schema import contact
 
 #: blocking-key columns, strongest first
@@ -30,7 +31,7 @@ def _candidates_stmt(columns: tuple[str, ...]):
         .select()
         for column in columns
     ]
-    return parts[0] if len(parts) == 1 else union_all(*parts)
+    return Prepared(parts[0] if len(parts) == 1 else union_all(*parts))
 
 
 def fetch_candidates(
@@ -42,7 +43,7 @@ def fetch_candidates(
     if not columns:
         return []
     params = {f"v_{c}": keys[c] for c in columns}
-    rows = tx.conn.execute(_candidates_stmt(columns), {**params, "exclude": exclude_primary, "per_key": per_key})
+    rows = _candidates_stmt(columns).rows(tx.conn, {**params, "exclude": exclude_primary, "per_key": per_key})
     found: dict[int, ContactRow] = {}
     for row in rows:
         found.setdefault(row.id, row)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Row, and_, bindparam, case, delete, exists, f
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
-from .schema import audit_log, contact, identifier_group, link_guard
+from .prepared import Prepared
+from .schema import audit_log, contact, identifier_group, link_guard, pending_merge
 
 ContactRow = Row[Any]
 
@@ -33,16 +34,20 @@ _IDS = bindparam("ids", expanding=True)
 # made explicit so both engines hand the guards the same sequence.
 _MATCH_ORDER = (case((contact.c.email == bindparam("email"), 0), else_=1), contact.c.id)
 _FIND_BY = {
-    (True, False): select(contact).where(_LIVE, contact.c.email == bindparam("email")).order_by(*_MATCH_ORDER),
-    (False, True): select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")).order_by(*_MATCH_ORDER),
-    (True, True): select(contact).where(
-        _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
-    ).order_by(*_MATCH_ORDER),
+    (True, False): Prepared(select(contact).where(_LIVE, contact.c.email == bindparam("email")).order_by(*_MATCH_ORDER)),
+    (False, True): Prepared(
+        select(contact).where(_LIVE, contact.c.phoneNumber == bindparam("phone")).order_by(*_MATCH_ORDER)
+    ),
+    (True, True): Prepared(
+        select(contact).where(
+            _LIVE, or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
+        ).order_by(*_MATCH_ORDER)
+    ),
 }
-_BY_IDS = select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id)
-_BY_IDS_FOR_UPDATE = _BY_IDS.with_for_update()
+_BY_IDS = Prepared(select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id))
+_BY_IDS_FOR_UPDATE = Prepared(select(contact).where(contact.c.id.in_(_IDS)).order_by(contact.c.id).with_for_update())
 _IN_GROUPS = or_(contact.c.id.in_(_IDS), contact.c.linkedId.in_(_IDS))
-_GROUP_MEMBERS = select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id)
+_GROUP_MEMBERS = Prepared(select(contact).where(_LIVE, _IN_GROUPS).order_by(contact.c.createdAt, contact.c.id))
 _GROUP_KEY = func.coalesce(contact.c.linkedId, contact.c.id)
 
 
@@ -55,7 +60,7 @@ def _groups_holding(condition):
         select(contact).where(_LIVE, contact.c.id.in_(holders)),
         select(contact).where(_LIVE, contact.c.linkedId.in_(holders)),
     ).subquery()
-    return select(members).order_by(members.c.createdAt, members.c.id)
+    return Prepared(select(members).order_by(members.c.createdAt, members.c.id))
 
 
 _GROUPS_HOLDING = {
@@ -65,9 +70,85 @@ _GROUPS_HOLDING = {
         or_(contact.c.email == bindparam("email"), contact.c.phoneNumber == bindparam("phone"))
     ),
 }
-_GROUP_SIZES = select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY)
-_INSERT_CONTACT = insert(contact).returning(*contact.c)
-_INSERT_AUDIT = insert(audit_log)
+# a merge: the rows that move (the losers and their secondaries), then the move itself
+_MOVED = Prepared(
+    select(
+        contact.c.id, contact.c.linkedId, contact.c.linkPrecedence, contact.c.email, contact.c.phoneNumber, contact.c.deletedAt
+    ).where(_IN_GROUPS)
+)
+_MOVE = Prepared(
+    update(contact)
+    .where(_IN_GROUPS)
+    .values(
+        linkedId=bindparam("winner"),
+        linkPrecedence="secondary",
+        updatedAt=bindparam("now", type_=contact.c.updatedAt.type),
+        linkMethod=bindparam("method"),
+        linkScore=bindparam("score", type_=contact.c.linkScore.type),
+        linkModel=bindparam("model"),
+    )
+)
+_GROUP_SIZES = Prepared(select(_GROUP_KEY, func.count()).where(_LIVE, _IN_GROUPS).group_by(_GROUP_KEY))
+#: the columns a created contact binds (``id`` comes from the database)
+_INSERTED = (
+    "email", "phoneNumber", "name", "linkedId", "linkPrecedence", "createdAt", "updatedAt", "linkMethod", "linkScore",
+    "linkModel", "emailMailbox", "emailLocal", "phoneNational", "phoneTail", "nameKey", "unreadableEmail",
+    "unreadablePhone",
+)
+_INSERT_CONTACT = Prepared(insert(contact).returning(*contact.c), columns=_INSERTED)
+_AUDITED = ("at", "contactId", "action", "oldLinkedId", "newLinkedId", "oldPrecedence", "newPrecedence", "cause", "detail")
+_INSERT_AUDIT = Prepared(insert(audit_log), columns=_AUDITED)
+
+
+def _create_in_one_statement():
+    """PostgreSQL: insert a contact, count its values in ``identifier_group`` and audit its
+    creation in one statement (data-modifying CTEs), one round trip instead of three.
+    Binds the contact's columns, plus the audit row's ``at``, ``cause`` and ``detail``."""
+    created = insert(contact).values({c: bindparam(c) for c in _INSERTED}).returning(*contact.c).cte("created")
+    group = func.coalesce(created.c.linkedId, created.c.id)
+    held = union_all(
+        select(literal("email"), created.c.email, group, literal(1)).where(created.c.email.is_not(None)),
+        select(literal("phoneNumber"), created.c.phoneNumber, group, literal(1)).where(
+            created.c.phoneNumber.is_not(None)
+        ),
+    )
+    holdings = postgresql.insert(identifier_group).from_select(["field", "value", "groupId", "holders"], held)
+    holdings = holdings.on_conflict_do_update(
+        index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
+        set_={"holders": identifier_group.c.holders + holdings.excluded.holders},
+    ).cte("holdings")
+    audit = insert(audit_log).from_select(
+        ["at", "contactId", "action", "newLinkedId", "newPrecedence", "cause", "detail"],
+        select(
+            bindparam("at", type_=audit_log.c.at.type),
+            created.c.id,
+            literal("created"),
+            created.c.linkedId,
+            created.c.linkPrecedence,
+            bindparam("cause", type_=audit_log.c.cause.type),
+            bindparam("detail", type_=audit_log.c.detail.type),
+        ),
+    ).cte("audit")
+    return Prepared(select(created).add_cte(holdings, audit))
+
+
+_CREATE_PG = _create_in_one_statement()
+
+#: what a review item closed by another change of its groups says, and its status
+RESOLVED = "resolved"
+RESOLVED_MERGED = "resolved elsewhere: the two groups were merged by other means"
+RESOLVED_SPLIT = "resolved elsewhere: a group was split, the scored pair no longer joins these two groups"
+_PM = pending_merge.c
+_TOUCHED_REVIEWS = (
+    select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId)
+    .where(
+        _PM.status == "pending",
+        # an audited automatic link asks about two groups made one on purpose
+        or_(_PM.audit.is_(None), _PM.audit != "link"),
+        or_(_PM.leftPrimaryId.in_(_IDS), _PM.rightPrimaryId.in_(_IDS), _PM.contactId.in_(_IDS), _PM.candidateId.in_(_IDS)),
+    )
+    .order_by(_PM.id)
+)
 
 
 
@@ -90,7 +171,7 @@ def _holding_groups_stmt():
         )
         .subquery()
     )
-    return select(ranked.c.field, ranked.c.groupId, ranked.c.total).where(ranked.c.rank <= bindparam("limit"))
+    return Prepared(select(ranked.c.field, ranked.c.groupId, ranked.c.total).where(ranked.c.rank <= bindparam("limit")))
 
 
 _HOLDING_GROUPS = _holding_groups_stmt()
@@ -99,8 +180,8 @@ _HOLDING_KEY = and_(
     identifier_group.c.value == bindparam("b_value"),
     identifier_group.c.groupId == bindparam("b_group"),
 )
-_RELEASE_LAST = delete(identifier_group).where(_HOLDING_KEY, identifier_group.c.holders <= bindparam("n"))
-_RELEASE = (
+_RELEASE_LAST = Prepared(delete(identifier_group).where(_HOLDING_KEY, identifier_group.c.holders <= bindparam("n")))
+_RELEASE = Prepared(
     update(identifier_group)
     .where(_HOLDING_KEY, identifier_group.c.holders > bindparam("n"))
     .values(holders=identifier_group.c.holders - bindparam("n"))
@@ -111,9 +192,12 @@ _RELEASE = (
 def _add_holdings_stmt(dialect: str):
     """Upsert ``holders += n`` for (field, value, group); the dialects spell it alike."""
     stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(identifier_group)
-    return stmt.on_conflict_do_update(
-        index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
-        set_={"holders": identifier_group.c.holders + stmt.excluded.holders},
+    return Prepared(
+        stmt.on_conflict_do_update(
+            index_elements=[identifier_group.c.field, identifier_group.c.value, identifier_group.c.groupId],
+            set_={"holders": identifier_group.c.holders + stmt.excluded.holders},
+        ),
+        columns=("field", "value", "groupId", "holders"),
     )
 
 
@@ -127,7 +211,7 @@ def _guarded_values_stmt(n: int):
         )
         for i in range(n)
     ]
-    return probes[0] if n == 1 else union_all(*probes)
+    return Prepared(probes[0] if n == 1 else union_all(*probes))
 
 
 def utcnow() -> datetime:
@@ -147,6 +231,19 @@ def _holdings(row: Any, group: int) -> list[tuple[str, str, int]]:
     return [(f, v, group) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None]
 
 
+def settled_reason(group: dict[int, int], item: Any) -> str | None:
+    """Why a review item no longer asks anything (its groups merged, or split so that the
+    scored pair no longer joins them), or ``None``; ``group`` maps contact ids to their
+    current primaries."""
+    left, right = group[item.leftPrimaryId], group[item.rightPrimaryId]
+    if left == right:
+        return RESOLVED_MERGED
+    if item.contactId is not None and item.candidateId is not None:
+        if {group.get(item.contactId), group.get(item.candidateId)} != {left, right}:
+            return RESOLVED_SPLIT
+    return None
+
+
 class StaleGroup(Exception):
     """A group changed between reading and locking it; the transaction is retried."""
 
@@ -159,6 +256,9 @@ class ContactTx:
         self.dialect = dialect
         #: createdAt of the primaries this transaction has locked (see :meth:`_not_before`)
         self._locked_at: dict[int, datetime] = {}
+        #: when the contacts this transaction creates or re-links are stamped: the wall
+        #: clock, or a historical event's time for a bulk import (``Reconciler.identify_many``)
+        self.clock: Callable[[], datetime] = utcnow
 
     # --- reads ---------------------------------------------------------------------
 
@@ -182,7 +282,7 @@ class ContactTx:
         rows: list[ContactRow] = []
         if read_email is not None or read_phone is not None:
             stmt = _FIND_BY[read_email is not None, read_phone is not None]
-            rows = list(self.conn.execute(stmt, {"email": email, "phone": read_phone}))
+            rows = stmt.rows(self.conn, {"email": email, "phone": read_phone})
         wide = [(f, v) for f, v in (("email", email), ("phoneNumber", phone)) if f in widely_held and v is not None]
         groups = {r.linkedId or r.id for r in rows} | set(held_groups)
         if not wide or not groups:
@@ -200,7 +300,7 @@ class ContactTx:
         holders themselves. A value nobody holds is absent."""
         params = {"email": values.get("email"), "phone": values.get("phoneNumber"), "limit": limit}
         held: dict[str, tuple[list[int], int]] = {}
-        for field, group, total in self.conn.execute(_HOLDING_GROUPS, params):
+        for field, group, total in _HOLDING_GROUPS.rows(self.conn, params):
             held.setdefault(field, ([], total))[0].append(group)
         return held
 
@@ -214,10 +314,10 @@ class ContactTx:
         if email is None and phone is None:
             return []
         stmt = _GROUPS_HOLDING[email is not None, phone is not None]
-        return list(self.conn.execute(stmt, {"email": email, "phone": phone}))
+        return stmt.rows(self.conn, {"email": email, "phone": phone})
 
     def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
-        return list(self.conn.execute(_BY_IDS, {"ids": sorted(set(ids))}))
+        return _BY_IDS.rows(self.conn, {"ids": sorted(set(ids))})
 
     def lock_primaries(self, ids: Iterable[int], members: Iterable[ContactRow] = ()) -> list[ContactRow]:
         """Lock the primaries' rows in id order and check they are still live primaries.
@@ -235,7 +335,7 @@ class ContactTx:
         """
         wanted = sorted(set(ids))
         stmt = _BY_IDS_FOR_UPDATE if self.dialect == "postgresql" else _BY_IDS
-        rows = list(self.conn.execute(stmt, {"ids": wanted}))
+        rows = stmt.rows(self.conn, {"ids": wanted})
         if len(rows) != len(wanted) or any(
             r.linkPrecedence != "primary" or r.deletedAt is not None for r in rows
         ):
@@ -247,7 +347,7 @@ class ContactTx:
         read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
         if read and any(
             r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]
-            for r in self.conn.execute(_BY_IDS, {"ids": sorted(read)})
+            for r in _BY_IDS.rows(self.conn, {"ids": sorted(read)})
         ):
             raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
@@ -264,11 +364,11 @@ class ContactTx:
 
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
         """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
-        return list(self.conn.execute(_GROUP_MEMBERS, {"ids": sorted(set(primary_ids))}))
+        return _GROUP_MEMBERS.rows(self.conn, {"ids": sorted(set(primary_ids))})
 
     def group_sizes(self, primary_ids: Iterable[int]) -> dict[int, int]:
         """Live contacts per group, keyed by primary id."""
-        rows = self.conn.execute(_GROUP_SIZES, {"ids": sorted(set(primary_ids))})
+        rows = _GROUP_SIZES.rows(self.conn, {"ids": sorted(set(primary_ids))})
         return {primary: count for primary, count in rows}
 
     def guarded_values(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
@@ -277,7 +377,7 @@ class ContactTx:
         if not wanted:
             return set()
         params = {f"{kind}{i}": x for i, pair in enumerate(wanted) for kind, x in zip("fv", pair)}
-        return {wanted[i] for (i,) in self.conn.execute(_guarded_values_stmt(len(wanted)), params)}
+        return {wanted[i] for (i,) in _guarded_values_stmt(len(wanted)).rows(self.conn, params)}
 
     # --- writes --------------------------------------------------------------------
 
@@ -293,7 +393,7 @@ class ContactTx:
         detail: dict | None = None,
     ) -> ContactRow:
         """Insert a contact (primary when ``linked_id`` is None) and audit its creation."""
-        now = utcnow()
+        now = self.clock()
         values = {
             "email": identity.email,
             "phoneNumber": identity.phone,
@@ -308,7 +408,9 @@ class ContactTx:
             **identity.keys,
             **identity.unreadable_columns,
         }
-        row = self.conn.execute(_INSERT_CONTACT, values).one()
+        if self.dialect == "postgresql":
+            return _CREATE_PG.one(self.conn, {**values, "at": now, "cause": cause, "detail": detail})
+        row = _INSERT_CONTACT.one(self.conn, values)
         self._shift_holdings(Counter(dict.fromkeys(_holdings(row, linked_id or row.id), 1)))
         self._audit(
             now,
@@ -346,40 +448,30 @@ class ContactTx:
         score: float | None = None,
         model: str | None = None,
         detail: dict | None = None,
+        keep_open: Collection[int] = (),
     ) -> list[int]:
         """Re-point each loser primary and all its secondaries straight at ``winner``.
 
         Callers hold the locks of every primary involved (see :meth:`lock_primaries`).
-        Returns the ids whose link changed, every one of them audited.
+        Returns the ids whose link changed, every one of them audited. Review items the
+        merge settles close themselves (:meth:`close_settled_reviews`), except
+        ``keep_open`` (a review case deciding them itself).
         """
-        now = utcnow()
+        now = self.clock()
         changed: list[int] = []
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:
             return changed
-        moved = self.conn.execute(
-            select(
-                contact.c.id, contact.c.linkedId, contact.c.linkPrecedence,
-                contact.c.email, contact.c.phoneNumber, contact.c.deletedAt,
-            ).where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
-        ).all()
+        moved = _MOVED.rows(self.conn, {"ids": loser_ids})
         shift: Counter = Counter()
         for row in moved:
             for field, value, group in _holdings(row, row.linkedId or row.id):
                 shift[field, value, group] -= 1
                 shift[field, value, winner.id] += 1
         self._shift_holdings(shift)
-        self.conn.execute(
-            update(contact)
-            .where(or_(contact.c.id.in_(loser_ids), contact.c.linkedId.in_(loser_ids)))
-            .values(
-                linkedId=winner.id,
-                linkPrecedence="secondary",
-                updatedAt=now,
-                linkMethod=method,
-                linkScore=score,
-                linkModel=model,
-            )
+        _MOVE.run(
+            self.conn,
+            {"ids": loser_ids, "winner": winner.id, "now": now, "method": method, "score": score, "model": model},
         )
         self._audit_many(
             [
@@ -398,6 +490,7 @@ class ContactTx:
             ]
         )
         changed.extend(row.id for row in moved)
+        self.close_settled_reviews(changed, cause=cause, at=now, keep_open=keep_open)
         return changed
 
     def revert_moves(
@@ -446,6 +539,72 @@ class ContactTx:
                 for m in moves
             ]
         )
+        self.close_settled_reviews([m.contactId for m in moves], cause=cause, at=at)
+
+    def close_settled_reviews(
+        self, moved_ids: Iterable[int], *, cause: str, at: datetime, keep_open: Collection[int] = ()
+    ) -> list[int]:
+        """Close the pending review items that a change of groups has settled: their two
+        groups are one now (merged), or the pair that was scored no longer joins them
+        (split). Status ``resolved`` ("resolved elsewhere"), no label, no cannot-link;
+        ``decidedBy`` names the change's cause. Returns the closed ids.
+
+        Every write that moves contacts between groups calls it with the moved ids, in
+        the same transaction, so the queue never shows an item the graph has answered.
+        An item a concurrent decision holds (PostgreSQL row lock) is skipped: that
+        decision re-checks it under the groups' locks and closes it the same way.
+        """
+        ids = sorted(set(moved_ids))
+        if not ids:
+            return []
+        stmt = _TOUCHED_REVIEWS.with_for_update(skip_locked=True) if self.dialect == "postgresql" else _TOUCHED_REVIEWS
+        items = [r for r in self.conn.execute(stmt, {"ids": ids}) if r.id not in keep_open]
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        group = {c.id: c.linkedId or c.id for c in self.contacts(wanted)}
+        closing: dict[str, list[int]] = {RESOLVED_MERGED: [], RESOLVED_SPLIT: []}
+        for r in items:
+            why = settled_reason(group, r)
+            if why is not None:
+                closing[why].append(r.id)
+        closed: list[int] = []
+        for note, item_ids in closing.items():
+            if item_ids:
+                self.conn.execute(
+                    update(pending_merge)
+                    .where(_PM.id.in_(item_ids), _PM.status == "pending")
+                    .values(status=RESOLVED, decidedAt=at, decidedBy=cause[:64], note=note)
+                )
+                closed += item_ids
+        return sorted(closed)
+
+    def reopen_resolved(self, closed_by: str) -> list[int]:
+        """Reopen the items a change closed as resolved (``decidedBy`` = its cause) that
+        ask their question again now that the change was undone (their groups are apart,
+        their scored pair joins them). Returns the reopened ids."""
+        items = self.conn.execute(
+            select(_PM.id, _PM.leftPrimaryId, _PM.rightPrimaryId, _PM.contactId, _PM.candidateId).where(
+                _PM.status == RESOLVED, _PM.decidedBy == closed_by[:64]
+            )
+        ).all()
+        if not items:
+            return []
+        wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
+        found = {c.id: c for c in self.contacts(wanted)}
+        if any(c.deletedAt is not None for c in found.values()):
+            found = {i: c for i, c in found.items() if c.deletedAt is None}
+        group = {i: c.linkedId or c.id for i, c in found.items()}
+        reopened = [
+            r.id for r in items
+            if all(i in group for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None)
+            and settled_reason(group, r) is None
+        ]
+        if reopened:
+            self.conn.execute(
+                update(pending_merge).where(_PM.id.in_(reopened)).values(status="pending", decidedAt=None, decidedBy=None, note=None)
+            )
+        return reopened
 
     def regroup_holdings(self, destinations: dict[int, int | None]) -> None:
         """Before contacts move to other groups (by primary id), or stop being live
@@ -472,20 +631,20 @@ class ContactTx:
             {"b_field": f, "b_value": v, "b_group": g, "n": -n} for (f, v, g), n in sorted(shift.items()) if n < 0
         ]
         if released:  # a row whose last holder leaves goes; the others count down
-            self.conn.execute(_RELEASE_LAST, released)
-            self.conn.execute(_RELEASE, released)
+            _RELEASE_LAST.run_many(self.conn, released)
+            _RELEASE.run_many(self.conn, released)
         added = [
             {"field": f, "value": v, "groupId": g, "holders": n} for (f, v, g), n in sorted(shift.items()) if n > 0
         ]
         if added:
-            self.conn.execute(_add_holdings_stmt(self.dialect), added)
+            _add_holdings_stmt(self.dialect).run_many(self.conn, added)
 
     def _audit(self, at: datetime, contact_id: int, action: str, cause: str, **fields: Any) -> None:
         self._audit_many([self._audit_values(at, contact_id, action, cause, **fields)])
 
     def _audit_many(self, rows: list[dict[str, Any]]) -> None:
         if rows:
-            self.conn.execute(_INSERT_AUDIT, rows)
+            _INSERT_AUDIT.run_many(self.conn, rows)
 
     @staticmethod
     def _audit_values(
@@ -513,4 +672,4 @@ class ContactTx:
         }
 
 
-__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow"]
+__all__ = ["ContactTx", "ContactRow", "StaleGroup", "utcnow", "settled_reason", "RESOLVED", "RESOLVED_MERGED", "RESOLVED_SPLIT"]

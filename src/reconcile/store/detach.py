@@ -130,6 +130,7 @@ def move_contacts(tx: ContactTx, moves: Sequence[Move], *, cause: str, detail: d
                 for m in moves
             ],
         )
+        tx.close_settled_reviews([m.contact_id for m in moves], cause=cause, at=at)
 
 
 def link_changes(tx: ContactTx, cause: str) -> list[Any]:

@@ -15,18 +15,20 @@ Where a customer's values live, and what each write below does to them:
 * ``audit_log``: details hold references only (migration 0006); an ``erased`` row per
   contact records the erasure, its cause naming who asked, never what was erased;
 * ``label``: review labels hold contact ids only; imported labels holding an erased
-  value are deleted (:mod:`reconcile.store.labels`).
+  value are deleted (:mod:`reconcile.store.labels`);
+* ``import_ref``: the external ids bulk imports gave the erased contacts are deleted
+  (another system's id for the person is theirs too).
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 
 from . import Store
 from .contacts import ContactRow, ContactTx
-from .schema import audit_log, contact, link_guard, pending_merge
+from .schema import audit_log, contact, import_ref, link_guard, pending_merge
 
 #: every column of ``Contact`` that holds a customer's value or something derived from it
 PERSONAL_COLUMNS = (
@@ -82,6 +84,7 @@ def tombstone(tx: ContactTx, ids: Sequence[int], *, at: datetime, cause: str) ->
     tx.conn.execute(
         update(link_guard).where(link_guard.c.contactId.in_(live)).values(value=None)
     )
+    tx.conn.execute(delete(import_ref).where(import_ref.c.contactId.in_(live)))
     tx.conn.execute(
         insert(audit_log),
         [{"at": at, "contactId": i, "action": "erased", "cause": cause, "detail": None} for i in live],

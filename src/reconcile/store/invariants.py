@@ -75,6 +75,22 @@ _CHECKS: list[tuple[str, str, str]] = [
         """,
     ),
     (
+        "review-stale",
+        "a pending review must still ask something: its two groups apart, its scored pair joining them"
+        " (a change that settles it closes it as resolved)",
+        """
+        SELECT pm.id, gl.g, gr.g, gc.g, gk.g FROM pending_merge pm
+        JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gl ON gl.id = pm."leftPrimaryId"
+        JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gr ON gr.id = pm."rightPrimaryId"
+        LEFT JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gc ON gc.id = pm."contactId"
+        LEFT JOIN (SELECT id, COALESCE("linkedId", id) AS g FROM "Contact") gk ON gk.id = pm."candidateId"
+        WHERE pm.status = 'pending' AND (pm.audit IS NULL OR pm.audit <> 'link') AND (
+            gl.g = gr.g
+            OR (gc.id IS NOT NULL AND gk.id IS NOT NULL
+                AND NOT ((gc.g = gl.g AND gk.g = gr.g) OR (gc.g = gr.g AND gk.g = gl.g))))
+        """,
+    ),
+    (
         "audit-created",
         "every contact must have its creation in the audit log",
         """

@@ -72,13 +72,15 @@ def delete_review_labels(tx: ContactTx, pending_merge_id: int) -> list[tuple[int
 
 def labels_with_items(store: Store) -> list[Any]:
     """Every label row, oldest first, with its item's scored pair (``pm_contact``,
-    ``pm_candidate``; None for an imported label or a guard item)."""
+    ``pm_candidate``; None for an imported label or a guard item) and the chance the
+    item had of being drawn into the audit sample (``pm_inclusion``; None: not drawn)."""
     with store.read() as tx:
         return tx.conn.execute(
             select(
                 label,
                 pending_merge.c.contactId.label("pm_contact"),
                 pending_merge.c.candidateId.label("pm_candidate"),
+                pending_merge.c.inclusionProbability.label("pm_inclusion"),
             )
             .select_from(label.outerjoin(pending_merge, pending_merge.c.id == label.c.pendingMergeId))
             .order_by(label.c.id)
@@ -112,9 +114,27 @@ def delete_labels(tx: ContactTx, ids: Iterable[int]) -> int:
     return tx.conn.execute(delete(label).where(label.c.id.in_(wanted))).rowcount
 
 
-def import_labels(store: Store, rows: list[dict[str, Any]]) -> None:
-    """Write ``label`` rows (column name -> value) in one transaction; imports queue on one lock."""
-    store.write(lambda tx: tx.conn.execute(insert(label), rows), lock_keys=["labels:import"])
+def import_labels(store: Store, rows: list[dict[str, Any]]) -> int:
+    """Write imported ``label`` rows (column name -> value, each with its ``importKey``)
+    in one transaction, skipping keys already stored; imports queue on one lock, so the
+    check and the insert see the same table (the unique key is the backstop). Returns
+    how many were written."""
+
+    def write(tx: ContactTx) -> int:
+        keys = [r["importKey"] for r in rows]
+        present: set[str] = set()
+        for start in range(0, len(keys), _CHUNK):
+            present.update(
+                tx.conn.execute(
+                    select(label.c.importKey).where(label.c.importKey.in_(keys[start : start + _CHUNK]))
+                ).scalars()
+            )
+        fresh = [r for r in rows if r["importKey"] not in present]
+        if fresh:
+            tx.conn.execute(insert(label), fresh)
+        return len(fresh)
+
+    return store.write(write, lock_keys=["labels:import"])
 
 
 __all__ = [

@@ -6,6 +6,7 @@ reviewer's side of the queue (listing, deciding, labels) is decided in
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -13,7 +14,41 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .contacts import ContactTx, utcnow
+from .prepared import Prepared
 from .schema import cannot_link, contact, link_guard, pending_merge
+
+
+_PROPOSED = (
+    "leftPrimaryId", "rightPrimaryId", "contactId", "candidateId", "reason", "guard", "score", "matchWeight",
+    "modelVersion", "evidence", "audit", "inclusionProbability", "status", "openedAt",
+)
+
+
+@functools.cache
+def _propose_stmt(dialect: str) -> Prepared:
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return Prepared(
+        upsert(pending_merge)
+        .values({c: bindparam(c, type_=pending_merge.c[c].type) for c in _PROPOSED})
+        .on_conflict_do_nothing(index_elements=[pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId])
+        .returning(pending_merge.c.id)
+    )
+
+
+_ATTACH_SCORE = Prepared(
+    update(pending_merge)
+    .where(pending_merge.c.id == bindparam("pending_id"))
+    .values(
+        score=bindparam("score"),
+        matchWeight=bindparam("matchWeight"),
+        modelVersion=bindparam("modelVersion"),
+        evidence=bindparam("evidence", type_=pending_merge.c.evidence.type),
+    )
+)
+_RECORD_GUARD = Prepared(
+    insert(link_guard),
+    columns=("contactId", "field", "value", "guard", "reason", "pendingMergeId", "createdAt"),
+)
 
 
 def open_pending_merge(
@@ -29,36 +64,39 @@ def open_pending_merge(
     match_weight: float | None = None,
     model_version: str | None = None,
     evidence: Any = None,
+    audit: str | None = None,
+    inclusion_probability: float | None = None,
 ) -> int | None:
     """Propose merging the groups of two primaries; ``None`` if that pair was proposed before.
 
-    The same pair of groups is never proposed twice, whatever became of the first
+    ``audit`` and ``inclusion_probability`` mark an item of the random audit sample
+    (:mod:`reconcile.engine.audit_sampling`). The same pair of groups is never proposed twice, whatever became of the first
     proposal (a rejected pair is also a cannot-link; a confirmed one is one group).
     The insert does nothing on conflict with the pair's unique key, which answers both
     "proposed before" and two transactions proposing the same pair at once (the later
     gets ``None`` instead of a unique violation that would fail its request).
     """
     left, right = sorted((primary_a, primary_b))
-    upsert = postgresql.insert if tx.dialect == "postgresql" else sqlite.insert
-    return tx.conn.execute(
-        upsert(pending_merge)
-        .values(
-            leftPrimaryId=left,
-            rightPrimaryId=right,
-            contactId=contact_id,
-            candidateId=candidate_id,
-            reason=reason,
-            guard=guard,
-            score=score,
-            matchWeight=match_weight,
-            modelVersion=model_version,
-            evidence=evidence,
-            status="pending",
-            openedAt=utcnow(),
-        )
-        .on_conflict_do_nothing(index_elements=[pending_merge.c.leftPrimaryId, pending_merge.c.rightPrimaryId])
-        .returning(pending_merge.c.id)
-    ).scalar_one_or_none()
+    rows = _propose_stmt(tx.dialect).rows(
+        tx.conn,
+        {
+            "leftPrimaryId": left,
+            "rightPrimaryId": right,
+            "contactId": contact_id,
+            "candidateId": candidate_id,
+            "reason": reason,
+            "guard": guard,
+            "score": score,
+            "matchWeight": match_weight,
+            "modelVersion": model_version,
+            "evidence": evidence,
+            "audit": audit,
+            "inclusionProbability": inclusion_probability,
+            "status": "pending",
+            "openedAt": utcnow(),
+        },
+    )
+    return rows[0].id if rows else None
 
 
 def pending_pairs(tx: ContactTx, pending_ids: Iterable[int]) -> list[tuple[int, int, int, dict]]:
@@ -77,10 +115,10 @@ def attach_score(
     tx: ContactTx, pending_id: int, *, score: float, match_weight: float, model_version: str, evidence: Any
 ) -> None:
     """Add the model's opinion to a review a guard opened, so reviewers can sort by it."""
-    tx.conn.execute(
-        update(pending_merge)
-        .where(pending_merge.c.id == pending_id)
-        .values(score=score, matchWeight=match_weight, modelVersion=model_version, evidence=evidence)
+    _ATTACH_SCORE.run(
+        tx.conn,
+        {"pending_id": pending_id, "score": score, "matchWeight": match_weight, "modelVersion": model_version,
+         "evidence": evidence},
     )
 
 
@@ -98,16 +136,10 @@ def record_guard(
 
     ``reconcile check`` accepts two groups sharing an identifier only with such a record.
     """
-    tx.conn.execute(
-        insert(link_guard).values(
-            contactId=contact_id,
-            field=field,
-            value=value,
-            guard=guard,
-            reason=reason,
-            pendingMergeId=pending_merge_id,
-            createdAt=utcnow(),
-        )
+    _RECORD_GUARD.run(
+        tx.conn,
+        {"contactId": contact_id, "field": field, "value": value, "guard": guard, "reason": reason,
+         "pendingMergeId": pending_merge_id, "createdAt": utcnow()},
     )
 
 
@@ -130,7 +162,7 @@ def _cannot_link_stmt():
 
 # Built once; it starts from the groups' members (index look-ups), so its cost does not
 # grow with the number of rejections ever recorded.
-_CANNOT_LINK = _cannot_link_stmt()
+_CANNOT_LINK = Prepared(_cannot_link_stmt())
 
 
 def cannot_link_pairs(tx: ContactTx, primary_ids: Iterable[int]) -> set[tuple[int, int]]:
@@ -138,7 +170,7 @@ def cannot_link_pairs(tx: ContactTx, primary_ids: Iterable[int]) -> set[tuple[in
     ids = sorted(set(primary_ids))
     if len(ids) < 2:
         return set()
-    rows = tx.conn.execute(_CANNOT_LINK, {"ids": ids}).all()
+    rows = _CANNOT_LINK.rows(tx.conn, {"ids": ids})
     return {tuple(sorted((a, b))) for a, b in rows}
 
 

@@ -130,7 +130,7 @@ def _history_keys():
             REVIEW_SUPERSEDED,
             pending_merge.c.id,
             pending_merge.c.decidedAt,
-            and_(pending_merge.c.status == "superseded", _REVIEW_TOUCHES),
+            and_(pending_merge.c.status.in_(("superseded", "resolved")), _REVIEW_TOUCHES),
         ),
         keys(GUARD, link_guard.c.id, link_guard.c.createdAt, link_guard.c.contactId.in_(_IDS)),
     ).subquery()

@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 
 from . import Store
 from .contacts import ContactTx
-from .schema import audit_log, cannot_link, contact, link_guard, pending_merge
+from .schema import audit_log, cannot_link, contact, label, link_guard, pending_merge
 
 Order = Literal["score", "age"]
 
@@ -186,6 +186,54 @@ def pending_pair_records(store: Store) -> list[Any]:
         ).all()
 
 
+def pending_edges(store: Store) -> list[Any]:
+    """Every pending item as an edge between the groups it would join *now*: (id, left,
+    right, score, openedAt, audit), ``left``/``right`` the current primaries of the stored ones.
+    What the queue groups into cases (items touching the same groups)."""
+    lp, rp = contact.alias("lp"), contact.alias("rp")
+    with store.read() as tx:
+        return tx.conn.execute(
+            select(
+                pending_merge.c.id,
+                func.coalesce(lp.c.linkedId, lp.c.id).label("left"),
+                func.coalesce(rp.c.linkedId, rp.c.id).label("right"),
+                pending_merge.c.score,
+                pending_merge.c.openedAt,
+                pending_merge.c.audit,
+            )
+            .select_from(
+                pending_merge.join(lp, lp.c.id == pending_merge.c.leftPrimaryId).join(
+                    rp, rp.c.id == pending_merge.c.rightPrimaryId
+                )
+            )
+            .where(pending_merge.c.status == "pending")
+            .order_by(pending_merge.c.id)
+        ).all()
+
+
+def items_with_pairs(tx: ContactTx, item_ids: Sequence[int]) -> list[Any]:
+    """The given items with the scored pair's ``c_*``/``k_*`` columns, by id."""
+    return tx.conn.execute(_select_items().where(pending_merge.c.id.in_(sorted(set(item_ids)))).order_by(pending_merge.c.id)).all()
+
+
+def decided_snapshot(tx: ContactTx, item_id: int) -> Any | None:
+    """(leftRecords, rightRecords, decidedAt) of the review label an item's decision wrote:
+    each side's contacts, by id, as the reviewer saw them; ``None`` when there is none."""
+    return tx.conn.execute(
+        select(label.c.leftRecords, label.c.rightRecords, label.c.decidedAt)
+        .where(label.c.pendingMergeId == item_id, label.c.source == "review")
+        .order_by(label.c.id.desc())
+        .limit(1)
+    ).first()
+
+
+def contacts_any(tx: ContactTx, ids: Iterable[int]) -> list[Any]:
+    """Contacts by id, erased ones included (their values are NULL), oldest first."""
+    return tx.conn.execute(
+        select(contact).where(contact.c.id.in_(sorted(set(ids)))).order_by(contact.c.createdAt, contact.c.id)
+    ).all()
+
+
 # --- recording a decision ----------------------------------------------------------------
 
 
@@ -256,6 +304,11 @@ def link_changes(tx: ContactTx, cause: str) -> list[Any]:
     ).all()
 
 
+def cause_of(tx: ContactTx, audit_id: int) -> str | None:
+    """The cause an audit row records."""
+    return tx.conn.execute(select(audit_log.c.cause).where(audit_log.c.id == audit_id)).scalar()
+
+
 def group_rows(tx: ContactTx, primary_id: int) -> list[Any]:
     """(id, deletedAt) of every contact of a group, erased ones included."""
     return tx.conn.execute(
@@ -292,6 +345,10 @@ __all__ = [
     "first_pending",
     "last_decision",
     "pending_items",
+    "pending_edges",
+    "items_with_pairs",
+    "decided_snapshot",
+    "contacts_any",
     "pending_pair_records",
     "set_status",
     "link_provenance",
@@ -299,6 +356,7 @@ __all__ = [
     "remove_cannot_link",
     "audit_note",
     "link_changes",
+    "cause_of",
     "group_rows",
     "last_link_change",
 ]

@@ -105,14 +105,18 @@ pending_merge = Table(
     Column("matchWeight", Float),
     Column("modelVersion", String(64)),
     Column("evidence", JSON),
-    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded
+    Column("status", String(16), nullable=False),  # pending | confirmed | rejected | superseded | resolved
     Column("openedAt", DateTime(timezone=True), nullable=False),
     Column("decidedAt", DateTime(timezone=True)),
     Column("decidedBy", String(64)),
     Column("note", Text),
+    # the random audit sample the item was drawn in (link | near; NULL: the uncertain band
+    # or a guard) and its chance of being drawn (NULL: 1), see engine/audit_sampling.py
+    Column("audit", String(8)),
+    Column("inclusionProbability", Float),
     CheckConstraint("\"leftPrimaryId\" < \"rightPrimaryId\"", name="ck_pending_order"),
     CheckConstraint(
-        "status IN ('pending', 'confirmed', 'rejected', 'superseded')", name="ck_pending_status"
+        "status IN ('pending', 'confirmed', 'rejected', 'superseded', 'resolved')", name="ck_pending_status"
     ),
     UniqueConstraint("leftPrimaryId", "rightPrimaryId", name="uq_pending_pair"),
     sqlite_autoincrement=True,
@@ -120,6 +124,11 @@ pending_merge = Table(
 
 Index("ix_pending_status_opened", pending_merge.c.status, pending_merge.c.openedAt)
 Index("ix_pending_status_score", pending_merge.c.status, pending_merge.c.score)
+# the items a change of groups touches (closed as resolved elsewhere when it settles them)
+Index("ix_pending_right", pending_merge.c.rightPrimaryId)
+Index("ix_pending_contact", pending_merge.c.contactId)
+Index("ix_pending_candidate", pending_merge.c.candidateId)
+Index("ix_pending_audit_status", pending_merge.c.audit, pending_merge.c.status)
 
 cannot_link = Table(
     "cannot_link",
@@ -224,9 +233,14 @@ label = Table(
     Column("source", String(16), nullable=False),  # review | import
     Column("decidedBy", String(64)),
     Column("decidedAt", DateTime(timezone=True), nullable=False),
+    # an imported label's pair and outcome (review.labels.LabelPair.import_key); NULL for
+    # review labels. Unique: the same decision imported twice is one label
+    Column("importKey", String(64)),
     CheckConstraint("outcome IN ('match', 'non-match')", name="ck_label_outcome"),
     sqlite_autoincrement=True,
 )
+
+Index("uq_label_import_key", label.c.importKey, unique=True)
 
 reviewer = Table(
     "reviewer",
@@ -259,4 +273,49 @@ model_version = Table(
     Column("previousVersion", String(64)),
 )
 
-__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "split_proposal", "link_guard", "identifier_group", "label", "reviewer", "model_version", "LIVE", "IDENTIFIER_GROUP_ROWS", "REBUILD_IDENTIFIER_GROUPS"]
+# Bulk imports (``reconcile import``, :mod:`reconcile.ingest`): one row per imported file
+# (by its SHA-256), whose ``position`` (events committed, in load order) and totals move
+# in the same transaction as each batch, so an interrupted import resumes exactly there.
+IMPORT_COUNTERS = ("loaded", "created", "linked", "probabilistic", "contacts", "pending", "rejected")
+import_run = Table(
+    "import_run",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("source", String(500), nullable=False),
+    Column("format", String(8), nullable=False),
+    Column("records", Integer, nullable=False),
+    Column("toLoad", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    *(Column(name, Integer, nullable=False) for name in IMPORT_COUNTERS),
+    Column("startedAt", DateTime(timezone=True), nullable=False),
+    Column("updatedAt", DateTime(timezone=True), nullable=False),
+    Column("finishedAt", DateTime(timezone=True)),
+    UniqueConstraint("fingerprint", name="uq_import_run_fingerprint"),
+    sqlite_autoincrement=True,
+)
+
+# the rows an import refused: line and reason only (the values stay in the file)
+import_reject = Table(
+    "import_reject",
+    metadata,
+    Column("runId", Integer, ForeignKey("import_run.id"), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("reason", String(300), nullable=False),
+)
+
+# the ``externalId`` a loaded row carried and the contact it created or was answered with;
+# erasing the contact deletes the row
+import_ref = Table(
+    "import_ref",
+    metadata,
+    Column("runId", Integer, ForeignKey("import_run.id"), primary_key=True),
+    Column("line", Integer, primary_key=True),
+    Column("externalId", String(128), nullable=False),
+    Column("contactId", Integer, ForeignKey("Contact.id"), nullable=False),
+)
+
+Index("ix_import_ref_external", import_ref.c.externalId)
+Index("ix_import_ref_contact", import_ref.c.contactId)
+
+__all__ = ["metadata", "contact", "audit_log", "pending_merge", "cannot_link", "split_proposal", "link_guard", "identifier_group", "label", "reviewer", "model_version", "import_run", "import_reject", "import_ref", "IMPORT_COUNTERS", "LIVE", "IDENTIFIER_GROUP_ROWS", "REBUILD_IDENTIFIER_GROUPS"]

@@ -18,7 +18,7 @@ import heapq
 import json
 import random
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -704,14 +704,19 @@ def _open_text(path: Path, mode: str) -> IO[str]:
     return open(path, mode, encoding="utf-8")
 
 
-def write_stream(path: Path, n_events: int, seed: int = 0, rates: Rates | None = None) -> Stats:
-    """Stream the events to ``path`` as JSON Lines (gzip when it ends in ``.gz``)."""
+def write_stream(
+    path: Path, n_events: int, seed: int = 0, rates: Rates | None = None, progress: Callable[[int], None] | None = None
+) -> Stats:
+    """Stream the events to ``path`` as JSON Lines (gzip when it ends in ``.gz``);
+    ``progress(n)`` after each event."""
     path.parent.mkdir(parents=True, exist_ok=True)
     events, stats = generate(n_events, seed, rates)
     with _open_text(path, "w") as out:
-        for record in events:
+        for n, record in enumerate(events, 1):
             out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")))
             out.write("\n")
+            if progress is not None:
+                progress(n)
     return stats
 
 

@@ -30,8 +30,6 @@ RUNS: tuple[tuple[str, dict], ...] = (("exact baseline", {"probabilistic": False
 #: The reference row computed offline by :func:`contract_components`.
 CONTRACT_RUN = "contract (offline)"
 
-PROGRESS_EVERY = 1000
-
 
 def contract_components(
     path: str | Path, default_region: str = "US", limit: int | None = None, assignments: list | None = None
@@ -115,7 +113,8 @@ def replay(
     """Replay ``path`` into the (already migrated, empty) database of ``settings`` and score it.
 
     ``assignments``, when given, receives ``(event index, person, final primary id)`` for
-    every accepted event, for error analysis.
+    every accepted event, for error analysis. ``progress(n)`` is called after each event,
+    accepted or rejected (``n`` counted from 1).
     """
     store = Store(settings.database_url, pool_size=2)
     reconciler = Reconciler(store, settings)
@@ -128,11 +127,11 @@ def replay(
         for n, event, result in identify_events(reconciler, path, limit):
             if result is None:
                 rejected += 1
-                continue
-            contact_ids.append(scored_contact(result))
-            persons.append(event["person"])
-            indices.append(n)
-            if progress is not None and (n + 1) % PROGRESS_EVERY == 0:
+            else:
+                contact_ids.append(scored_contact(result))
+                persons.append(event["person"])
+                indices.append(n)
+            if progress is not None:
                 progress(n + 1)
         seconds = time.perf_counter() - started
 

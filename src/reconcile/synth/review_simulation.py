@@ -23,12 +23,17 @@ from .replay import identify_events, scored_contact
 
 
 def replay_tracking(
-    path: str | Path, settings: Settings, limit: int | None = None, progress: Callable[[int], None] | None = None
+    path: str | Path,
+    settings: Settings,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    links: list[tuple[int, int]] | None = None,
 ) -> tuple[dict, dict[int, object], list[tuple[object, int]]]:
-    """Replay ``path`` into the (migrated, empty) database of ``settings``.
+    """Replay ``path`` into the (migrated) database of ``settings``.
 
     Returns the metrics :func:`reconcile.synth.replay.replay` reports, contact id -> person,
-    and (person, contact id the event is scored by) per accepted event.
+    and (person, contact id the event is scored by) per accepted event. ``links``, when
+    given, receives (new contact, candidate) of every automatic (probabilistic) link.
     """
     store = Store(settings.database_url, pool_size=2)
     person_of: dict[int, object] = {}
@@ -43,6 +48,8 @@ def replay_tracking(
                 continue
             for cid in result.match.get("createdContactIds") or []:
                 person_of[cid] = event["person"]
+            if links is not None and result.match.get("method") == "probabilistic":
+                links.append((result.match["createdContactIds"][0], result.match["candidateId"]))
             events.append((event["person"], scored_contact(result)))
             if progress is not None and (n + 1) % 1000 == 0:
                 progress(n + 1)
@@ -64,14 +71,18 @@ def grouping_metrics(store: Store, events: list[tuple[object, int]]) -> dict:
     return cluster_metrics((person, final[cid]) for person, cid in events).as_dict()
 
 
-def play_reviewer(store: Store, person_of: dict[int, object], by: str = "oracle") -> dict[str, int]:
-    """Decide every pending merge from the truth: confirm when the item's two contacts
-    (the scored pair, or for a guard item its contact and the other group's primary)
-    belong to the same person, else reject. Items that go stale meanwhile are skipped.
-    Returns the counts."""
+def play_reviewer(
+    store: Store, person_of: dict[int, object], by: str = "oracle", limit: int | None = None
+) -> dict[str, int]:
+    """Decide every pending merge (oldest first; at most ``limit`` decisions) from the
+    truth: confirm when the item's two contacts (the scored pair, or for a guard item
+    its contact and the other group's primary) belong to the same person, else reject.
+    Items that go stale meanwhile are skipped. Returns the counts."""
     items = pending_items(store)
     counts = {"confirmed": 0, "rejected": 0, "stale": 0, "unknown": 0}
     for item in items:
+        if limit is not None and counts["confirmed"] + counts["rejected"] >= limit:
+            break
         a = item.contactId
         if item.candidateId is not None:
             b = item.candidateId

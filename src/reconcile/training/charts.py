@@ -1,8 +1,9 @@
 """Charts as self-contained SVG files: no script, no CDN, no fonts to fetch; they open
 offline in any browser and can be embedded with ``<img>``.
 
-* :func:`pr_curve_svg`: precision against recall, one line per model, a dot at each
-  model's operating point (its upper threshold);
+* :func:`pr_curve_svg`: precision against recall, one line per model (its points, when
+  there are few), a dot at each model's operating point (its upper threshold), the
+  legend under the plot;
 * :func:`match_weights_svg`: each comparison level's match weight ``log2(m / u)`` as a
   horizontal bar, grouped by comparison, the prior on top, like Splink's match-weights
   chart.
@@ -13,6 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from html import escape
 
+#: at most this many points per model are drawn as points rather than as a step line
+FEW_POINTS = 40
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Helvetica,Arial,sans-serif"
 
@@ -34,9 +37,9 @@ def pr_curve_svg(
 ) -> str:
     """``curves``: name -> points with ``precision`` and ``recall``; ``markers``: name ->
     the operating point to mark."""
-    width, height = 640, 460
-    left, top, plot_w, plot_h = 70, 50, 400, 340
-    body = [f'<text x="{width / 2}" y="28" text-anchor="middle" font-size="16" font-weight="600">{escape(title)}</text>']
+    width = 580
+    left, top, plot_w, plot_h = 80, 50, 440, 340
+    body = [f'<text x="{width / 2}" y="28" text-anchor="middle" font-size="15" font-weight="600">{escape(title)}</text>']
 
     def x(recall: float) -> float:
         return left + plot_w * recall
@@ -56,32 +59,48 @@ def pr_curve_svg(
         f'<text x="{left - 45}" y="{top + plot_h / 2}" text-anchor="middle" font-size="13" '
         f'transform="rotate(-90 {left - 45} {top + plot_h / 2})">precision</text>'
     )
-    legend_y = top + 10
+    entries = []
     for i, (name, points) in enumerate(curves.items()):
         colour = PALETTE[i % len(PALETTE)]
-        # a step curve from recall 0, as precision is defined at each cut
         ordered = sorted(points, key=lambda p: (p["recall"], -p["precision"]))
-        if ordered:
+        label = name
+        if not ordered:
+            label += " (no points)"
+        elif len(ordered) <= FEW_POINTS:
+            # a handful of cuts (a few dozen labels, or a model's listed thresholds): drawn as
+            # points, because a step line through them hugs the plot's edges and reads as none
+            label += f" ({len(ordered)} cut{'s' if len(ordered) != 1 else ''})"
+            for p in ordered:
+                body.append(
+                    f'<circle cx="{x(p["recall"]):.1f}" cy="{y(p["precision"]):.1f}" r="4" fill="{colour}" fill-opacity=".75">'
+                    f'<title>{escape(name)}: precision {p["precision"]:.4f}, recall {p["recall"]:.4f}</title></circle>'
+                )
+        else:
+            # a step curve from recall 0, as precision is defined at each cut
             coords = [f"{x(0):.1f},{y(ordered[0]['precision']):.1f}"]
             for p in ordered:
                 coords.append(f"{x(p['recall']):.1f},{y(p['precision']):.1f}")
             body.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{colour}" stroke-width="2"/>')
-        else:
-            name += " (no points)"
         marker = (markers or {}).get(name)
         if marker is not None:
             body.append(
-                f'<circle cx="{x(marker["recall"]):.1f}" cy="{y(marker["precision"]):.1f}" r="5" fill="{colour}" '
+                f'<circle cx="{x(marker["recall"]):.1f}" cy="{y(marker["precision"]):.1f}" r="6" fill="{colour}" '
                 f'stroke="#000"><title>{escape(name)}: precision {marker["precision"]:.4f}, '
                 f'recall {marker["recall"]:.4f} at its upper threshold</title></circle>'
             )
-        body.append(f'<line x1="{left + plot_w + 15}" y1="{legend_y}" x2="{left + plot_w + 35}" y2="{legend_y}" stroke="{colour}" stroke-width="3"/>')
-        body.append(f'<text x="{left + plot_w + 40}" y="{legend_y + 4}" font-size="11">{escape(name)}</text>')
-        legend_y += 20
+        entries.append((colour, label))
     if markers:
-        body.append(f'<text x="{left + plot_w + 15}" y="{legend_y + 4}" font-size="11">● at the upper threshold</text>')
+        entries.append((None, "● at the upper threshold"))
+    # the legend sits under the plot, one line per entry, full names: nothing is clipped
+    legend_y = top + plot_h + 62
+    for colour, label in entries:
+        if colour is not None:
+            body.append(f'<line x1="{left}" y1="{legend_y - 4}" x2="{left + 20}" y2="{legend_y - 4}" stroke="{colour}" stroke-width="3"/>')
+        body.append(f'<text x="{left + 26}" y="{legend_y}" font-size="12">{escape(label)}</text>')
+        legend_y += 18
     if not curves:
         body.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" font-size="13">no labelled pairs</text>')
+    height = legend_y + 6
     return _svg(width, height, body, title)
 
 

@@ -16,30 +16,56 @@ def score_pairs(scorer: Scorer, pairs: Sequence[LabelPair]) -> list[float]:
     return [scorer.score(p.left.features(), p.right.features()).match_probability for p in pairs]
 
 
-def _f1(p: float, r: float) -> float:
+def _f1(p: float | None, r: float | None) -> float | None:
+    if p is None or r is None:
+        return None
     return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def decision_metrics(scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float) -> dict[str, Any]:
-    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower)."""
-    matches = sum(is_match)
-    non_matches = len(is_match) - matches
-    linked_tp = sum(1 for s, m in zip(scores, is_match) if s >= upper and m)
-    linked_fp = sum(1 for s, m in zip(scores, is_match) if s >= upper and not m)
-    dropped_fn = sum(1 for s, m in zip(scores, is_match) if s < lower and m)
-    dropped_tn = sum(1 for s, m in zip(scores, is_match) if s < lower and not m)
+def _ratio(part: float, whole: float) -> float | None:
+    """``part / whole``, None (not measurable) when ``whole`` is 0: a model that links
+    nothing has no precision, a label set with no match gives no recall. Never 1.0 by
+    convention: an evaluation over nothing must not look perfect."""
+    return part / whole if whole else None
+
+
+def decision_metrics(
+    scores: Sequence[float], is_match: Sequence[bool], upper: float, lower: float, weights: Sequence[float] | None = None
+) -> dict[str, Any]:
+    """How thresholds decide labelled pairs: link (>= upper), review, drop (< lower).
+
+    ``weights`` (1 / inclusion probability per label) count each label as the pairs it
+    stands for, so the rates describe the population the labels were sampled from.
+    Precision, recall and F1 are None when undefined, and ``not_measurable`` says why."""
+    w = [1] * len(scores) if weights is None else list(weights)
+    matches = sum(x for x, m in zip(w, is_match) if m)
+    non_matches = sum(w) - matches
+    linked_tp = sum(x for s, m, x in zip(scores, is_match, w) if s >= upper and m)
+    linked_fp = sum(x for s, m, x in zip(scores, is_match, w) if s >= upper and not m)
+    dropped_fn = sum(x for s, m, x in zip(scores, is_match, w) if s < lower and m)
+    dropped_tn = sum(x for s, m, x in zip(scores, is_match, w) if s < lower and not m)
     kept_tp = matches - dropped_fn
     kept_fp = non_matches - dropped_tn
-    precision = linked_tp / (linked_tp + linked_fp) if linked_tp + linked_fp else 1.0
-    recall = linked_tp / matches if matches else 1.0
-    kept_precision = kept_tp / (kept_tp + kept_fp) if kept_tp + kept_fp else 1.0
-    kept_recall = kept_tp / matches if matches else 1.0
+    precision = _ratio(linked_tp, linked_tp + linked_fp)
+    recall = _ratio(linked_tp, matches)
+    kept_precision = _ratio(kept_tp, kept_tp + kept_fp)
+    kept_recall = _ratio(kept_tp, matches)
+    why = []
+    if not is_match:
+        why.append("no labelled pairs")
+    else:
+        if linked_tp + linked_fp == 0:
+            why.append("no pair scored at or above the upper threshold (precision undefined)")
+        if matches == 0:
+            why.append("no matching pair (recall undefined)")
     return {
+        "pairs": len(is_match),
         "precision": precision,
         "recall": recall,
         "f1": _f1(precision, recall),
+        "not_measurable": "; ".join(why) or None,
         "linked": linked_tp + linked_fp,
-        "review": len(is_match) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
+        "review": sum(w) - (linked_tp + linked_fp) - (dropped_fn + dropped_tn),
         "dropped": dropped_fn + dropped_tn,
         "false_match_rate": linked_fp / non_matches if non_matches else 0.0,
         "false_non_match_rate": dropped_fn / matches if matches else 0.0,
@@ -61,6 +87,29 @@ def cuts(scores: Sequence[float], is_match: Sequence[bool]) -> list[tuple[float,
             fp += not ranked[i][1]
             i += 1
         out.append((t, tp, tp + fp))
+    return out
+
+
+def weighted_cuts(
+    scores: Sequence[float], is_match: Sequence[bool], weights: Sequence[float]
+) -> list[tuple[float, float, float, float]]:
+    """``(t, weighted true positives, weighted pairs, effective pairs)`` of ``score >= t``
+    at each distinct score, highest first: :func:`cuts` for labels that stand for
+    ``weight`` pairs each (1 / inclusion probability). The effective count is Kish's
+    ``(sum w)^2 / sum w^2``, what an interval on a weighted share is computed at."""
+    ranked = sorted(zip(scores, is_match, weights), key=lambda t: -t[0])
+    out: list[tuple[float, float, float, float]] = []
+    tp = total = squares = 0.0
+    i = 0
+    while i < len(ranked):
+        t = ranked[i][0]
+        while i < len(ranked) and ranked[i][0] == t:
+            _, match, w = ranked[i]
+            tp += w if match else 0.0
+            total += w
+            squares += w * w
+            i += 1
+        out.append((t, tp, total, total * total / squares))
     return out
 
 

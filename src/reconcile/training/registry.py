@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import PROJECT_ROOT, Settings
+from ..config import MIN_HELDOUT_PAIRS_DEFAULT, PROJECT_ROOT, Settings
 from ..scoring.documents import MODEL_FILE, resolve_path
 from ..store import Store
 from ..store import models as registry
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: precision on held-out labels may drop by at most this much (absolute) on activation
 PRECISION_TOLERANCE = 0.005
+#: decided held-out pairs an activation needs by default (RECONCILE_MIN_HELDOUT_PAIRS):
+#: below it one pair moves precision or recall by several points, so "not worse" means nothing
+MIN_HELDOUT_PAIRS = MIN_HELDOUT_PAIRS_DEFAULT
 #: chart files served from a registered model's directory, and nothing else
 CHART_FILES = ("pr_curve.svg", "match_weights.svg")
 
@@ -51,7 +54,7 @@ class ActivationRefused(Exception):
 @dataclass(frozen=True)
 class Scores:
     precision: float
-    recall: float | None
+    recall: float
     f1: float
 
 
@@ -88,13 +91,14 @@ def _number(value: Any) -> float | None:
 
 
 def _scores(block: Any) -> Scores | None:
-    """Precision and F1 (recall optional) from a metrics block, or None when absent."""
+    """Precision, recall and F1 from a metrics block; None when any is absent or
+    undefined (written as null: not measurable)."""
     if not isinstance(block, dict):
         return None
-    precision, f1 = _number(block.get("precision")), _number(block.get("f1"))
-    if precision is None or f1 is None:
+    precision, recall, f1 = _number(block.get("precision")), _number(block.get("recall")), _number(block.get("f1"))
+    if precision is None or recall is None or f1 is None:
         return None
-    return Scores(precision, _number(block.get("recall")), f1)
+    return Scores(precision, recall, f1)
 
 
 def own_scores(metrics: dict[str, Any] | None) -> Scores | None:
@@ -114,6 +118,29 @@ def _compared_block(metrics: dict[str, Any] | None) -> tuple[dict | None, str | 
     return block, version if isinstance(version, str) else None
 
 
+def heldout_pairs(metrics: dict[str, Any] | None) -> int | None:
+    """How many decided held-out pairs an evaluation was measured on (None: it does not say)."""
+    if not isinstance(metrics, dict):
+        return None
+    counts = metrics.get("heldout_labels")
+    pairs = counts.get("pairs") if isinstance(counts, dict) else None
+    if isinstance(pairs, bool) or not isinstance(pairs, int):
+        return None
+    return pairs
+
+
+def _unmeasurable(version: str, metrics: dict[str, Any] | None, block: str = "candidate") -> str | None:
+    """Why ``version``'s metrics in ``metrics[block]`` (or top level) are not measurable,
+    when they say so (a metric written as null: no linked pair, no held-out match)."""
+    if not isinstance(metrics, dict):
+        return None
+    scores = metrics.get(block) if isinstance(metrics.get(block), dict) else metrics
+    undefined = [k for k in ("precision", "recall", "f1") if k in scores and scores[k] is None]
+    if undefined:
+        return f"{version}'s held-out {', '.join(undefined)} not measurable ({scores.get('not_measurable') or 'undefined'})"
+    return None
+
+
 def activation_decision(
     candidate_version: str,
     candidate_metrics: dict[str, Any] | None,
@@ -121,6 +148,7 @@ def activation_decision(
     active_metrics: dict[str, Any] | None,
     *,
     precision_tolerance: float = PRECISION_TOLERANCE,
+    min_heldout_pairs: int = MIN_HELDOUT_PAIRS,
 ) -> ActivationDecision:
     """May ``candidate_version`` replace ``active_version``? Pure: numbers in, verdict out.
 
@@ -130,34 +158,59 @@ def activation_decision(
     (the ``active`` block of one version's evaluation naming the other version), then
     from each version's own evaluation, then from a candidate's ``active`` block that
     does not name the version it scored (assumed to be the model active at training).
-    Missing numbers refuse too, forceable, saying which version lacks them.
+
+    Numbers that cannot carry the decision refuse too (forceable, saying why): missing
+    metrics; a metric that is undefined for either model (no pair linked: precision; no
+    held-out match: recall; written as null by the evaluation, never as 1.0); fewer
+    than ``min_heldout_pairs`` decided held-out pairs behind the comparison (or an
+    evaluation that does not say how many); a candidate that links none of the held-out
+    matches (recall 0) is never "not worse".
     """
     if active_version is None:
         return ActivationDecision(True, True, "no model is active: nothing to compare with")
     if candidate_version == active_version:
         return ActivationDecision(True, True, f"{candidate_version} is already active")
+    force = "; use --force to activate anyway"
 
     cand: Scores | None = None
     act: Scores | None = None
     basis = None
+    pairs: int | None = None
     block, named = _compared_block(candidate_metrics)
     if block is not None and named == active_version and own_scores(candidate_metrics) and _scores(block):
         cand, act = own_scores(candidate_metrics), _scores(block)
         basis = f"{candidate_version}'s evaluation, both versions on the same held-out labels"
+        pairs = heldout_pairs(candidate_metrics)
     if cand is None:
         block, named = _compared_block(active_metrics)
         if block is not None and named == candidate_version and own_scores(active_metrics) and _scores(block):
             cand, act = _scores(block), own_scores(active_metrics)
             basis = f"{active_version}'s evaluation, both versions on the same held-out labels"
+            pairs = heldout_pairs(active_metrics)
     if cand is None and own_scores(candidate_metrics) and own_scores(active_metrics):
         cand, act = own_scores(candidate_metrics), own_scores(active_metrics)
         basis = "each version's own held-out evaluation (the label sets may differ)"
+        counts = [heldout_pairs(candidate_metrics), heldout_pairs(active_metrics)]
+        pairs = None if None in counts else min(counts)  # type: ignore[type-var]
     if cand is None:
         block, named = _compared_block(candidate_metrics)
         if block is not None and named is None and own_scores(candidate_metrics) and _scores(block):
             cand, act = own_scores(candidate_metrics), _scores(block)
             basis = f"{candidate_version}'s evaluation against the model active when it was trained"
+            pairs = heldout_pairs(candidate_metrics)
     if cand is None or act is None:
+        undefined = [
+            why
+            for why in (
+                _unmeasurable(candidate_version, candidate_metrics),
+                _unmeasurable(active_version, active_metrics),
+                _unmeasurable(active_version, candidate_metrics, "active"),
+            )
+            if why
+        ]
+        if undefined:
+            return ActivationDecision(False, True, f"cannot compare {candidate_version} with the active {active_version}: "
+                                      f"{'; '.join(undefined)}{force}")
         missing = [
             v
             for v, m in ((candidate_version, candidate_metrics), (active_version, active_metrics))
@@ -167,9 +220,23 @@ def activation_decision(
             False,
             True,
             f"cannot compare {candidate_version} with the active {active_version}: "
-            f"no held-out metrics for {' and '.join(missing) or 'a common label set'}; use --force to activate anyway",
+            f"no held-out metrics for {' and '.join(missing) or 'a common label set'}{force}",
+        )
+    if pairs is None or pairs < min_heldout_pairs:
+        counted = "an unknown number of" if pairs is None else f"only {pairs}"
+        return ActivationDecision(
+            False,
+            True,
+            f"cannot compare {candidate_version} with the active {active_version}: the held-out set has {counted} "
+            f"decided pair(s), fewer than the {min_heldout_pairs} needed to measure either model "
+            f"(RECONCILE_MIN_HELDOUT_PAIRS; {basis}){force}",
+            cand,
+            act,
+            basis,
         )
     problems = []
+    if cand.recall == 0:
+        problems.append("it links none of the held-out matches (recall 0)")
     if cand.f1 < act.f1:
         problems.append(f"held-out F1 {cand.f1:.4f} < {act.f1:.4f}")
     if cand.precision < act.precision - precision_tolerance:
@@ -181,7 +248,7 @@ def activation_decision(
             False,
             True,
             f"{candidate_version} is worse than the active {active_version}: {'; '.join(problems)} "
-            f"({basis}); use --force to activate anyway",
+            f"({basis}, {pairs} held-out pairs){force}",
             cand,
             act,
             basis,
@@ -190,7 +257,7 @@ def activation_decision(
         True,
         True,
         f"{candidate_version} is not worse than {active_version}: F1 {cand.f1:.4f} vs {act.f1:.4f}, "
-        f"precision {cand.precision:.4f} vs {act.precision:.4f} ({basis})",
+        f"precision {cand.precision:.4f} vs {act.precision:.4f} ({basis}, {pairs} held-out pairs)",
         cand,
         act,
         basis,
@@ -308,7 +375,9 @@ def ensure_default_registered(store: Store, settings: Settings, by: str = "boots
 # --- activation --------------------------------------------------------------------------
 
 
-def decide(store: Store, version: str) -> tuple[ActivationDecision, ModelRecord, ModelRecord | None]:
+def decide(
+    store: Store, version: str, min_heldout_pairs: int = MIN_HELDOUT_PAIRS
+) -> tuple[ActivationDecision, ModelRecord, ModelRecord | None]:
     target = registry.get_model(store, version)
     current = registry.active_model(store)
     decision = activation_decision(
@@ -316,13 +385,16 @@ def decide(store: Store, version: str) -> tuple[ActivationDecision, ModelRecord,
         target.metrics,
         current.version if current else None,
         current.metrics if current else None,
+        min_heldout_pairs=min_heldout_pairs,
     )
     return decision, target, current
 
 
-def activate(store: Store, version: str, *, force: bool = False, by: str | None = None) -> tuple[ModelRecord, ActivationDecision]:
+def activate(
+    store: Store, version: str, *, force: bool = False, by: str | None = None, min_heldout_pairs: int = MIN_HELDOUT_PAIRS
+) -> tuple[ModelRecord, ActivationDecision]:
     """Make ``version`` active when the policy allows it (or ``force``); its files must load."""
-    decision, target, _current = decide(store, version)
+    decision, target, _current = decide(store, version, min_heldout_pairs)
     if not decision.allowed and not force:
         raise ActivationRefused(decision.reason, decision=decision)
     try:
@@ -334,7 +406,9 @@ def activate(store: Store, version: str, *, force: bool = False, by: str | None 
     return registry.set_active(store, version, by), decision
 
 
-def rollback(store: Store, *, force: bool = False, by: str | None = None) -> tuple[ModelRecord, ActivationDecision]:
+def rollback(
+    store: Store, *, force: bool = False, by: str | None = None, min_heldout_pairs: int = MIN_HELDOUT_PAIRS
+) -> tuple[ModelRecord, ActivationDecision]:
     """Re-activate the version the active one replaced (the same policy applies)."""
     current = registry.active_model(store)
     if current is None:
@@ -343,35 +417,90 @@ def rollback(store: Store, *, force: bool = False, by: str | None = None) -> tup
         raise ActivationRefused(
             f"{current.version} replaced no other version: nothing to roll back to", code="nothing_to_roll_back"
         )
-    return activate(store, current.previous_version, force=force, by=by)
+    return activate(store, current.previous_version, force=force, by=by, min_heldout_pairs=min_heldout_pairs)
 
 
 # --- presentation ------------------------------------------------------------------------
 
 
-def chart_files(record: ModelRecord) -> list[str]:
-    """The chart files that exist in a registered model's directory."""
+def _chart_file(record: ModelRecord, name: str) -> Path | None:
     model = resolve_path(record.path)
     if model.name != MODEL_FILE:
-        return []  # a bare <name>.json (the shipped default) has no directory of its own
-    folder = model.parent
-    return [name for name in CHART_FILES if (folder / name).is_file()]
+        return None  # a bare <name>.json (the shipped default) has no directory of its own
+    path = model.parent / name
+    return path if path.is_file() else None
+
+
+def shipped_curve(metrics: dict[str, Any] | None) -> list[dict[str, float]]:
+    """The precision-recall points of a shipped model's metrics file
+    (``heldout.thresholds``: threshold -> precision, recall, f1), by threshold."""
+    table = metrics.get("heldout", {}).get("thresholds") if isinstance(metrics, dict) else None
+    if not isinstance(table, dict):
+        return []
+    points = []
+    for key, row in table.items():
+        try:
+            threshold = float(key)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and _number(row.get("precision")) is not None and _number(row.get("recall")) is not None:
+            points.append({"threshold": threshold, "precision": row["precision"], "recall": row["recall"], "f1": _number(row.get("f1"))})
+    return sorted(points, key=lambda p: p["threshold"])
+
+
+def shipped_scores(metrics: dict[str, Any] | None, upper: float | None) -> dict[str, Any] | None:
+    """A shipped model's held-out scores at its upper threshold (the listed cut nearest
+    to it), for display only: they come from the synthetic stream it was trained on,
+    not from reviewers' labels, so the activation policy never compares them."""
+    points = shipped_curve(metrics)
+    if not points:
+        return None
+    target = upper if upper is not None else points[-1]["threshold"]
+    point = min(points, key=lambda p: abs(p["threshold"] - target))
+    return {**point, "basis": f"shipped metrics, held-out synthetic records, threshold {point['threshold']:g}"}
+
+
+def chart_files(record: ModelRecord) -> list[str]:
+    """The charts of a registered version: the files in its directory, else drawn from
+    what it has (the model's weights always; a shipped model's listed cuts)."""
+    names = []
+    for name in CHART_FILES:
+        if _chart_file(record, name) is not None or name == "match_weights.svg" or shipped_curve(record.metrics):
+            names.append(name)
+    return names
 
 
 def chart_path(record: ModelRecord, name: str) -> Path | None:
-    """The file to serve for a chart of a registered model; None unless it is one."""
-    if name not in chart_files(record):
-        return None
-    return resolve_path(record.path).parent / name
+    """The file to serve for a chart of a registered model; None when there is none
+    (:func:`drawn_chart` may still draw it)."""
+    return _chart_file(record, name) if name in CHART_FILES else None
+
+
+def drawn_chart(record: ModelRecord, name: str) -> str | None:
+    """An SVG chart drawn now for a version that has no file for it; None when it has
+    nothing to draw it from."""
+    from . import charts
+
+    if name == "match_weights.svg":
+        model = json.loads(resolve_path(record.path).read_text())
+        return charts.match_weights_svg(model, title=f"Match weights: {record.version}")
+    if name == "pr_curve.svg":
+        points = shipped_curve(record.metrics)
+        if points:
+            title = f"Precision-recall, held-out synthetic records ({len(points)} cuts)"
+            return charts.pr_curve_svg({record.version: points}, title=title)
+    return None
 
 
 def _when(value: Any) -> str | None:
     return value.isoformat() if value is not None and hasattr(value, "isoformat") else value
 
 
-def summary(record: ModelRecord) -> dict[str, Any]:
-    """A version as the admin API shows it."""
+def summary(record: ModelRecord, default_upper: float | None = None) -> dict[str, Any]:
+    """A version as the admin API shows it; ``default_upper`` is the upper threshold a
+    version without its own serves with (the settings'), where its shipped scores are read."""
     scores = own_scores(record.metrics)
+    shipped = None if scores is not None else shipped_scores(record.metrics, record.upper_threshold or default_upper)
     block, named = _compared_block(record.metrics)
     compared = _scores(block)
     return {
@@ -383,7 +512,11 @@ def summary(record: ModelRecord) -> dict[str, Any]:
         "activatedBy": record.activated_by,
         "previousVersion": record.previous_version,
         "thresholds": {"upper": record.upper_threshold, "lower": record.lower_threshold},
-        "heldout": None if scores is None else {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1},
+        "heldout": (
+            {"precision": scores.precision, "recall": scores.recall, "f1": scores.f1, "basis": "held-out labels"}
+            if scores is not None
+            else shipped
+        ),
         "comparedWith": None
         if compared is None
         else {"version": named, "precision": compared.precision, "recall": compared.recall, "f1": compared.f1},
@@ -400,6 +533,8 @@ __all__ = [
     "activate",
     "activation_decision",
     "chart_path",
+    "drawn_chart",
+    "shipped_scores",
     "ensure_default_registered",
     "register_path",
     "rollback",

@@ -7,7 +7,13 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
    deterministically into training (~75%) and held-out (~25%) parts. Contacts from the
    live table, each with its live group (``COALESCE(linkedId, id)``): the person proxy
    (``proxy="live"``; ``"exact"`` is the older shared-email/phone union).
-2. ``m_source="warm"`` (default): the ACTIVE model's settings, u and TF tables, with m
+2. ``m_source="weighted"`` (default): as ``warm`` below, but every training label,
+   confirmed or rejected, counts ``1 / inclusion probability`` times (an audit item
+   drawn with chance 1/50 stands for 50 pairs; the band's items for one each) and the
+   prior on each level is a Beta centred on the active model with a pseudo-count
+   (:mod:`reconcile.training.weighted`); the thresholds are then chosen on the weighted
+   HELD-OUT labels (the Wilson bound at Kish's effective size), which the fit never saw.
+   ``m_source="warm"``: the ACTIVE model's settings, u and TF tables, with m
    and the prior fitted to the training labels by a penalised conditional likelihood
    (:mod:`reconcile.training.warm_start`): labels move the model only where they give
    evidence, and no labels give the active model back. Reason: the labels are the pairs
@@ -56,25 +62,23 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..config import PROJECT_ROOT, Settings
 from ..review.labels import HELDOUT_FRACTION, LabelPair, load_labels, split
 from ..scoring import model_spec
 from ..scoring.documents import MODEL_FILE
 from ..scoring.scorer import Scorer, tf_path_for
-from . import charts, warm_start
+from . import charts, warm_start, weighted
 from . import train as base_train
 from .label_metrics import decision_metrics, pr_curve, ranking_metrics, score_pairs
 from .m_estimation import EM_PSEUDO_PAIRS, combine_m, m_from_em, m_from_labels
-from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps
+from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps, library_messages
 from .review_load import (
     PROXIES,
     candidate_pairs,
@@ -88,7 +92,7 @@ from .review_load import (
 from .thresholds import CONFIDENCE_Z, LOWER_RECALL, TARGET_PRECISION, choose_thresholds
 
 MIN_CONFIRMED = 10
-M_SOURCES = ("warm", "labels+em", "labels", "em")
+M_SOURCES = ("weighted", "warm", "labels+em", "labels", "em")
 
 
 class TrainingError(RuntimeError):
@@ -156,7 +160,7 @@ def train_from_labels(
     version: str | None = None,
     *,
     target_precision: float = TARGET_PRECISION,
-    m_source: str = "warm",
+    m_source: str = "weighted",
     proxy: str = "live",
     confidence_z: float = CONFIDENCE_Z,
     register: bool = True,
@@ -179,9 +183,9 @@ def train_from_labels(
     if directory.exists():
         raise TrainingError(f"{directory} exists already: choose another --version")
     notes: list[str] = []
-    warm = m_source == "warm"
+    warm = m_source in ("warm", "weighted")
     steps = Steps(STEPS_FIRST + (STEPS_WARM if warm else STEPS_SCRATCH) + STEPS_LAST, progress)
-    with _quiet_splink(), steps.run():
+    with library_messages(), steps.run():
         with steps.step(STEPS_FIRST[0]):
             pairs, skipped = load_labels(store, settings.default_region)
             training, heldout = split(pairs, heldout_fraction)
@@ -200,7 +204,9 @@ def train_from_labels(
                 if warm:
                     raise TrainingError(f"warm start needs the active model: {active_error}") from None
         clusters = clusters_of(rows, proxy)
-        if warm:
+        if m_source == "weighted":
+            model, tf_tables, parameters = _weighted_parameters(steps, active, active_scorer, training)
+        elif warm:
             model, tf_tables, parameters = _warm_parameters(steps, active, active_scorer, training)
         else:
             model, tf_tables, parameters = _scratch_parameters(steps, rows, clusters, confirmed, m_source, notes)
@@ -217,6 +223,10 @@ def train_from_labels(
         with steps.step(STEPS_LAST[1]):
             threshold_pairs = [p for p in training if p.kind != "guard"]
             basis = "training labels of scored and imported pairs"
+            if m_source == "weighted":
+                # m was fitted on the training part; the cut is chosen on pairs it never saw
+                threshold_pairs = [p for p in heldout if p.kind != "guard"]
+                basis = "held-out labels of scored and imported pairs, weighted by 1 / inclusion probability"
             if not threshold_pairs:
                 threshold_pairs, basis = training, "all training labels (no scored pairs)"
             train_scores = score_pairs(candidate, threshold_pairs)
@@ -229,9 +239,19 @@ def train_from_labels(
                 active_probs = [active_scorer.score(a, b).match_probability for a, b in pairs_for_load]
                 budget = review_load(active_probs, active.upper, active.lower)
                 floor = load_floor(candidate_probs, budget)
+            label_weights = [p.weight for p in threshold_pairs] if m_source == "weighted" else None
+            floor_precision = None
+            if label_weights is not None and active_scorer is not None:
+                # the active model's precision on the same labels: the candidate is not held
+                # to the active's cut (its scores moved) but must link at least as precisely
+                floor_precision = decision_metrics(
+                    score_pairs(active_scorer, threshold_pairs), [p.is_match for p in threshold_pairs],
+                    active.upper, active.lower, label_weights,
+                )["precision"]
             thresholds = choose_thresholds(
                 train_scores, [p.is_match for p in threshold_pairs], target_precision,
                 z=confidence_z, fallback_upper=active.upper if active_scorer is not None else None, lower_floor=floor,
+                weights=label_weights, floor_precision=floor_precision,
             )
             thresholds["labels_used"] = basis
             thresholds["review_load"] = {
@@ -253,6 +273,10 @@ def train_from_labels(
         with steps.step(STEPS_LAST[2]):
             evaluation: dict[str, Any] = {"heldout_labels": _label_counts(heldout)}
             truth = [p.is_match for p in heldout]
+            # weighted: each held-out label counts as the pairs it stands for (1 / inclusion probability)
+            heldout_weights = [p.weight for p in heldout] if m_source == "weighted" else None
+            if heldout_weights is not None:
+                evaluation["weighted"] = "each label counts 1 / its inclusion probability (audit items stand for the links and close non-links they were drawn from)"
             curves: dict[str, list] = {}
             markers: dict[str, dict] = {}
             blocks = {}
@@ -267,14 +291,20 @@ def train_from_labels(
                     continue
                 results = [scorer.score(p.left.features(), p.right.features()) for p in heldout]
                 scores = [r.match_probability for r in results]
-                block.update(decision_metrics(scores, truth, ref.upper, ref.lower))
+                block.update(decision_metrics(scores, truth, ref.upper, ref.lower, heldout_weights))
                 block.update(ranking_metrics([r.match_weight for r in results], truth))
                 block["pr_curve"] = pr_curve(scores, truth)
                 curves[f"{name} ({ref.version})"] = block["pr_curve"]
-                markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
+                if block["precision"] is not None and block["recall"] is not None:
+                    markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
                 blocks[name] = (block, scorer)
             if len(heldout) == 0:
                 notes.append("no held-out labels: the evaluation has nothing to measure")
+            elif len(heldout) < settings.min_heldout_pairs:
+                notes.append(
+                    f"{len(heldout)} held-out label(s), fewer than RECONCILE_MIN_HELDOUT_PAIRS "
+                    f"({settings.min_heldout_pairs}): activation will be refused without --force"
+                )
 
         with steps.step(STEPS_LAST[3]):
             pending, unscored = pending_pairs(store)
@@ -373,6 +403,32 @@ def _warm_parameters(
     }
 
 
+def _weighted_parameters(
+    steps: Steps, active: ModelRef, active_scorer: Scorer, training: Sequence[LabelPair]
+) -> tuple[dict, dict, dict[str, Any]]:
+    """The active model's settings, u and TF tables, with m and the prior updated by
+    every training label weighted by 1 / its inclusion probability, under a Beta prior
+    centred on the active model (:mod:`reconcile.training.weighted`)."""
+    with steps.step(STEPS_WARM[0]):
+        settings = json.loads(Path(active.path).read_text())
+        tf_path = tf_path_for(active.path)
+        tf_tables = json.loads(tf_path.read_text()) if tf_path.exists() else {}
+        m = warm_start.level_m(settings)
+        items = [warm_start.pair_levels(active_scorer, p.left.features(), p.right.features()) for p in training]
+    with steps.step(STEPS_WARM[1]):
+        fitted = weighted.fit(m, items, [p.is_match for p in training], [p.weight for p in training])
+        model = warm_start.apply(settings, fitted)
+    return model, tf_tables, {
+        "method": "weighted: the active model's u and TF tables; m and prior updated by every training label "
+        "weighted by 1 / inclusion probability, Beta prior centred on the active model",
+        "pseudo_pairs": fitted.pseudo_pairs,
+        "weighted_labels": sum(p.weight for p in training),
+        "prior_shift_bits": fitted.prior_shift,
+        "levels": weighted.summary(settings, fitted),
+        "fit_iterations": fitted.iterations,
+    }
+
+
 def _scratch_parameters(
     steps: Steps, rows: list, clusters: list[str], confirmed: Sequence[LabelPair], m_source: str, notes: list[str]
 ) -> tuple[dict, dict, dict[str, Any]]:
@@ -422,19 +478,6 @@ def _scratch_parameters(
         "u_filled_by_rule_of_three": filled_u,
         "m_combination": m_detail,
     }
-
-
-@contextmanager
-def _quiet_splink() -> Iterator[None]:
-    """Splink logs every sampling chunk and EM iteration at INFO (and each Linker resets
-    its logger's level); training reports through its own summary, so INFO and below
-    are off while it runs, and restored after."""
-    previous = logging.root.manager.disable
-    logging.disable(max(previous, logging.INFO))
-    try:
-        yield
-    finally:
-        logging.disable(previous)
 
 
 def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:

@@ -38,13 +38,21 @@ def choose_thresholds(
     z: float = 0.0,
     fallback_upper: float | None = None,
     lower_floor: Callable[[float], float] | None = None,
+    weights: Sequence[float] | None = None,
+    floor_precision: float | None = None,
 ) -> dict[str, Any]:
     """Upper and lower thresholds from labelled scores (see the module doc).
 
     ``z`` > 0 asks the upper cut's Wilson lower bound of precision (not just its point
     estimate) to reach the target; when no cut qualifies, ``fallback_upper`` (the active
     model's) is kept rather than guessed. ``lower_floor(upper)``, when given, is the
-    lowest lower threshold that keeps the review load within budget.
+    lowest lower threshold that keeps the review load within budget. ``weights`` (1 /
+    inclusion probability per label) make every share a weighted one, its Wilson bound
+    taken at Kish's effective sample size (:func:`label_metrics.weighted_cuts`).
+    ``floor_precision``, when given and no cut reaches the target, picks the cut with
+    the best F1 among those whose precision is at least that (the active model's on the
+    same labels): a model whose scores moved is not held to a cut that meant something
+    else on the old scale, and is not made worse than what it replaces.
     """
     ranked = sorted(zip(scores, is_match), key=lambda t: -t[0])
     matches = sum(is_match)
@@ -53,19 +61,29 @@ def choose_thresholds(
         upper = 1.0 if fallback_upper is None else fallback_upper
         return {"upper": upper, "lower": upper, "basis": "no labels: the active model's upper, nothing else decided"}
     # precision of score >= t at each distinct score, highest first
-    cuts = label_metrics.cuts(scores, is_match)
+    if weights is None:
+        cuts = [(t, tp, n, n) for t, tp, n in label_metrics.cuts(scores, is_match)]
+    else:
+        cuts = label_metrics.weighted_cuts(scores, is_match, weights)
     upper = None
-    for t, tp_t, n_t in cuts:  # descending t: stop at the first cut whose precision fails
+    for t, tp_t, n_t, eff in cuts:  # descending t: stop at the first cut whose precision fails
         if tp_t / n_t < target_precision:
             break
-        if wilson_lower(tp_t, n_t, z) >= target_precision:
+        if wilson_lower(tp_t / n_t * eff, eff, z) >= target_precision:
             upper = t
     confidence = f" (Wilson lower bound, z={z:g})" if z > 0 else ""
+    total_matches = cuts[-1][1] if cuts else 0.0
     if upper is not None:
         upper_basis = f"lowest score whose every higher cut has precision >= {target_precision}{confidence}"
+    elif floor_precision is not None and total_matches and any(tp / n >= floor_precision for _, tp, n, _ in cuts):
+        upper = max((2 * tp / (n + total_matches), t) for t, tp, n, _ in cuts if tp / n >= floor_precision)[1]
+        upper_basis = (
+            f"no cut reaches precision {target_precision}{confidence}: the best F1 among cuts with precision at "
+            f"least the active model's on the same labels ({floor_precision:.4f})"
+        )
     elif fallback_upper is not None:
         rejected_above = [s for s, m in ranked if not m and s >= fallback_upper]
-        if all(tp_t / n_t >= target_precision for t, tp_t, n_t in cuts if t >= fallback_upper):
+        if all(tp_t / n_t >= target_precision for t, tp_t, n_t, _ in cuts if t >= fallback_upper):
             upper = fallback_upper
             upper_basis = f"no cut reaches precision {target_precision}{confidence}: the active model's upper threshold"
         else:
@@ -78,11 +96,19 @@ def choose_thresholds(
         top_rejected = max(s for s, m in ranked if not m)
         upper = min(1.0, math.nextafter(top_rejected, math.inf))
         upper_basis = f"no cut reaches precision {target_precision}: just above the highest-scored rejected pair"
-    match_scores = sorted((s for s, m in ranked if m), reverse=True)
+    match_scores = sorted(
+        ((s, 1.0 if weights is None else w) for s, m, w in zip(scores, is_match, weights or scores) if m), reverse=True
+    )
     if match_scores:
-        keep = max(1, math.ceil(lower_recall * len(match_scores)))
-        lower = match_scores[keep - 1]
-        lower_basis = f"highest score keeping {lower_recall:.0%} of confirmed pairs at or above it"
+        needed = lower_recall * sum(w for _, w in match_scores)
+        kept = 0.0
+        for lower, w in match_scores:
+            kept += w
+            if kept >= needed - 1e-9:
+                break
+        lower_basis = f"highest score keeping {lower_recall:.0%} of confirmed pairs at or above it" + (
+            " (weighted)" if weights is not None else ""
+        )
     else:
         lower = upper
         lower_basis = "no confirmed pairs: lower = upper"
@@ -99,7 +125,7 @@ def choose_thresholds(
         "lower_recall": lower_recall,
         "confidence_z": z,
         "basis": {"upper": upper_basis, "lower": lower_basis},
-        **decision_metrics(scores, is_match, upper, lower),
+        **decision_metrics(scores, is_match, upper, lower, weights),
         "labels": {"pairs": len(ranked), "confirmed": matches, "rejected": non_matches},
     }
 

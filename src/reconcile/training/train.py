@@ -16,7 +16,8 @@ Recipe (see ../shared/SPLINK5-NOTES.md, pitfall 1):
    (a person's own repeated email would look "common").
 5. Prior from the clusters: matching pairs / all pairs.
 6. m by EM (u fixed) over a few blocking rules; a level EM never saw gets m = 1e-6
-   written explicitly, so reloading never falls back to a default.
+   written explicitly, so reloading never falls back to a default. Then the looser
+   phone levels are capped at the exact level's weight (:func:`cap_looser_levels`).
 7. With labels: hold out 20% of persons and report pairwise P/R/F1 of Splink's
    predictions on them at a few thresholds.
 """
@@ -41,6 +42,7 @@ from ..normalize import InvalidInput, normalize_email, normalize_name, normalize
 from ..scoring import model_spec
 from ..scoring.features import COLUMNS, features
 from ..scoring.scorer import tf_path_for
+from .progress import STEPS_UNLABELLED, Steps, library_messages
 
 log = logging.getLogger(__name__)
 
@@ -259,6 +261,35 @@ def fixed_u_settings(
     return settings, filled_u
 
 
+def cap_looser_levels(settings: dict, comparisons: Iterable[str] = model_spec.MONOTONE_COMPARISONS) -> list[dict[str, Any]]:
+    """In each of ``comparisons``, raise the u of every level after the exact (TF) level
+    whose match weight exceeds the exact level's to ``m * u_exact / m_exact``: its weight
+    becomes the exact level's, never more (see :data:`model_spec.MONOTONE_COMPARISONS`).
+    ``u_exact`` is the exact level's base u (its TF minimum), so a value known to be
+    shared still weighs less exact than written differently only by the TF table's
+    doing. Returns what was changed."""
+    wanted = set(comparisons)
+    changed = []
+    for comparison in settings["comparisons"]:
+        if comparison["output_column_name"] not in wanted:
+            continue
+        levels = [lv for lv in comparison["comparison_levels"] if not lv.get("is_null_level")]
+        exact = next((lv for lv in levels if lv.get("tf_adjustment_column")), None)
+        if exact is None or not exact.get("m_probability") or not exact.get("u_probability"):
+            continue
+        ratio = exact["u_probability"] / exact["m_probability"]
+        for level in levels[levels.index(exact) + 1 :]:
+            m, u = level.get("m_probability"), level.get("u_probability")
+            if m is None or u is None or m * ratio <= u or m * ratio >= 1:
+                continue
+            level["u_probability"] = m * ratio
+            level["fix_u_probability"] = True
+            changed.append(
+                {"comparison": comparison["output_column_name"], "level": level.get("label_for_charts"), "u_before": u, "u": m * ratio}
+            )
+    return changed
+
+
 def fill_unobserved_m(settings: dict) -> list[str]:
     """Write m = UNOBSERVED_M on every non-null level without one (so reloading never falls
     back to Splink's default); returns the levels filled."""
@@ -271,7 +302,103 @@ def fill_unobserved_m(settings: dict) -> list[str]:
     return filled_m
 
 
-def train(rows: list[Row], name: str, models_dir: Path, source: str, m_source: str = "auto") -> dict[str, Any]:
+@dataclass
+class Fitted:
+    """A model's Splink settings and TF tables, and how they were estimated."""
+
+    settings: dict[str, Any]
+    tf_tables: dict[str, dict[str, float]]
+    prior: float
+    u_pairs: float
+    diagnostics: dict[str, Any]
+    filled_u: list[str]
+    filled_m: list[str]
+    seconds: dict[str, float]
+
+
+def fit(
+    rows: list[Row], ids: list[int], clusters: list[str], m_source: str, steps: Steps | None = None
+) -> Fitted:
+    """Estimate every parameter on ``rows[ids]`` (steps 3-6 of the module's recipe).
+
+    ``clusters`` (one per id) is the person proxy behind u, the TF tables and the prior:
+    the stream's labels, or without labels the live groups / exact-value union. m comes
+    from EM (``m_source="em"``) or from the rows' ``person`` labels (``"labels"``)."""
+    from splink import DuckDBAPI, Linker
+
+    steps = steps or Steps(STEPS_UNLABELLED, enabled=False)
+    with steps.step(STEPS_UNLABELLED[0]):
+        feats = [features(rows[i].email, rows[i].phone, rows[i].name) for i in ids]
+        exact_u: dict[str, float] = {}
+        tf_tables: dict[str, dict[str, float]] = {}
+        diagnostics: dict[str, Any] = {}
+        for column in model_spec.TF_COLUMNS:
+            identifier = column in model_spec.IDENTIFIER_COLUMNS
+            exact_u[column], tf_tables[column], diagnostics[column] = value_frequencies(feats, clusters, column, identifier)
+        prior = prior_from_clusters(clusters)
+
+    con = connect()
+    try:
+        base = model_spec.settings_creator(prior).get_settings("duckdb").as_dict()
+        with steps.step(STEPS_UNLABELLED[1]):  # u by random sampling over one record per cluster
+            t0 = time.perf_counter()
+            first_of: dict[str, int] = {}
+            for i, c in zip(ids, clusters):
+                first_of.setdefault(c, i)
+            trained_u, u_pairs = _estimate_u(con, feature_table(rows, sorted(first_of.values())), base)
+            u_seconds = time.perf_counter() - t0
+            settings, filled_u = fixed_u_settings(base, trained_u, exact_u, u_pairs)
+
+        with steps.step(STEPS_UNLABELLED[2]):  # m, with the model's own TF tables
+            t0 = time.perf_counter()
+            db_api = DuckDBAPI(connection=con)
+            linker = Linker(db_api.register(feature_table(rows, ids)), settings)
+            register_tf_tables(linker, db_api, tf_tables)
+            if m_source == "labels":
+                if not all(rows[i].person is not None for i in ids):
+                    raise ValueError("m from labels needs a labelled stream (every event with a person)")
+                linker.training.estimate_m_from_label_column("person")
+            elif m_source == "em":
+                for rule in model_spec.em_blocking_rules():
+                    linker.training.estimate_parameters_using_expectation_maximisation(rule)
+            else:
+                raise ValueError(f"unknown m source {m_source!r}")
+            em_seconds = time.perf_counter() - t0
+            final = linker._settings_obj.as_dict()
+    finally:
+        con.close()
+    filled_m = fill_unobserved_m(final)
+    diagnostics["looser_levels_capped"] = cap_looser_levels(final)
+    final["probability_two_random_records_match"] = prior
+    final["linker_uid"] = None
+    return Fitted(
+        final, tf_tables, prior, u_pairs, diagnostics, filled_u, filled_m,
+        {"u_sampling": round(u_seconds, 2), "em": round(em_seconds, 2)},
+    )
+
+
+def refuse_overwrite(*paths: Path) -> None:
+    """Training writes new files only: an existing model file (perhaps the one the
+    active version is served from) is never replaced unless the caller says so."""
+    existing = [str(p) for p in paths if p.exists()]
+    if existing:
+        raise FileExistsError(
+            f"{', '.join(existing)} exist(s) already: training never overwrites a model; choose another "
+            "--name/--output, or pass --overwrite"
+        )
+
+
+def write_model(fitted: Fitted, model_path: Path) -> None:
+    """The model document and its TF tables beside it (``<model>.tf.json``)."""
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    model_path.write_text(json.dumps(fitted.settings, indent=2) + "\n")
+    tf_path_for(model_path).write_text(json.dumps(fitted.tf_tables, sort_keys=True, separators=(",", ":")) + "\n")
+
+
+def train(
+    rows: list[Row], name: str, models_dir: Path, source: str, m_source: str = "auto", *,
+    overwrite: bool = False, progress: bool = False,
+) -> dict[str, Any]:
     """Train on ``rows`` and write ``<name>.json``, ``<name>.tf.json``, ``<name>.metrics.json``.
 
     ``m_source``: ``"em"`` (the recipe above), ``"labels"`` (m from the training
@@ -279,11 +406,15 @@ def train(rows: list[Row], name: str, models_dir: Path, source: str, m_source: s
     streams only) or ``"auto"``: labels when every record has one, else EM. EM has no
     way to tell a relative from a match when they share a phone and a surname (it gave
     "same last name, different first name" m = 0.02, +2.4 bits, against 0.0003 from the
-    labels, -3.5 bits), so a labelled stream trains m from its labels."""
+    labels, -3.5 bits), so a labelled stream trains m from its labels.
+
+    Existing files are refused (:func:`refuse_overwrite`) unless ``overwrite``."""
+    model_path = models_dir / f"{name}.json"
+    metrics_path = models_dir / f"{name}.metrics.json"
+    if not overwrite:
+        refuse_overwrite(model_path, tf_path_for(model_path), metrics_path)
     if m_source == "auto":
         m_source = "labels" if rows and all(r.person is not None for r in rows) else "em"
-    from splink import DuckDBAPI, Linker
-
     started = time.perf_counter()
     labelled = all(r.person is not None for r in rows) and bool(rows)
     rng = random.Random(SEED)
@@ -294,85 +425,47 @@ def train(rows: list[Row], name: str, models_dir: Path, source: str, m_source: s
     train_ids = [i for i, r in enumerate(rows) if r.person not in holdout]
     test_ids = [i for i, r in enumerate(rows) if r.person in holdout]
     train_rows = [rows[i] for i in train_ids]
-    feats = [features(r.email, r.phone, r.name) for r in train_rows]
     proxy = proxy_clusters(train_rows)
     clusters = [r.person for r in train_rows] if labelled else proxy
 
-    # u and TF tables of the exact identifier levels from value frequencies over clusters
-    exact_u: dict[str, float] = {}
-    tf_tables: dict[str, dict[str, float]] = {}
-    diagnostics: dict[str, Any] = {}
-    for column in model_spec.TF_COLUMNS:
-        identifier = column in model_spec.IDENTIFIER_COLUMNS
-        exact_u[column], tf_tables[column], diagnostics[column] = value_frequencies(feats, clusters, column, identifier)
+    steps = Steps(STEPS_UNLABELLED if labelled and test_ids else STEPS_UNLABELLED[:-1], progress)
+    with library_messages(), steps.run():
+        fitted = fit(rows, train_ids, clusters, m_source, steps)
         if labelled:
-            proxy_stats = value_frequencies(feats, proxy, column, identifier)[2]
-            diagnostics[column]["unlabelled_proxy"] = proxy_stats
-    prior = prior_from_clusters(clusters)
+            feats = [features(r.email, r.phone, r.name) for r in train_rows]
+            for column in model_spec.TF_COLUMNS:
+                identifier = column in model_spec.IDENTIFIER_COLUMNS
+                fitted.diagnostics[column]["unlabelled_proxy"] = value_frequencies(feats, proxy, column, identifier)[2]
+        with steps.step(STEPS_UNLABELLED[3]):
+            write_model(fitted, model_path)
+        train_seconds = time.perf_counter() - started
 
-    con = connect()
-    base = model_spec.settings_creator(prior).get_settings("duckdb").as_dict()
-
-    # u by random sampling over one record per cluster
-    t0 = time.perf_counter()
-    first_of: dict[str, int] = {}
-    for i, c in zip(train_ids, clusters):
-        first_of.setdefault(c, i)
-    trained_u, u_pairs = _estimate_u(con, feature_table(rows, sorted(first_of.values())), base)
-    u_seconds = time.perf_counter() - t0
-
-    settings, filled_u = fixed_u_settings(base, trained_u, exact_u, u_pairs)
-
-    # m by EM over the training records, with the model's own TF tables
-    t0 = time.perf_counter()
-    db_api = DuckDBAPI(connection=con)
-    sdf = db_api.register(feature_table(rows, train_ids))
-    linker = Linker(sdf, settings)
-    register_tf_tables(linker, db_api, tf_tables)
-    if m_source == "labels":
-        if not labelled:
-            raise ValueError("m from labels needs a labelled stream (every event with a person)")
-        linker.training.estimate_m_from_label_column("person")
-    elif m_source == "em":
-        for rule in model_spec.em_blocking_rules():
-            linker.training.estimate_parameters_using_expectation_maximisation(rule)
-    else:
-        raise ValueError(f"unknown m source {m_source!r}")
-    em_seconds = time.perf_counter() - t0
-
-    models_dir.mkdir(parents=True, exist_ok=True)
-    model_path = models_dir / f"{name}.json"
-    final = linker._settings_obj.as_dict()
-    filled_m = fill_unobserved_m(final)
-    final["probability_two_random_records_match"] = prior
-    final["linker_uid"] = None
-    model_path.write_text(json.dumps(final, indent=2) + "\n")
-    tf_path_for(model_path).write_text(json.dumps(tf_tables, sort_keys=True, separators=(",", ":")) + "\n")
-    train_seconds = time.perf_counter() - started
-
-    metrics: dict[str, Any] = {
-        "model": model_path.name,
-        "source": source,
-        "records": len(rows),
-        "training_records": len(train_ids),
-        "heldout_records": len(test_ids),
-        "clusters": "person labels" if labelled else "unlabelled proxy (exact email/phone)",
-        "m_source": "EM" if m_source == "em" else "person labels",
-        "training_clusters": len(set(clusters)),
-        "probability_two_random_records_match": prior,
-        "u_sampling_pairs": u_pairs,
-        "exact_levels": diagnostics,
-        "u_filled_by_rule_of_three": filled_u,
-        "m_filled_unobserved": filled_m,
-        "parameters": _parameter_summary(final),
-        "seconds": {"u_sampling": round(u_seconds, 2), "em": round(em_seconds, 2), "total": round(train_seconds, 2)},
-    }
-    if labelled and test_ids:
-        t0 = time.perf_counter()
-        metrics["heldout"] = evaluate(con, rows, test_ids, model_path, tf_tables)
-        metrics["seconds"]["evaluation"] = round(time.perf_counter() - t0, 2)
-    con.close()
-    metrics_path = models_dir / f"{name}.metrics.json"
+        metrics: dict[str, Any] = {
+            "model": model_path.name,
+            "source": source,
+            "records": len(rows),
+            "training_records": len(train_ids),
+            "heldout_records": len(test_ids),
+            "clusters": "person labels" if labelled else "unlabelled proxy (exact email/phone)",
+            "m_source": "EM" if m_source == "em" else "person labels",
+            "training_clusters": len(set(clusters)),
+            "probability_two_random_records_match": fitted.prior,
+            "u_sampling_pairs": fitted.u_pairs,
+            "exact_levels": fitted.diagnostics,
+            "u_filled_by_rule_of_three": fitted.filled_u,
+            "m_filled_unobserved": fitted.filled_m,
+            "parameters": _parameter_summary(fitted.settings),
+            "seconds": {**fitted.seconds, "total": round(train_seconds, 2)},
+        }
+        if labelled and test_ids:
+            with steps.step(STEPS_UNLABELLED[4]):
+                t0 = time.perf_counter()
+                con = connect()
+                try:
+                    metrics["heldout"] = evaluate(con, rows, test_ids, model_path, fitted.tf_tables)
+                finally:
+                    con.close()
+                metrics["seconds"]["evaluation"] = round(time.perf_counter() - t0, 2)
     metrics_path.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics
 
@@ -424,14 +517,17 @@ def evaluate(
             if p >= threshold:
                 predicted += 1
                 tp += person[a] == person[b]
-        precision = tp / predicted if predicted else 1.0
-        recall = tp / true_pairs if true_pairs else 1.0
-        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        # undefined (None, "not measurable") rather than a perfect-looking 1.0
+        precision = tp / predicted if predicted else None
+        recall = tp / true_pairs if true_pairs else None
+        f1 = None
+        if precision is not None and recall is not None:
+            f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         out["thresholds"][str(threshold)] = {
             "predicted_pairs": predicted,
-            "precision": round(precision, 4),
-            "recall": round(recall, 4),
-            "f1": round(f1, 4),
+            "precision": None if precision is None else round(precision, 4),
+            "recall": None if recall is None else round(recall, 4),
+            "f1": None if f1 is None else round(f1, 4),
         }
     return out
 

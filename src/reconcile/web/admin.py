@@ -8,8 +8,9 @@ looked up by version and file name in the registry, never from a path in the URL
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, Response, current_app, flash, g, jsonify, redirect, render_template, request, send_file, url_for
 
+from ..review.audit_estimates import audit_report
 from ..store import models as registry
 from ..training import registry as model_admin
 from . import review_ui
@@ -57,20 +58,25 @@ def _body() -> dict:
 def _listing() -> dict:
     records = registry.list_models(_reconciler().store)
     active = next((r.version for r in records if r.active), None)
+    upper = _reconciler().settings.upper_threshold
     return {
-        "models": [model_admin.summary(r) for r in records],
+        "models": [model_admin.summary(r, upper) for r in records],
         "active": active,
         "serving": _reconciler().models.current().as_json(),
+        "audit": audit_report(_reconciler().store).as_json(),
     }
 
 
 def _change(kind: str, version: str | None, force: bool, by: str):
     """Activate or roll back; the answer for the API, or ActivationRefused / UnknownModel."""
     store = _reconciler().store
+    minimum = _reconciler().settings.min_heldout_pairs
     if kind == "rollback":
-        record, decision = model_admin.rollback(store, force=force, by=by)
+        record, decision = model_admin.rollback(store, force=force, by=by, min_heldout_pairs=minimum)
     else:
-        record, decision = model_admin.activate(store, _known_shape(version), force=force, by=by)
+        record, decision = model_admin.activate(
+            store, _known_shape(version), force=force, by=by, min_heldout_pairs=minimum
+        )
     _reconciler().models.refresh()  # this worker at once; the others within the poll interval
     return record, decision
 
@@ -113,9 +119,13 @@ def chart(version: str, name: str):
     except (model_admin.UnknownModel, ApiError):
         raise ApiError(404, "not_found", "no such chart") from None
     path = model_admin.chart_path(record, name)
-    if path is None:
-        raise ApiError(404, "not_found", "no such chart")
-    response = send_file(path, mimetype="image/svg+xml", max_age=0)
+    if path is not None:
+        response = send_file(path, mimetype="image/svg+xml", max_age=0)
+    else:
+        drawn = model_admin.drawn_chart(record, name)
+        if drawn is None:
+            raise ApiError(404, "not_found", "no such chart")
+        response = Response(drawn, mimetype="image/svg+xml")
     response.headers["Content-Security-Policy"] = CHART_CSP
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
@@ -149,6 +159,8 @@ def models_page():
         active=current,
         serving=listing["serving"],
         decisions=decisions,
+        configured={"upper": _reconciler().settings.upper_threshold, "lower": _reconciler().settings.lower_threshold},
+        audit=listing["audit"],
     )
 
 

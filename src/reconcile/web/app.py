@@ -2,6 +2,7 @@
 each area's blueprint. Nothing below ``web/`` imports Flask."""
 from __future__ import annotations
 
+import gc
 import logging
 
 from flask import Flask
@@ -85,3 +86,14 @@ def _register_default_model(store: Store, settings: Settings) -> None:
         ensure_default_registered(store, settings)
     except (SQLAlchemyError, ValueError) as exc:  # no registry table yet, or a bad model file
         logging.getLogger(__name__).warning("default model not registered: %s", exc)
+
+
+def create_serving_app() -> Flask:
+    """The app one server worker serves: :func:`create_app`, then every object built at
+    start-up (modules, the model and its scorer tables, SQLAlchemy's metadata: some 90k)
+    moved out of the garbage collector's reach (``gc.freeze``). A full collection then
+    scans only what requests have added since; replaying the growth stream, the longest
+    collection pause went from 47 to 20 ms of CPU (bench/README.md)."""
+    app = create_app()
+    gc.freeze()
+    return app

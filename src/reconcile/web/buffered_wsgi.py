@@ -141,7 +141,7 @@ class BufferedWSGI:
 
 def create_rsgi_app(threads: int, workers: int, body_timeout: float) -> BufferedWSGI:
     """granian's factory target (see :mod:`reconcile.web.server`): one app per worker."""
-    from .app import create_app
+    from .app import create_serving_app
 
-    app = create_app()
+    app = create_serving_app()
     return BufferedWSGI(app, threads, app.config["MAX_CONTENT_LENGTH"], body_timeout, workers)

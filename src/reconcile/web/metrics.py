@@ -6,6 +6,11 @@
 - ``reconcile_identify_duration_seconds{method}``: their latency.
 - ``reconcile_review_queue_pending``: pending review items, counted in the database at
   scrape time, so every worker reports the same true value.
+- ``reconcile_audit_link_precision{bound}`` and ``reconcile_audit_close_nonlink_match_rate{bound}``
+  (``bound`` = ``estimate``, ``low``, ``high``: the 95% interval; NaN before any audit item
+  is decided), ``reconcile_audit_items{kind,state}`` (``decided``/``pending``) and
+  ``reconcile_audit_rejected_links``: what the random audit sample says about automatic
+  links and close non-links (:mod:`reconcile.review.audit_estimates`), read at scrape time.
 - ``reconcile_review_decisions_total{outcome}``: reviewers' decisions (``confirmed``,
   ``rejected``, ``undone``) and refusals (``already_decided``, ``superseded``, ...).
 
@@ -16,6 +21,7 @@ process's default registry is served.
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from functools import cache
@@ -33,6 +39,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 
 from ..review import queue as review
+from ..review.audit_estimates import audit_report
 
 bp = Blueprint("metrics", __name__)
 
@@ -71,6 +78,23 @@ class _QueueCollector:
         gauge = GaugeMetricFamily("reconcile_review_queue_pending", "Review items waiting for a decision")
         gauge.add_metric([], review.pending_count(self.store))
         yield gauge
+        report = audit_report(self.store)
+        for name, text, estimate in (
+            ("reconcile_audit_link_precision", "Precision of automatic links estimated from the audit sample", report.link_precision),
+            ("reconcile_audit_close_nonlink_match_rate", "Share of close non-links that are true matches, from the audit sample", report.near_match_rate),
+        ):
+            family = GaugeMetricFamily(name, text + " (95% interval bounds)", labels=["bound"])
+            for bound, value in (("estimate", estimate.share), ("low", estimate.low), ("high", estimate.high)):
+                family.add_metric([bound], math.nan if value is None else value)
+            yield family
+        items = GaugeMetricFamily("reconcile_audit_items", "Audit review items by kind and state", labels=["kind", "state"])
+        for kind, estimate in (("link", report.link_precision), ("near", report.near_match_rate)):
+            items.add_metric([kind, "decided"], estimate.decided)
+            items.add_metric([kind, "pending"], estimate.pending)
+        yield items
+        rejected = GaugeMetricFamily("reconcile_audit_rejected_links", "Audited automatic links reviewers rejected (the group stays joined until a person detaches it)")
+        rejected.add_metric([], report.rejected_links)
+        yield rejected
 
 
 def init_app(app: Flask) -> None:

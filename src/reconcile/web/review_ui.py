@@ -26,12 +26,16 @@ from flask import (
     url_for,
 )
 
+from markupsafe import Markup, escape
+
 from ..config import PROJECT_ROOT
+from ..review import cases as review_cases
 from ..review import queue as review
+from ..review.explain import format_score
 from . import auth, metrics
 from .errors import ApiError
 from .ids import MAX_ID
-from .reviews import int_arg
+from .reviews import bands, int_arg
 
 UI_ROOT = PROJECT_ROOT / "review_ui"
 
@@ -141,21 +145,25 @@ def queue():
         per_page = int_arg("per_page", 50, review.MAX_PER_PAGE)
     except ApiError as exc:
         return _error_page(exc.status, exc.message)
-    page = review.list_items(
-        _store(),
-        status=None if status == "all" else status,
-        order=order,
-        page=number,
-        per_page=per_page,
-    )
+    known = bands()
+    if status == "pending":  # read as cases: items touching the same groups, decided together
+        page, case_page = None, review_cases.list_cases(_store(), order, number, per_page, known)
+        pages = case_page.pages
+    else:
+        page, case_page = review.list_items(_store(), None if status == "all" else status, order, number, per_page, known), None
+        pages = page.pages
     return render_template(
         "review/queue.html",
         page=page,
+        counts=review.counts(_store()) if page is None else page.counts,
+        case_page=case_page,
+        pages=pages,
+        current_page=number,
         status=status,
         order=order,
         per_page=per_page,
         per_page_choices=PER_PAGE_CHOICES,
-        page_links=_page_links(page.page, page.pages),
+        page_links=_page_links(number, pages),
         first_pending=review.first_pending(_store(), order),
     )
 
@@ -171,11 +179,19 @@ def _page_links(current: int, last: int) -> list[int | None]:
     return links
 
 
+def _ids(values: list[str]) -> list[int]:
+    """Ids from form values, each one id or a case's ids joined by commas; ASCII digits
+    within the id range only (str.isdigit() also takes '²', which int() refuses)."""
+    found = [part for value in values for part in value.split(",")]
+    return [int(i) for i in found if _ASCII_DIGITS.fullmatch(i) and 1 <= int(i) <= MAX_ID]
+
+
 @bp.post("/bulk")
 def bulk():
+    """Decide every selected item (a selected case: each of its items), each on its own;
+    the page then says what became of every one of them."""
     decision = request.form.get("decision")
-    # ASCII digits within the id range only: str.isdigit() also takes '²', which int() refuses
-    ids = [int(i) for i in request.form.getlist("ids") if _ASCII_DIGITS.fullmatch(i) and 1 <= int(i) <= MAX_ID]
+    ids = _ids(request.form.getlist("ids"))
     back = _safe_next(request.form.get("back"), url_for("review_ui.queue"))
     if decision not in ("confirm", "reject") or not ids:
         flash("Select at least one item, then confirm or reject.", "error")
@@ -183,16 +199,77 @@ def bulk():
     note = (request.form.get("note") or "").strip()[:2000] or None
     outcomes = review.decide_many(_store(), ids, g.reviewer.username, decision, note)
     done = [o for o in outcomes if isinstance(o, review.DecisionResult)]
-    refused = [o for o in outcomes if isinstance(o, review.ReviewError)]
-    for outcome in done:
-        metrics.count_decision(outcome.status)
-    for exc in refused:
-        metrics.count_decision(exc.code)
+    for outcome in outcomes:
+        metrics.count_decision(outcome.status if isinstance(outcome, review.DecisionResult) else outcome.code)
     verb = "Confirmed" if decision == "confirm" else "Rejected"
-    flash(f"{verb} {len(done)} item(s).", "ok")
-    for exc in refused:
-        flash(exc.message, "error")
+    listed = ", ".join(f"#{o.id}" for o in done)
+    flash(f"{verb} {len(done)} of {len(outcomes)} item(s){': ' + listed if listed else ''}.", "ok")
+    for exc in outcomes:
+        if isinstance(exc, review.ReviewError):
+            flash(f"#{exc.item_id} not {verb.lower()}: {exc.message}", "error")
     return redirect(back)
+
+
+# --- one case -------------------------------------------------------------------------
+
+
+@bp.get("/cases/<int:item_id>")
+def case(item_id: int):
+    """All the groups a case joins, side by side; the reviewer says which are one person."""
+    try:
+        data = review_cases.get_case(_store(), item_id, bands())
+    except review.NotFound:
+        return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
+    if data["pairs"] == 1:
+        return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
+    return render_template(
+        "review/case.html",
+        case=data,
+        order=_order(),
+        blind=session.get("blind", False),
+        shown=case_contacts(data),
+        letters=PERSON_LETTERS[: len(data["groups"])],
+    )
+
+
+PERSON_LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@bp.post("/cases/<int:item_id>/decide")
+def decide_case(item_id: int):
+    """The case form: ``person-<group>`` = a person's letter for each group."""
+    order = _order()
+    item_ids = _ids(request.form.getlist("items"))
+    persons: dict[str, list[int]] = {}
+    for key, value in request.form.items():
+        if key.startswith("person-") and _ASCII_DIGITS.fullmatch(key[7:]) and value in PERSON_LETTERS:
+            persons.setdefault(value, []).append(int(key[7:]))
+    note = (request.form.get("note") or "").strip()[:2000] or None
+    try:
+        results = review_cases.decide_case(_store(), item_ids, list(persons.values()), g.reviewer.username, note)
+    except (review.ReviewError, ValueError) as exc:
+        metrics.count_decision(getattr(exc, "code", "invalid_case"))
+        flash(getattr(exc, "message", str(exc)), "error")
+        return redirect(url_for("review_ui.case", item_id=item_id, order=order))
+    for result in results:
+        metrics.count_decision(result.status)
+    merged = sum(r.status == "confirmed" for r in results)
+    flash(
+        f"Case #{min(item_ids)}: {len(persons)} person(s); {merged} pair(s) confirmed, {len(results) - merged} rejected "
+        f"({', '.join(f'#{r.id} {r.status}' for r in results)}).",
+        "ok",
+    )
+    return _to_next_case(order)
+
+
+def _to_next_case(order: review.Order):
+    """After a case: the head of the queue (a case, or a single pair's item page)."""
+    head = review_cases.list_cases(_store(), order, 1, 1).cases
+    if not head:
+        flash("The queue is empty.", "ok")
+        return redirect(url_for("review_ui.queue", order=order))
+    endpoint = "review_ui.case" if head[0]["pairs"] > 1 else "review_ui.item"
+    return redirect(url_for(endpoint, item_id=head[0]["id"], order=order))
 
 
 # --- one item -----------------------------------------------------------------------
@@ -202,16 +279,24 @@ def bulk():
 def item(item_id: int):
     order = _order()
     try:
-        data = review.get_item(_store(), item_id)
+        data = review.get_item(_store(), item_id, bands())
     except review.NotFound:
         return _error_page(404, f"Review {item_id} does not exist.")
     blind = session.get("blind", False)
+    shown_sides = data["seen"] or data
+    shared = agreement(shown_sides["left"]["contacts"], shown_sides["right"]["contacts"])
     return render_template(
         "review/item.html",
         item=data,
+        sides=[shown_sides["left"], shown_sides["right"]],
+        shown={
+            side["primaryId"]: contacts_that_matter(side["contacts"], shared, {data["contactId"], data["candidateId"]})
+            for side in (shown_sides["left"], shown_sides["right"])
+        },
+        in_case=_in_case(item_id) if data["status"] == "pending" else None,
         order=order,
         blind=blind,
-        agreement=agreement(data["left"]["contacts"], data["right"]["contacts"]),
+        agreement=shared,
         waterfall=None if blind else waterfall(data.get("evidence"), data.get("matchWeight")),
         levels=evidence_levels(data.get("evidence")),
         next_id=review.neighbour(_store(), item_id, order, "next"),
@@ -278,6 +363,15 @@ def _undo(item_id: int):
     return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
 
 
+def _in_case(item_id: int) -> dict[str, Any] | None:
+    """The case an item belongs to when it holds other items too, for a link to it."""
+    try:
+        found = review_cases.case_of(_store(), item_id)
+    except review.NotFound:
+        return None
+    return {"id": found.id, "pairs": len(found.item_ids), "groups": len(found.groups)} if len(found.item_ids) > 1 else None
+
+
 def _error_page(status: int, message: str):
     return render_template("review/error.html", status=status, message=message), status
 
@@ -296,6 +390,38 @@ def agreement(left: list[dict[str, Any]], right: list[dict[str, Any]]) -> dict[s
         rvals = {_comparable(key, c[key]) for c in right if c[key]}
         shared[key] = lvals & rvals
     return shared
+
+
+#: a group larger than this shows the contacts that matter first, the rest behind "show all"
+COLLAPSE_OVER = 6
+
+
+def contacts_that_matter(
+    contacts: list[dict[str, Any]], shared: dict[str, set[str]], scored: set[int | None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(shown, folded) for a large group: the primary, the scored contacts and those
+    holding a value the other side holds too are shown; the rest fold away."""
+    if len(contacts) <= COLLAPSE_OVER:
+        return contacts, []
+    shown, folded = [], []
+    for n, c in enumerate(contacts):
+        agrees = any(c[key] and _comparable(key, c[key]) in shared[key] for key, _ in FIELDS)
+        (shown if n == 0 or c["id"] in scored or agrees else folded).append(c)
+    return shown, folded
+
+
+def case_contacts(case: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """Per group of a case: ``shown`` and ``folded`` contacts (a value another group of
+    the case holds too, or a contact an item scored, is what matters) and ``shared``,
+    the values it has in common with the other groups (what ``value_class`` marks)."""
+    scored = {i for item in case["items"] for i in (item["contactId"], item["candidateId"])}
+    found = {}
+    for group in case["groupMembers"]:
+        others = [c for g in case["groupMembers"] if g is not group for c in g["contacts"]]
+        shared = agreement(group["contacts"], others)
+        shown, folded = contacts_that_matter(group["contacts"], shared, scored)
+        found[group["primaryId"]] = {"shown": shown, "folded": folded, "shared": shared}
+    return found
 
 
 def _comparable(key: str, value: str) -> str:
@@ -339,8 +465,8 @@ def _weight(entry: dict[str, Any]) -> float | None:
     return float(value)
 
 
-WATERFALL_WIDTH = 1100
-LABEL_WIDTH = 380
+WATERFALL_WIDTH = 760
+LABEL_WIDTH = 280
 VALUE_WIDTH = 70
 ROW_HEIGHT = 30
 BAR_HEIGHT = 18
@@ -436,6 +562,30 @@ def _when_filter(value: str | None) -> str:
     if not value:
         return ""
     return datetime.fromisoformat(value).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+@bp.app_template_filter("breakable")
+def _breakable(value: str | None) -> Markup:
+    """An email or phone that wraps only after ``@`` and dots: each piece unbreakable
+    (``.nb``), a ``<wbr>`` between them; everything escaped."""
+    if not value:
+        return Markup("")
+    pieces = re.split(r"(?<=[@.])", str(value))
+    return Markup("<wbr>").join(Markup('<span class="nb">%s</span>') % escape(p) for p in pieces if p)
+
+
+@bp.app_template_filter("score")
+def _score_filter(value: float | None, places: int = 3) -> str:
+    """A probability as :func:`reconcile.review.explain.format_score` writes it."""
+    return "–" if value is None else format_score(value, places)
+
+
+@bp.app_template_filter("threshold")
+def _threshold_filter(value: float | None) -> str:
+    """A threshold to at most four decimals (0.9908034444362824 reads 0.9908)."""
+    if value is None:
+        return "–"
+    return f"{value:.4f}".rstrip("0").rstrip(".") or "0"
 
 
 @bp.app_context_processor

@@ -9,7 +9,9 @@ import re
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from ..review import cases
 from ..review import queue as review
+from ..store import models as registry
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError
@@ -27,6 +29,8 @@ _STATUS_OF_ERROR = {
     review.NotFound: 404,
     review.AlreadyDecided: 409,
     review.Superseded: 409,
+    review.ResolvedElsewhere: 409,
+    cases.CaseChanged: 409,
     review.CannotUndo: 409,
     review.NotYours: 403,
 }
@@ -38,6 +42,20 @@ def api_error(exc: review.ReviewError) -> ApiError:
 
 def _store():
     return current_app.extensions["reconcile"].store
+
+
+def bands() -> dict[str, tuple[float, float]]:
+    """(lower, upper) thresholds of every model version an item may name: the registered
+    versions, and the one this worker serves (which may be the shipped model, unregistered)."""
+    found = {
+        m.version: (m.lower_threshold, m.upper_threshold)
+        for m in registry.list_models(_store())
+        if m.lower_threshold is not None and m.upper_threshold is not None
+    }
+    serving = current_app.extensions["reconcile"].models.current()
+    if serving.version is not None:
+        found.setdefault(serving.version, (serving.thresholds.lower, serving.thresholds.upper))
+    return found
 
 
 def int_arg(name: str, default: int, maximum: int) -> int:
@@ -88,6 +106,7 @@ def list_reviews():
         order=order,
         page=int_arg("page", 1, review.MAX_PAGE),
         per_page=int_arg("per_page", 50, review.MAX_PER_PAGE),
+        bands=bands(),
     )
     return jsonify(
         {
@@ -104,7 +123,7 @@ def list_reviews():
 @bp.get("/<int:item_id>")
 def get_review(item_id: int):
     try:
-        return jsonify(review.get_item(_store(), item_id))
+        return jsonify(review.get_item(_store(), item_id, bands()))
     except review.ReviewError as exc:
         raise api_error(exc) from None
 
@@ -137,6 +156,60 @@ def undo(item_id: int):
         raise api_error(exc) from None
     metrics.count_decision("undone")
     return jsonify(result.as_json())
+
+
+@bp.get("/cases")
+def list_cases():
+    """The pending queue as cases: items touching the same groups, decided together."""
+    order = request.args.get("order", "score")
+    if order not in ("score", "age"):
+        raise ApiError(400, "invalid_parameter", "order must be score or age", field="order")
+    page = cases.list_cases(
+        _store(),
+        order=order,
+        page=int_arg("page", 1, review.MAX_PAGE),
+        per_page=int_arg("per_page", 50, review.MAX_PER_PAGE),
+        bands=bands(),
+    )
+    return jsonify(
+        {"cases": page.cases, "page": page.page, "perPage": page.per_page, "pages": page.pages, "total": page.total, "items": page.items}
+    )
+
+
+@bp.get("/cases/<int:item_id>")
+def get_case(item_id: int):
+    try:
+        return jsonify(cases.get_case(_store(), item_id, bands()))
+    except review.ReviewError as exc:
+        raise api_error(exc) from None
+
+
+def _id_list(value, field: str, *, limit: int = MAX_BULK) -> list[int]:
+    ids = [as_id(i) for i in value] if isinstance(value, list) else None
+    if not ids or len(ids) > limit or None in ids:
+        raise ApiError(400, "invalid_input", f"{field} must be a list of 1 to {limit} ids (1 to {MAX_ID})", field=field)
+    return ids
+
+
+@bp.post("/cases/<int:item_id>/decide")
+def decide_case(item_id: int):
+    """Settle a case: ``persons`` lists its groups (primary ids) person by person."""
+    payload = _body()
+    item_ids = _id_list(payload.get("itemIds"), "itemIds")
+    persons = payload.get("persons")
+    if not isinstance(persons, list) or not persons or len(persons) > MAX_BULK:
+        raise ApiError(400, "invalid_input", "persons must be a list of lists of group (primary) ids", field="persons")
+    persons = [_id_list(p, "persons") for p in persons]
+    try:
+        results = cases.decide_case(_store(), item_ids, persons, g.reviewer.username, _note(payload), case_id=item_id)
+    except review.ReviewError as exc:
+        metrics.count_decision(exc.code)
+        raise api_error(exc) from None
+    except ValueError as exc:
+        raise ApiError(400, "invalid_input", str(exc), field="persons") from None
+    for result in results:
+        metrics.count_decision(result.status)
+    return jsonify({"results": [r.as_json() for r in results]})
 
 
 @bp.post("/bulk")

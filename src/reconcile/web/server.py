@@ -81,9 +81,9 @@ def run_gunicorn(host: str, port: int, workers: int, threads: int) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
-            from .app import create_app
+            from .app import create_serving_app
 
-            return create_app()
+            return create_serving_app()
 
     _Gunicorn(
         {

@@ -2,15 +2,15 @@
 group as two people asks a reviewer to split it along a named bridge (issue 9). Kept
 beside ``pending_merge`` rather than in it: a split concerns one group, not a pair.
 
-Revision ID: 0010
-Revises: 0008
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-04
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0010"
-down_revision = "0008"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

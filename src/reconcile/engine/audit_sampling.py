@@ -1,0 +1,81 @@
+"""The random audit sample: which automatic links and which close non-links go to the
+review queue besides the uncertain band, and with what chance.
+
+Why: reviewers otherwise only ever see pairs the active model put between its
+thresholds, a sample selected by the model's own score. Nothing then says how often an
+automatic link is wrong or how many true matches fall just under the lower threshold,
+and labels from the band alone bias retraining. A small random sample of both, each item
+carrying the chance it had of being drawn (its inclusion probability), turns decided
+items into unbiased (Horvitz-Thompson) estimates and lets retraining weight every label
+by the inverse of that chance (:mod:`reconcile.review.audit_estimates`,
+:mod:`reconcile.training.weighted`).
+
+Stratified by match weight: the stratum next to a threshold is sampled at the configured
+rate, and each stratum further away (``STRATUM_BITS`` wide) at half the rate of the one
+before, down to ``LINK_STRATA``/``NEAR_STRATA`` strata; pairs far from the thresholds are
+almost never wrong (links) or right (non-links), so most of the sample goes where errors
+are. A close non-link is one whose match weight is within ``audit_near_bits`` below the
+lower threshold's.
+
+The draw is a hash of (seed, contact, candidate) compared with the probability: the same
+pair is drawn the same way in every worker and on a retried transaction, the draw cannot
+depend on whether the pair truly matches (the ids do not), and a seeded run is
+reproducible.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+LINK = "link"
+NEAR = "near"
+STRATUM_BITS = 4.0
+LINK_STRATA = 3
+
+
+@dataclass(frozen=True)
+class AuditPlan:
+    """Sampling rates (per stratum next to a threshold) and the draw's seed."""
+
+    link_rate: float
+    near_rate: float
+    near_bits: float
+    seed: str
+
+    @property
+    def enabled(self) -> bool:
+        return self.link_rate > 0 or self.near_rate > 0
+
+
+def weight_of(probability: float) -> float:
+    """A match probability as a match weight in bits (log2 of the odds)."""
+    if probability <= 0:
+        return -math.inf
+    if probability >= 1:
+        return math.inf
+    return math.log2(probability / (1 - probability))
+
+
+def link_probability(plan: AuditPlan, match_weight: float, upper: float) -> float:
+    """The chance an automatic link of this weight is audited (0 when auditing is off)."""
+    distance = max(0.0, match_weight - weight_of(upper))
+    stratum = min(int(distance // STRATUM_BITS), LINK_STRATA - 1) if math.isfinite(distance) else LINK_STRATA - 1
+    return plan.link_rate / 2**stratum
+
+
+def near_probability(plan: AuditPlan, match_weight: float, lower: float) -> float:
+    """The chance a non-link of this weight is audited: 0 unless it lies within
+    ``near_bits`` below the lower threshold's weight."""
+    distance = weight_of(lower) - match_weight
+    if not 0 < distance <= plan.near_bits or plan.near_rate <= 0:
+        return 0.0
+    return plan.near_rate / 2 ** int((distance - 1e-12) // STRATUM_BITS)
+
+
+def drawn(plan: AuditPlan, contact_id: int, candidate_id: int, probability: float) -> bool:
+    """Whether the pair is in the sample, for a pair whose chance is ``probability``."""
+    if probability <= 0:
+        return False
+    digest = hashlib.sha256(f"{plan.seed}\x1f{contact_id}\x1f{candidate_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < probability
