@@ -41,6 +41,8 @@ lock:
 			$$( [ $$extra = test ] && echo --extra test ) --upgrade --generate-hashes \
 			--universal --python-version 3.11 -q -o requirements/$$extra.txt; \
 	done
+	.uv-venv/bin/uv pip compile requirements/spark.in --upgrade --generate-hashes \
+		--universal --python-version 3.11 -q -o requirements/spark.txt
 
 $(VENV)/.installed-spark: requirements/spark.txt | $(VENV)/.installed-test
 	$(SPARK_INSTALL) requirements/spark.txt

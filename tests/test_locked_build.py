@@ -12,12 +12,14 @@ from reconcile.scoring import similarity
 from reconcile.scoring.scorer import Scorer
 
 LOCK = PROJECT_ROOT / "requirements" / "test.txt"
+#: the Spark engine's lock, installed by ``make test`` beside the test lock (sdist allowed)
+SPARK_LOCK = PROJECT_ROOT / "requirements" / "spark.txt"
 PINNED = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;\\]+)")
 
 
-def _locked() -> dict[str, str]:
+def _locked(lock=LOCK) -> dict[str, str]:
     pins = {}
-    for line in LOCK.read_text().splitlines():
+    for line in lock.read_text().splitlines():
         match = PINNED.match(line)
         if match:
             pins[match.group(1).lower().replace("_", "-")] = match.group(2)
@@ -33,16 +35,22 @@ def test_the_lock_pins_every_package_with_hashes() -> None:
     assert text.count("--hash=sha256:") >= len(pins)
 
 
+def test_the_spark_lock_pins_pyspark_with_hashes() -> None:
+    pins = _locked(SPARK_LOCK)
+    assert pins.get("pyspark") == "4.3.0" and "py4j" in pins
+    assert SPARK_LOCK.read_text().count("--hash=sha256:") >= len(pins)
+
+
 def test_every_installed_dependency_is_the_locked_version() -> None:
     wrong = {}
-    for name, version in _locked().items():
+    for name, version in {**_locked(SPARK_LOCK), **_locked()}.items():
         try:
             installed = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue  # a platform-only package (the lock is universal): not installed here
         if installed != version:
             wrong[name] = (installed, version)
-    assert not wrong, f"installed versions differ from requirements/test.txt: {wrong}"
+    assert not wrong, f"installed versions differ from requirements/test.txt or spark.txt: {wrong}"
 
 
 def test_the_lock_holds_the_duckdb_build_the_scorer_reproduces() -> None:
