@@ -137,6 +137,41 @@ def _solve(matrix: list[list[float]], vector: list[float]) -> list[float]:
     return x
 
 
+def _unpack(m: Sequence[Sequence[float]], index: Sequence[tuple[int, int]], t: Sequence[float]) -> tuple[list[list[float]], float]:
+    """The parameter vector as per-level shifts (``index`` orders them) and the prior shift (last)."""
+    shifts = [[0.0] * len(mj) for mj in m]
+    for (j, k), v in zip(index, t):
+        shifts[j][k] = v
+    return shifts, t[-1]
+
+
+def _add_pair(
+    grad: list[float],
+    hess: list[list[float]],
+    levels: Sequence[int | None],
+    index: Sequence[tuple[int, int]],
+    new_m: Sequence[Sequence[float]],
+    prior: float,
+    g: float,
+    h: float,
+) -> None:
+    """Add one pair's gradient ``g * row`` and Hessian ``h * row rowᵀ`` terms, where ``row``
+    is d(match weight)/d(parameters): indicator of its level minus the new m, per level,
+    and ``prior`` for the prior shift. Only the non-zero entries are visited."""
+    row = [0.0] * len(grad)
+    for pos, (j, k) in enumerate(index):
+        level = levels[j]
+        if level is not None:
+            row[pos] = (1.0 if level == k else 0.0) - new_m[j][k]
+    row[-1] = prior
+    nz = [(r, v) for r, v in enumerate(row) if v]
+    for r, v in nz:
+        grad[r] += g * v
+        hr = hess[r]
+        for c, w in nz:
+            hr[c] += h * v * w
+
+
 def fit(m: Sequence[Sequence[float]], items: Sequence[PairLevels], truth: Sequence[bool], strength: float) -> Fit:
     """The penalised maximum-likelihood shifts (see the module doc)."""
     if strength <= 0:
@@ -145,39 +180,20 @@ def fit(m: Sequence[Sequence[float]], items: Sequence[PairLevels], truth: Sequen
     n = len(index) + 1  # + the prior shift
     theta = [0.0] * n
 
-    def unpack(t: Sequence[float]) -> tuple[list[list[float]], float]:
-        shifts = [[0.0] * len(mj) for mj in m]
-        for (j, k), v in zip(index, t):
-            shifts[j][k] = v
-        return shifts, t[-1]
-
     def objective(t: Sequence[float]) -> float:
-        shifts, b = unpack(t)
+        shifts, b = _unpack(m, index, t)
         return log_likelihood(items, truth, _deltas(m, shifts)[0], b) - strength / 2 * sum(v * v for v in t)
 
     current = objective(theta)
     iterations = 0
     for iterations in range(1, MAX_ITERATIONS + 1):
-        shifts, b = unpack(theta)
+        shifts, b = _unpack(m, index, theta)
         deltas, new_m = _deltas(m, shifts)
         grad = [-strength * v for v in theta]
         hess = [[strength if r == c else 0.0 for c in range(n)] for r in range(n)]
         for item, y in zip(items, truth):
             p = _sigmoid(new_weight(item, deltas, b) * LN2)
-            row = [0.0] * n
-            for pos, (j, k) in enumerate(index):
-                level = item.levels[j]
-                if level is not None:
-                    row[pos] = (1.0 if level == k else 0.0) - new_m[j][k]
-            row[-1] = 1.0
-            g = (y - p) * LN2
-            h = p * (1 - p) * LN2 * LN2
-            nz = [(r, v) for r, v in enumerate(row) if v]
-            for r, v in nz:
-                grad[r] += g * v
-                hr = hess[r]
-                for c, w in nz:
-                    hr[c] += h * v * w
+            _add_pair(grad, hess, item.levels, index, new_m, 1.0, (y - p) * LN2, p * (1 - p) * LN2 * LN2)
         step = _solve(hess, grad)
         if max(abs(s) for s in step) < TOLERANCE:
             break
@@ -194,7 +210,7 @@ def fit(m: Sequence[Sequence[float]], items: Sequence[PairLevels], truth: Sequen
         theta, current = trial, value
         if improvement < TOLERANCE:
             break
-    shifts, b = unpack(theta)
+    shifts, b = _unpack(m, index, theta)
     return Fit(shifts, b, strength, iterations, current)
 
 

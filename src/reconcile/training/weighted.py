@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .warm_start import LN2, PairLevels, _deltas, _log_sigmoid, _sigmoid, _solve
+from .warm_start import LN2, PairLevels, _add_pair, _deltas, _log_sigmoid, _sigmoid, _solve, _unpack
 
 #: the Beta prior's strength: how many (weighted) pairs of the active model's opinion
 #: stand at each level before any label
@@ -166,40 +166,24 @@ def fit(
     n = len(index) + 1
     theta = [0.0] * n
 
-    def unpack(t: Sequence[float]) -> tuple[list[list[float]], float]:
-        shifts = [[0.0] * len(mj) for mj in m]
-        for (j, k), v in zip(index, t):
-            shifts[j][k] = v
-        return shifts, t[-1]
-
     def value(t: Sequence[float]) -> float:
-        shifts, b = unpack(t)
+        shifts, b = _unpack(m, index, t)
         return objective(items, _deltas(m, shifts)[0], b)
 
     current = value(theta)
     iterations = 0
     for iterations in range(1, MAX_ITERATIONS + 1):
-        shifts, b = unpack(theta)
+        shifts, b = _unpack(m, index, theta)
         deltas, new_m = _deltas(m, shifts)
         grad = [0.0] * n
         # a small ridge: a comparison's shifts are defined up to a common constant
         hess = [[RIDGE if r == c else 0.0 for c in range(n)] for r in range(n)]
         for item in items:
             p = _sigmoid(_z(item, deltas, b) * LN2)
-            row = [0.0] * n
-            for pos, (j, k) in enumerate(index):
-                level = item.levels[j]
-                if level is not None:
-                    row[pos] = (1.0 if level == k else 0.0) - new_m[j][k]
-            row[-1] = 1.0 if item.with_prior else 0.0
-            g = item.count * (item.outcome - p) * LN2
-            h = item.count * p * (1 - p) * LN2 * LN2
-            nz = [(r, v) for r, v in enumerate(row) if v]
-            for r, v in nz:
-                grad[r] += g * v
-                hr = hess[r]
-                for c, w in nz:
-                    hr[c] += h * v * w
+            _add_pair(
+                grad, hess, item.levels, index, new_m, 1.0 if item.with_prior else 0.0,
+                item.count * (item.outcome - p) * LN2, item.count * p * (1 - p) * LN2 * LN2,
+            )
         step = _solve(hess, grad)
         largest = max(abs(s) for s in step)
         if largest < TOLERANCE:
@@ -219,7 +203,7 @@ def fit(
         theta, current = _centred(trial, index, len(m)), trial_value
         if improvement < TOLERANCE:
             break
-    shifts, b = unpack(theta)
+    shifts, b = _unpack(m, index, theta)
     return WeightedFit(shifts, b, pseudo_pairs, iterations, current, level_stats)
 
 
