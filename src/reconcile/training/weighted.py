@@ -40,7 +40,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .warm_start import LN2, PairLevels, _add_pair, _deltas, _log_sigmoid, _sigmoid, _solve, _unpack
+from .warm_start import (
+    LN2,
+    PairLevels,
+    _add_pair,
+    _deltas,
+    _log_sigmoid,
+    _sigmoid,
+    _solve,
+    _unpack,
+)
 
 #: the Beta prior's strength: how many (weighted) pairs of the active model's opinion
 #: stand at each level before any label
