@@ -1,8 +1,8 @@
 """The activation policy (pure): a version goes live only when it is not worse than the
 active one on held-out labels, and missing numbers refuse (forceably), saying so; so do
 numbers that cannot carry a decision (too few held-out pairs, undefined metrics)."""
-from reconcile.training.label_metrics import decision_metrics
-from reconcile.training.registry import MIN_HELDOUT_PAIRS, PRECISION_TOLERANCE, activation_decision
+from reconcile.training.label_metrics import decision_metrics, paired_f1_difference
+from reconcile.training.registry import F1_MARGIN, MIN_HELDOUT_PAIRS, PRECISION_TOLERANCE, activation_decision
 
 
 def evaluation(
@@ -141,3 +141,60 @@ def test_recall_zero_is_never_not_worse():
     }
     d = activation_decision("v2", metrics, "v1", None)
     assert not d.allowed and d.forceable and "recall 0" in d.reason
+
+
+def with_interval(metrics: dict, candidate: str, active: str, difference: float, lower: float, upper: float) -> dict:
+    metrics["comparison"] = {
+        "candidate": candidate,
+        "active": active,
+        "f1_difference": {"difference": difference, "lower": lower, "upper": upper},
+    }
+    return metrics
+
+
+def test_a_better_point_f1_whose_interval_reaches_a_real_loss_is_refused():
+    metrics = with_interval(evaluation(0.97, 0.85, "v1", 0.96, 0.80), "v2", "v1", 0.05, -0.04, 0.14)
+    d = activation_decision("v2", metrics, "v1", None)
+    assert not d.allowed and d.forceable
+    assert "cannot rule out that it is worse" in d.reason and "[-0.0400, +0.1400]" in d.reason
+
+
+def test_an_interval_within_the_margin_is_allowed_and_quoted():
+    metrics = with_interval(evaluation(0.97, 0.85, "v1", 0.96, 0.80), "v2", "v1", 0.05, -F1_MARGIN / 2, 0.1)
+    d = activation_decision("v2", metrics, "v1", None)
+    assert d.allowed and "difference interval" in d.reason
+
+
+def test_a_rollback_reads_the_interval_turned_round():
+    # v2's evaluation says v2 is better than v1 by [0.03, 0.2]: going back to v1 is a sure loss
+    metrics = with_interval(evaluation(0.97, 0.90, "v1", 0.97, 0.80), "v2", "v1", 0.10, 0.03, 0.2)
+    d = activation_decision("v1", None, "v2", metrics)
+    assert not d.allowed and "[-0.2000, -0.0300]" in d.reason
+
+
+def test_an_interval_for_other_versions_is_ignored():
+    metrics = with_interval(evaluation(0.97, 0.85, "v1", 0.96, 0.80), "v9", "v1", 0.05, -0.5, 0.1)
+    assert activation_decision("v2", metrics, "v1", None).allowed
+
+
+def test_the_paired_difference_is_zero_for_one_model_and_wide_on_few_labels():
+    truth = [True, False] * 20
+    scores = [0.999 if i % 3 else 0.5 for i in range(40)]
+    same = paired_f1_difference((scores, 0.99), (scores, 0.99), truth)
+    assert same["difference"] == same["lower"] == same["upper"] == 0.0
+    other = [0.999 if i % 4 else 0.5 for i in range(40)]
+    few = paired_f1_difference((other, 0.99), (scores, 0.99), truth)
+    assert few["lower"] < few["difference"] < few["upper"]
+    many = paired_f1_difference((other * 25, 0.99), (scores * 25, 0.99), truth * 25)
+    assert abs(many["difference"] - few["difference"]) < 1e-9
+    assert many["upper"] - many["lower"] < (few["upper"] - few["lower"]) / 2
+
+
+def test_the_paired_difference_point_is_the_difference_of_decision_metrics():
+    truth = [True, True, False, True, False, False, True]
+    cand = [0.9991, 0.2, 0.9995, 0.9999, 0.1, 0.3, 0.9993]
+    act = [0.9991, 0.9992, 0.1, 0.2, 0.1, 0.9999, 0.1]
+    weights = [1, 2, 5, 1, 1, 3, 2]
+    d = paired_f1_difference((cand, 0.999), (act, 0.999), truth, weights)
+    expected = decision_metrics(cand, truth, 0.999, 0.99, weights)["f1"] - decision_metrics(act, truth, 0.999, 0.99, weights)["f1"]
+    assert abs(d["difference"] - expected) < 1e-12

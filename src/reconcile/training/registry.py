@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: precision on held-out labels may drop by at most this much (absolute) on activation
 PRECISION_TOLERANCE = 0.005
+#: non-inferiority margin: the lower end of the paired interval of (candidate F1 - active
+#: F1) on the same held-out labels may not fall below minus this
+F1_MARGIN = 0.01
 #: decided held-out pairs an activation needs by default (RECONCILE_MIN_HELDOUT_PAIRS):
 #: below it one pair moves precision or recall by several points, so "not worse" means nothing
 MIN_HELDOUT_PAIRS = MIN_HELDOUT_PAIRS_DEFAULT
@@ -118,6 +121,24 @@ def _compared_block(metrics: dict[str, Any] | None) -> tuple[dict | None, str | 
     return block, version if isinstance(version, str) else None
 
 
+def _difference_interval(metrics: dict[str, Any] | None, candidate: str, active: str) -> tuple[float, float, float] | None:
+    """(difference, lower, upper) of candidate F1 minus active F1 from the paired bootstrap
+    an evaluation recorded (``comparison.f1_difference``), turned round when the evaluation
+    is the active model's (a rollback); None when there is none for these two versions."""
+    comparison = metrics.get("comparison") if isinstance(metrics, dict) else None
+    if not isinstance(comparison, dict) or not isinstance(comparison.get("f1_difference"), dict):
+        return None
+    numbers = [_number(comparison["f1_difference"].get(k)) for k in ("difference", "lower", "upper")]
+    if any(x is None for x in numbers):
+        return None
+    d, lo, hi = numbers  # type: ignore[misc]
+    if (comparison.get("candidate"), comparison.get("active")) == (candidate, active):
+        return d, lo, hi
+    if (comparison.get("candidate"), comparison.get("active")) == (active, candidate):
+        return -d, -hi, -lo
+    return None
+
+
 def heldout_pairs(metrics: dict[str, Any] | None) -> int | None:
     """How many decided held-out pairs an evaluation was measured on (None: it does not say)."""
     if not isinstance(metrics, dict):
@@ -153,7 +174,10 @@ def activation_decision(
     """May ``candidate_version`` replace ``active_version``? Pure: numbers in, verdict out.
 
     A candidate is worse when its held-out F1 is lower than the active model's, or its
-    precision lower by more than ``precision_tolerance``. The numbers come, in order of
+    precision lower by more than ``precision_tolerance``, or, when the evaluation scored
+    both on the same labels with a paired bootstrap of the F1 difference, when the lower
+    end of that interval falls below ``-F1_MARGIN``: a non-inferiority test, so a model
+    that looks better on a few dozen labels by chance is not taken for one that is. The numbers come, in order of
     preference, from an evaluation that scored both versions on the same held-out labels
     (the ``active`` block of one version's evaluation naming the other version), then
     from each version's own evaluation, then from a candidate's ``active`` block that
@@ -176,17 +200,20 @@ def activation_decision(
     act: Scores | None = None
     basis = None
     pairs: int | None = None
+    interval: tuple[float, float, float] | None = None
     block, named = _compared_block(candidate_metrics)
     if block is not None and named == active_version and own_scores(candidate_metrics) and _scores(block):
         cand, act = own_scores(candidate_metrics), _scores(block)
         basis = f"{candidate_version}'s evaluation, both versions on the same held-out labels"
         pairs = heldout_pairs(candidate_metrics)
+        interval = _difference_interval(candidate_metrics, candidate_version, active_version)
     if cand is None:
         block, named = _compared_block(active_metrics)
         if block is not None and named == candidate_version and own_scores(active_metrics) and _scores(block):
             cand, act = _scores(block), own_scores(active_metrics)
             basis = f"{active_version}'s evaluation, both versions on the same held-out labels"
             pairs = heldout_pairs(active_metrics)
+            interval = _difference_interval(active_metrics, candidate_version, active_version)
     if cand is None and own_scores(candidate_metrics) and own_scores(active_metrics):
         cand, act = own_scores(candidate_metrics), own_scores(active_metrics)
         basis = "each version's own held-out evaluation (the label sets may differ)"
@@ -239,6 +266,12 @@ def activation_decision(
         problems.append("it links none of the held-out matches (recall 0)")
     if cand.f1 < act.f1:
         problems.append(f"held-out F1 {cand.f1:.4f} < {act.f1:.4f}")
+    if interval is not None and interval[1] < -F1_MARGIN:
+        d, lo, hi = interval
+        problems.append(
+            f"the held-out labels cannot rule out that it is worse: F1 difference {d:+.4f}, interval "
+            f"[{lo:+.4f}, {hi:+.4f}] (paired bootstrap), whose lower end is below -{F1_MARGIN:g}"
+        )
     if cand.precision < act.precision - precision_tolerance:
         problems.append(
             f"held-out precision {cand.precision:.4f} is more than {precision_tolerance:g} below {act.precision:.4f}"
@@ -256,8 +289,9 @@ def activation_decision(
     return ActivationDecision(
         True,
         True,
-        f"{candidate_version} is not worse than {active_version}: F1 {cand.f1:.4f} vs {act.f1:.4f}, "
-        f"precision {cand.precision:.4f} vs {act.precision:.4f} ({basis}, {pairs} held-out pairs)",
+        f"{candidate_version} is not worse than {active_version}: F1 {cand.f1:.4f} vs {act.f1:.4f}"
+        + ("" if interval is None else f" (difference interval [{interval[1]:+.4f}, {interval[2]:+.4f}])")
+        + f", precision {cand.precision:.4f} vs {act.precision:.4f} ({basis}, {pairs} held-out pairs)",
         cand,
         act,
         basis,

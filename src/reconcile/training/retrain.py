@@ -76,7 +76,7 @@ from ..scoring.documents import MODEL_FILE
 from ..scoring.scorer import Scorer, tf_path_for
 from . import charts, warm_start, weighted
 from . import train as base_train
-from .label_metrics import decision_metrics, pr_curve, ranking_metrics, score_pairs
+from .label_metrics import decision_metrics, paired_f1_difference, pr_curve, ranking_metrics, score_pairs
 from .m_estimation import EM_PSEUDO_PAIRS, combine_m, m_from_em, m_from_labels
 from .progress import STEPS_FIRST, STEPS_LAST, STEPS_SCRATCH, STEPS_WARM, Steps, library_messages
 from .review_load import (
@@ -280,6 +280,7 @@ def train_from_labels(
             curves: dict[str, list] = {}
             markers: dict[str, dict] = {}
             blocks = {}
+            decided: dict[str, tuple[list[float], float]] = {}
             for name, ref, scorer in (
                 ("candidate", ModelRef(version, model_path, thresholds["upper"], thresholds["lower"]), candidate),
                 ("active", active, active_scorer),
@@ -291,6 +292,7 @@ def train_from_labels(
                     continue
                 results = [scorer.score(p.left.features(), p.right.features()) for p in heldout]
                 scores = [r.match_probability for r in results]
+                decided[name] = (scores, ref.upper)
                 block.update(decision_metrics(scores, truth, ref.upper, ref.lower, heldout_weights))
                 block.update(ranking_metrics([r.match_weight for r in results], truth))
                 block["pr_curve"] = pr_curve(scores, truth)
@@ -298,6 +300,13 @@ def train_from_labels(
                 if block["precision"] is not None and block["recall"] is not None:
                     markers[f"{name} ({ref.version})"] = {"precision": block["precision"], "recall": block["recall"]}
                 blocks[name] = (block, scorer)
+            if len(decided) == 2:
+                # what the activation gate reads: the F1 difference with its paired interval
+                evaluation["comparison"] = {
+                    "candidate": version,
+                    "active": active.version,
+                    "f1_difference": paired_f1_difference(decided["candidate"], decided["active"], truth, heldout_weights),
+                }
             if len(heldout) == 0:
                 notes.append("no held-out labels: the evaluation has nothing to measure")
             elif len(heldout) < settings.min_heldout_pairs:
