@@ -4,7 +4,6 @@ other writers (see :meth:`Store.write` and docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
 import fcntl
-import functools
 import hashlib
 import logging
 import os
@@ -16,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
 from .engine import DEFAULT_LOCK_TIMEOUT, make_engine
-from .prepared import Prepared
+from .prepared import run_script
 from .schema import audit_log, contact, metadata
 
 log = logging.getLogger(__name__)
@@ -56,19 +55,28 @@ class Store:
 
     @contextmanager
     def read(self) -> Iterator[ContactTx]:
-        """A read-only transaction (a consistent snapshot on SQLite WAL).
+        """A read-only transaction on the contact graph (see :meth:`reading`)."""
+        with self.reading() as conn:
+            yield ContactTx(conn, self.dialect)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A connection for reads only (a consistent snapshot on SQLite WAL).
 
         On PostgreSQL (READ COMMITTED, where every statement takes its own snapshot
         anyway) the reads run in autocommit: the same answers without the BEGIN and
-        COMMIT round trips.
+        COMMIT round trips, and no ROLLBACK when the connection goes back to the pool.
+        A ROLLBACK makes psycopg forget the statements it prepared on that connection
+        (and send ``DEALLOCATE ALL``), so a read that ended in one, such as a worker's
+        model-registry poll, cost the hot statements their server-side plans.
         """
         if self.dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                yield ContactTx(conn, self.dialect)
+                yield conn
             return
         with self.engine.connect() as conn:
             with conn.begin():
-                yield ContactTx(conn, self.dialect)
+                yield conn
 
     @contextmanager
     def _write_once(self, lock_keys: Iterable[str], tx_type: type[ContactTx] = ContactTx) -> Iterator[ContactTx]:
@@ -78,11 +86,13 @@ class Store:
                     with conn.begin():
                         yield tx_type(conn, self.dialect)
             return
-        with self.engine.connect() as conn:
+        # Autocommit on the driver, and the transaction begun by our own BEGIN sent with
+        # the advisory locks: one round trip where psycopg would send its BEGIN alone
+        # first. SQLAlchemy still ends the transaction through the driver's commit() and
+        # rollback(), which send COMMIT / ROLLBACK whenever one is open.
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             with conn.begin():
-                keys = sorted({_lock_id(k) for k in lock_keys})
-                if keys:  # one round trip; the select list is evaluated left to right, in key order
-                    _advisory_locks(len(keys)).run(conn, {f"k{i}": key for i, key in enumerate(keys)})
+                run_script(conn, _begin_locked(sorted({_lock_id(k) for k in lock_keys})))
                 yield tx_type(conn, self.dialect)
 
     @contextmanager
@@ -160,7 +170,7 @@ class Store:
 
     def ping(self) -> None:
         """Raise unless the database answers a trivial query."""
-        with self.engine.connect() as conn:
+        with self.reading() as conn:
             conn.execute(text("SELECT 1"))
 
     def writable(self, timeout: float) -> bool:
@@ -234,9 +244,15 @@ def _flock_until(fd: int, deadline: float, timeout: float) -> None:
             pause = min(pause * 2, 0.002)
 
 
-@functools.cache
-def _advisory_locks(n: int):
-    return Prepared(text("SELECT " + ", ".join(f"pg_advisory_xact_lock(:k{i})" for i in range(n))))
+def _begin_locked(keys: list[int]) -> str:
+    """``BEGIN`` (READ COMMITTED, which the locking design relies on: every statement
+    after the locks sees what their last holder committed) and the advisory locks of
+    ``keys``; the select list is evaluated left to right, so in key order. The keys are
+    integers we computed (:func:`_lock_id`), so they are written into the text."""
+    begin = "BEGIN ISOLATION LEVEL READ COMMITTED"
+    if not keys:
+        return begin
+    return f"{begin}; SELECT " + ", ".join(f"pg_advisory_xact_lock({int(k)})" for k in keys)
 
 
 def _lock_id(key: str) -> int:

@@ -13,7 +13,9 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import (
+    Connection, Row, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, text, union_all, update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..normalize import Identity
@@ -134,6 +136,9 @@ def _create_in_one_statement():
 
 _CREATE_PG = _create_in_one_statement()
 
+#: ``SET LOCAL lock_timeout`` as a function, so its value is a parameter of one prepared statement
+_LOCK_TIMEOUT_UNTIL_COMMIT = Prepared(select(func.set_config("lock_timeout", bindparam("setting"), True)))
+
 #: what a review item closed by another change of its groups says, and its status
 RESOLVED = "resolved"
 RESOLVED_MERGED = "resolved elsewhere: the two groups were merged by other means"
@@ -149,6 +154,11 @@ _TOUCHED_REVIEWS = (
     )
     .order_by(_PM.id)
 )
+#: by dialect: PostgreSQL skips the items a concurrent decision holds (see :meth:`ContactTx.close_settled_reviews`)
+_TOUCHED = {
+    "postgresql": Prepared(_TOUCHED_REVIEWS.with_for_update(skip_locked=True)),
+    "sqlite": Prepared(_TOUCHED_REVIEWS),
+}
 
 
 
@@ -185,6 +195,35 @@ _RELEASE = Prepared(
     update(identifier_group)
     .where(_HOLDING_KEY, identifier_group.c.holders > bindparam("n"))
     .values(holders=identifier_group.c.holders - bindparam("n"))
+)
+
+
+#: PostgreSQL: the whole of a :meth:`ContactTx._shift_holdings` in one statement, one round
+#: trip instead of three batches. Each (field, value, group) comes once with its change
+#: ``n``: the rows of the negative ones are deleted (the last holders leave) or counted
+#: down, the positive ones upserted; the three touch different rows, and every row is of
+#: a group whose primary the transaction holds locked, so no order among them matters.
+_SHIFT_PG = Prepared(
+    text(
+        """
+        WITH s AS (
+            SELECT * FROM unnest(
+                CAST(:fields AS varchar[]), CAST(:vals AS varchar[]), CAST(:grps AS integer[]), CAST(:ns AS integer[])
+            ) AS s(field, value, grp, n)
+        ), gone AS (
+            DELETE FROM identifier_group ig USING s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders <= -s.n
+        ), fewer AS (
+            UPDATE identifier_group ig SET holders = ig.holders + s.n FROM s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders > -s.n
+        )
+        INSERT INTO identifier_group (field, value, "groupId", holders)
+        SELECT field, value, grp, n FROM s WHERE n > 0
+        ON CONFLICT (field, value, "groupId") DO UPDATE SET holders = identifier_group.holders + excluded.holders
+        """
+    )
 )
 
 
@@ -360,7 +399,7 @@ class ContactTx:
         instead of stalling until the deadlock detector runs.
         """
         if self.dialect == "postgresql":
-            self.conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(milliseconds)}ms'")
+            _LOCK_TIMEOUT_UNTIL_COMMIT.rows(self.conn, {"setting": f"{int(milliseconds)}ms"})
 
     def group_members(self, primary_ids: Sequence[int]) -> list[ContactRow]:
         """The live contacts of the given groups, oldest first (``createdAt``, then ``id``)."""
@@ -557,8 +596,7 @@ class ContactTx:
         ids = sorted(set(moved_ids))
         if not ids:
             return []
-        stmt = _TOUCHED_REVIEWS.with_for_update(skip_locked=True) if self.dialect == "postgresql" else _TOUCHED_REVIEWS
-        items = [r for r in self.conn.execute(stmt, {"ids": ids}) if r.id not in keep_open]
+        items = [r for r in _TOUCHED[self.dialect].rows(self.conn, {"ids": ids}) if r.id not in keep_open]
         if not items:
             return []
         wanted = {i for r in items for i in (r.leftPrimaryId, r.rightPrimaryId, r.contactId, r.candidateId) if i is not None}
@@ -627,6 +665,15 @@ class ContactTx:
         says what the contacts say (``reconcile check`` recomputes it). The rows of a
         group change only under its primary's lock (or the SQLite write lock).
         """
+        changes = sorted((key, n) for key, n in shift.items() if n)
+        if self.dialect == "postgresql":
+            if changes:
+                fields, values, groups = zip(*(key for key, _ in changes))
+                _SHIFT_PG.run(
+                    self.conn,
+                    {"fields": list(fields), "vals": list(values), "grps": list(groups), "ns": [n for _, n in changes]},
+                )
+            return
         released = [
             {"b_field": f, "b_value": v, "b_group": g, "n": -n} for (f, v, g), n in sorted(shift.items()) if n < 0
         ]

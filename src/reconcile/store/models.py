@@ -82,7 +82,7 @@ def register_model(
 
 
 def get_model(store: Store, version: str) -> ModelRecord:
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         row = conn.execute(select(model_version).where(model_version.c.version == version)).first()
     if row is None:
         raise UnknownModel(f"no model version {version!r} is registered: see `reconcile models list`")
@@ -97,15 +97,17 @@ def list_models(store: Store) -> list[ModelRecord]:
 
 def active_model(store: Store) -> ModelRecord | None:
     """The active version, or ``None`` when the service runs on its configured default."""
-    with store.engine.connect() as conn:
+    with store.reading() as conn:
         row = conn.execute(select(model_version).where(model_version.c.active.is_(True))).first()
     return ModelRecord.from_row(row) if row else None
 
 
 def active_key(store: Store) -> tuple | None:
     """What identifies the serving choice, in one cheap query: (version, path, upper,
-    lower, activatedAt) of the active version, or None. Workers poll this."""
-    with store.engine.connect() as conn:
+    lower, activatedAt) of the active version, or None. Workers poll this, so on a
+    connection that reads only (:meth:`Store.reading`: no ROLLBACK to drop the pooled
+    connection's prepared statements)."""
+    with store.reading() as conn:
         row = conn.execute(
             select(
                 model_version.c.version,

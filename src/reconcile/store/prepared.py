@@ -126,22 +126,9 @@ class Prepared:
 
     @staticmethod
     def _run(conn: Connection, plan: _Plan, params: Any, many: bool = False):
-        fairy = conn.connection  # the pooled DB-API connection, inside SQLAlchemy's transaction
-        cursor = fairy.driver_connection.cursor()
-        try:
-            if many:
-                cursor.executemany(plan.sql, params)
-            else:
-                cursor.execute(plan.sql, params)
-        except conn.dialect.loaded_dbapi.Error as exc:
-            cursor.close()
-            invalidated = conn.dialect.is_disconnect(exc, fairy, cursor)
-            if invalidated:
-                conn.invalidate(exc)
-            raise DBAPIError.instance(
-                plan.sql, params, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=invalidated
-            ) from exc
-        return cursor
+        if many:
+            return _on_driver(conn, plan.sql, params, lambda cursor: cursor.executemany(plan.sql, params))
+        return _on_driver(conn, plan.sql, params, lambda cursor: cursor.execute(plan.sql, params))
 
     # --- compiling ----------------------------------------------------------------
 
@@ -192,6 +179,30 @@ class Prepared:
         row = _row_class(tuple(c.key for c in columns)) if columns else None
         types = tuple(c.type.dialect_impl(dialect) for c in columns)
         return _Plan(sql, order, defaults, tuple(binders), expanded, row, types)
+
+
+def run_script(conn: Connection, sql: str) -> None:
+    """Run ``sql``, which takes no parameters and may hold several statements, in one
+    round trip on the driver (PostgreSQL's simple query protocol: never prepared)."""
+    _on_driver(conn, sql, (), lambda cursor: cursor.execute(sql, prepare=False)).close()
+
+
+def _on_driver(conn: Connection, sql: str, params: Any, call: Callable[[Any], Any]):
+    """``call`` a fresh cursor of the connection's driver; a driver error is raised as
+    SQLAlchemy raises it, the connection invalidated on a disconnect."""
+    fairy = conn.connection  # the pooled DB-API connection, inside SQLAlchemy's transaction
+    cursor = fairy.driver_connection.cursor()
+    try:
+        call(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        cursor.close()
+        invalidated = conn.dialect.is_disconnect(exc, fairy, cursor)
+        if invalidated:
+            conn.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=invalidated
+        ) from exc
+    return cursor
 
 
 @functools.lru_cache(maxsize=4096)
