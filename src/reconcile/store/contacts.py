@@ -227,6 +227,68 @@ _SHIFT_PG = Prepared(
 )
 
 
+#: PostgreSQL: a whole merge (:meth:`ContactTx.merge_groups`) in one statement: the rows
+#: of the losing groups re-pointed at ``winner``, each audited with its old link, and
+#: their values' ``identifier_group`` counts moved from their old groups to the winner's
+#: (the old groups' rows and the winner's are different rows, as in :data:`_SHIFT_PG`).
+#: Returns the moved rows as they were. One round trip where the same steps took five.
+_MERGE_PG = Prepared(
+    text(
+        """
+        WITH old AS (
+            SELECT id, "linkedId", "linkPrecedence", email, "phoneNumber", "deletedAt" FROM "Contact"
+            WHERE id = ANY(CAST(:ids AS integer[])) OR "linkedId" = ANY(CAST(:ids AS integer[]))
+        ), moved AS (
+            UPDATE "Contact" c
+            SET "linkedId" = CAST(:winner AS integer), "linkPrecedence" = 'secondary',
+                "updatedAt" = CAST(:now AS timestamptz), "linkMethod" = CAST(:method AS varchar),
+                "linkScore" = CAST(:score AS double precision), "linkModel" = CAST(:model AS varchar)
+            FROM old WHERE c.id = old.id
+            RETURNING old.id, old."linkedId", old."linkPrecedence", old.email, old."phoneNumber", old."deletedAt"
+        ), audit AS (
+            INSERT INTO audit_log
+                (at, "contactId", action, "oldLinkedId", "newLinkedId", "oldPrecedence", "newPrecedence", cause, detail)
+            SELECT CAST(:now AS timestamptz), id,
+                   CASE WHEN "linkPrecedence" = 'primary' THEN 'demoted' ELSE 'relinked' END,
+                   "linkedId", CAST(:winner AS integer), "linkPrecedence", 'secondary', CAST(:cause AS varchar),
+                   CAST(:detail AS json)
+            FROM moved ORDER BY id
+        ), held AS (
+            SELECT v.field, v.value, coalesce(m."linkedId", m.id) AS grp
+            FROM moved m CROSS JOIN LATERAL (VALUES ('email', m.email), ('phoneNumber', m."phoneNumber")) AS v(field, value)
+            WHERE m."deletedAt" IS NULL AND v.value IS NOT NULL
+        ), s AS (
+            SELECT field, value, grp, -count(*) AS n FROM held GROUP BY field, value, grp
+            UNION ALL
+            SELECT field, value, CAST(:winner AS integer), count(*) FROM held GROUP BY field, value
+        ), gone AS (
+            DELETE FROM identifier_group ig USING s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders <= -s.n
+        ), fewer AS (
+            UPDATE identifier_group ig SET holders = ig.holders + s.n FROM s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders > -s.n
+        ), added AS (
+            INSERT INTO identifier_group (field, value, "groupId", holders)
+            SELECT field, value, grp, n FROM s WHERE n > 0
+            ON CONFLICT (field, value, "groupId") DO UPDATE SET holders = identifier_group.holders + excluded.holders
+        )
+        SELECT id, "linkedId", "linkPrecedence", email, "phoneNumber", "deletedAt" FROM moved ORDER BY id
+        """
+    )
+    .bindparams(
+        bindparam("now", type_=audit_log.c.at.type),
+        bindparam("score", type_=contact.c.linkScore.type),
+        bindparam("detail", type_=audit_log.c.detail.type),
+    )
+    .columns(
+        contact.c.id, contact.c.linkedId, contact.c.linkPrecedence, contact.c.email, contact.c.phoneNumber,
+        contact.c.deletedAt,
+    )
+)
+
+
 @functools.cache
 def _add_holdings_stmt(dialect: str):
     """Upsert ``holders += n`` for (field, value, group); the dialects spell it alike."""
@@ -500,6 +562,15 @@ class ContactTx:
         changed: list[int] = []
         loser_ids = sorted(r.id for r in losers)
         if not loser_ids:
+            return changed
+        if self.dialect == "postgresql":
+            moved = _MERGE_PG.rows(
+                self.conn,
+                {"ids": loser_ids, "winner": winner.id, "now": now, "method": method, "score": score, "model": model,
+                 "cause": cause, "detail": detail},
+            )
+            changed.extend(row.id for row in moved)
+            self.close_settled_reviews(changed, cause=cause, at=now, keep_open=keep_open)
             return changed
         moved = _MOVED.rows(self.conn, {"ids": loser_ids})
         shift: Counter = Counter()

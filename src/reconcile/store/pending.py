@@ -45,6 +45,13 @@ _ATTACH_SCORE = Prepared(
         evidence=bindparam("evidence", type_=pending_merge.c.evidence.type),
     )
 )
+_PENDING_PAIRS = Prepared(
+    select(pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId, pending_merge.c.evidence).where(
+        pending_merge.c.id.in_(bindparam("ids", expanding=True)),
+        pending_merge.c.contactId.is_not(None),
+        pending_merge.c.candidateId.is_not(None),
+    )
+)
 _RECORD_GUARD = Prepared(
     insert(link_guard),
     columns=("contactId", "field", "value", "guard", "reason", "pendingMergeId", "createdAt"),
@@ -101,13 +108,7 @@ def open_pending_merge(
 
 def pending_pairs(tx: ContactTx, pending_ids: Iterable[int]) -> list[tuple[int, int, int, dict]]:
     """(id, contactId, candidateId, evidence) of the given pending merges that name a pair."""
-    rows = tx.conn.execute(
-        select(pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId, pending_merge.c.evidence).where(
-            pending_merge.c.id.in_(sorted(set(pending_ids))),
-            pending_merge.c.contactId.is_not(None),
-            pending_merge.c.candidateId.is_not(None),
-        )
-    ).all()
+    rows = _PENDING_PAIRS.rows(tx.conn, {"ids": sorted(set(pending_ids))})
     return [(r.id, r.contactId, r.candidateId, r.evidence or {}) for r in rows]
 
 
