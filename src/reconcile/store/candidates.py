@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from sqlalchemy import Integer, bindparam, func, select, union_all
+from sqlalchemy import Integer, bindparam, func, select, text, union_all
 
 from .contacts import ContactRow, ContactTx
 from .prepared import Prepared
@@ -34,6 +34,24 @@ def _candidates_stmt(columns: tuple[str, ...]):
     return Prepared(parts[0] if len(parts) == 1 else union_all(*parts))
 
 
+@lru_cache(maxsize=len(BLOCKING_KEYS) ** 2 * 2)
+def _candidates_stmt_pg(columns: tuple[str, ...]):
+    """PostgreSQL: :func:`_candidates_stmt` spelled short (the table aliased ``c``, each
+    look-up a parenthesised member of the ``UNION ALL`` instead of a wrapped subquery):
+    the same plan, rows and order, in under 2,700 characters where the Core form of four
+    or five keys took 5,500-6,900. psycopg parses the text of every execution of a
+    statement over 4,096 characters again (it caches shorter ones), and a new contact
+    usually has four or five keys."""
+    selected = ", ".join(f'c."{col.name}"' for col in contact.c)
+    parts = [
+        f'(SELECT {selected} FROM "Contact" c WHERE c."{column}" = :v_{column} AND c."deletedAt" IS NULL'
+        ' AND coalesce(c."linkedId", c.id) != CAST(:exclude AS integer)'
+        " ORDER BY c.id DESC LIMIT CAST(:per_key AS integer))"
+        for column in columns
+    ]
+    return Prepared(text(" UNION ALL ".join(parts)).columns(*contact.c))
+
+
 def fetch_candidates(
     tx: ContactTx, keys: dict[str, str], exclude_primary: int, per_key: int
 ) -> list[ContactRow]:
@@ -43,7 +61,8 @@ def fetch_candidates(
     if not columns:
         return []
     params = {f"v_{c}": keys[c] for c in columns}
-    rows = _candidates_stmt(columns).rows(tx.conn, {**params, "exclude": exclude_primary, "per_key": per_key})
+    stmt = _candidates_stmt_pg(columns) if tx.dialect == "postgresql" else _candidates_stmt(columns)
+    rows = stmt.rows(tx.conn, {**params, "exclude": exclude_primary, "per_key": per_key})
     found: dict[int, ContactRow] = {}
     for row in rows:
         found.setdefault(row.id, row)
