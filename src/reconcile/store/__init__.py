@@ -193,17 +193,19 @@ class Store:
                 finally:
                     driver.execute(f"PRAGMA busy_timeout={round(self.lock_timeout * 1000)}")
                 return True
+            # Ends in COMMIT (it wrote nothing) when the lock was granted: a ROLLBACK would
+            # make psycopg drop the connection's prepared statements (see :meth:`reading`),
+            # and orchestrators call this every few seconds.
             with conn.begin() as tx:
                 conn.execute(text(f"SET LOCAL lock_timeout = {round(timeout * 1000)}"))
                 conn.execute(text(f"SET LOCAL statement_timeout = {round(timeout * 1000)}"))
                 try:
                     conn.execute(text('LOCK TABLE "Contact" IN ROW EXCLUSIVE MODE'))
                 except OperationalError as exc:
+                    tx.rollback()
                     if not is_busy(exc):
                         raise
                     return False
-                finally:
-                    tx.rollback()
             return True
 
     def counts(self) -> dict[str, int]:
