@@ -264,8 +264,8 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
     if not joinable:
         return _new_primary_beside(tx, identity, matches, holds, cause, unlisted)
 
-    primaries = sorted(tx.lock_primaries(joinable, members=matches), key=age_key)
-    members = tx.group_members(joinable)
+    locked, members = tx.lock_groups(joinable, matches)
+    primaries = sorted(locked, key=age_key)
     sizes = Counter(primary_of(m) for m in members)
     rejected = cannot_link_pairs(tx, joinable)
     winner, merged = primaries[0], [primaries[0]]

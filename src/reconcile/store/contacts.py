@@ -420,19 +420,13 @@ class ContactTx:
     def contacts(self, ids: Iterable[int]) -> list[ContactRow]:
         return _BY_IDS.rows(self.conn, {"ids": sorted(set(ids))})
 
-    def lock_primaries(self, ids: Iterable[int], members: Iterable[ContactRow] = ()) -> list[ContactRow]:
+    def lock_primaries(self, ids: Iterable[int]) -> list[ContactRow]:
         """Lock the primaries' rows in id order and check they are still live primaries.
 
         On PostgreSQL this is ``SELECT ... FOR UPDATE``: any other writer that would
         add to, merge, split or demote one of these groups waits for us. SQLite already
         holds the database write lock. Raises :class:`StaleGroup` when a primary was
         demoted (or erased) since it was read, so the caller retries on fresh data.
-
-        ``members`` are rows read before the lock as belonging to these groups (the
-        request's matches). An undone merge splits a group whose primary stays primary,
-        so on PostgreSQL each of them is read again under the lock and must still be
-        live and in the same group; if not, :class:`StaleGroup` too. (SQLite's writer
-        read them under the database write lock already.)
         """
         wanted = sorted(set(ids))
         stmt = _BY_IDS_FOR_UPDATE if self.dialect == "postgresql" else _BY_IDS
@@ -442,16 +436,31 @@ class ContactTx:
         ):
             raise StaleGroup(f"groups {wanted} changed while being read")
         self._locked_at.update((r.id, r.createdAt) for r in rows)
-        locked = set(wanted)
-        if self.dialect != "postgresql":
-            return rows
-        read = {m.id: m.linkedId or m.id for m in members if (m.linkedId or m.id) in locked}
-        if read and any(
-            r.deletedAt is not None or (r.linkedId or r.id) != read[r.id]
-            for r in _BY_IDS.rows(self.conn, {"ids": sorted(read)})
-        ):
-            raise StaleGroup(f"contacts {sorted(read)} moved between groups while being read")
         return rows
+
+    def lock_groups(
+        self, ids: Iterable[int], members: Iterable[ContactRow]
+    ) -> tuple[list[ContactRow], list[ContactRow]]:
+        """:meth:`lock_primaries`, then the groups' live members read under the locks,
+        oldest first (:meth:`group_members`).
+
+        ``members`` are rows read before the lock as belonging to these groups (the
+        request's matches). An undone merge splits a group whose primary stays primary,
+        so on PostgreSQL each of them must still be among the members read under the
+        lock, live and in the same group; if not, :class:`StaleGroup`. (SQLite's writer
+        read them under the database write lock already.) The members read serve both
+        the check and the caller: one statement fewer than reading the matches again.
+        """
+        wanted = sorted(set(ids))
+        primaries = self.lock_primaries(wanted)
+        current = self.group_members(wanted)
+        if self.dialect == "postgresql":
+            locked = set(wanted)
+            group = {m.id: m.linkedId or m.id for m in current}
+            moved = sorted(m.id for m in members if (m.linkedId or m.id) in locked and group.get(m.id) != (m.linkedId or m.id))
+            if moved:
+                raise StaleGroup(f"contacts {moved} moved between groups while being read")
+        return primaries, current
 
     def bound_lock_waits(self, milliseconds: int) -> None:
         """From here to commit, give up a row lock after ``milliseconds`` (PostgreSQL).
