@@ -27,10 +27,6 @@ from .schema import identifier_group
 #: SQLite page cache of a batch connection (KiB, as PRAGMA cache_size takes it negated):
 #: a million contacts' indexes stay in memory instead of being re-read page by page
 SQLITE_CACHE_KIB = 256 * 1024
-#: WAL pages after which a batch connection's commit copies the log into the database
-#: (SQLite's default is 1,000: a batch of 500 events writes more, so every commit paid a
-#: checkpoint). Durability is unchanged: a committed batch is in the log either way.
-SQLITE_CHECKPOINT_PAGES = 16_384
 
 _ig = identifier_group.c
 _HELD = (
@@ -56,7 +52,6 @@ class BatchContactTx(ContactTx):
         self._audits: list[dict[str, Any]] | None = None
         if dialect == "sqlite":
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
-            conn.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             self._audits = []
 
     def expect(self, identities: Iterable[Identity]) -> None:
@@ -113,4 +108,4 @@ class BatchContactTx(ContactTx):
         return row
 
 
-__all__ = ["BatchContactTx", "SQLITE_CACHE_KIB", "SQLITE_CHECKPOINT_PAGES"]
+__all__ = ["BatchContactTx", "SQLITE_CACHE_KIB"]
