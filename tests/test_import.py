@@ -315,6 +315,19 @@ def _position(url: str) -> int:
         engine.dispose()
 
 
+def _children(pid: int) -> list[int]:
+    """The ids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_url, second_db, tmp_path):
     """kill -9 while batches are being written: the next run skips exactly what was
     committed, and the end result equals an import that was never interrupted."""
@@ -325,10 +338,15 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     while _position(db_url) < 500 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()
+    helpers = _children(proc.pid)  # the worker parsing ahead (and multiprocessing's tracker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = _position(db_url)
     assert 500 <= killed_at < 3000
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert helpers and not any(Path(f"/proc/{pid}").exists() for pid in helpers), "a worker outlived its import"
 
     resumed = _cli(db_url, "import", str(path), "--no-progress", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = resumed.communicate(timeout=300)

@@ -12,7 +12,10 @@ compute itself (the same pure functions), handed back in load order.
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
 import signal
+import threading
 from array import array
 from collections import deque
 from collections.abc import Iterator
@@ -87,10 +90,21 @@ def _slice(found: Scan, start: int, stop: int) -> Scan:
     )
 
 
-def _ignore_interrupts() -> None:
-    # Ctrl-C reaches the whole process group: the main process stops the import, and
-    # the workers must not die first with a traceback of their own
+def _start_worker() -> None:
+    """A worker's set-up. Ctrl-C reaches the whole process group: the importing process
+    stops the import, and the workers must not die first with a traceback of their own.
+    An importing process killed outright (``kill -9``) cannot stop its workers, and a
+    worker waiting for its next batch would wait forever: each one exits when its parent
+    is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(0)
 
 
 class Prefetcher:
@@ -100,7 +114,7 @@ class Prefetcher:
     def __init__(self, path: Path, found: Scan, started_at: datetime, default_region: str, workers: int):
         self.path, self.found, self.started_at, self.region = path, found, started_at, default_region
         self.pool = (
-            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts)
+            ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start_worker)
             if workers > 0 else None
         )
         self.ahead = max(1, workers) * AHEAD_PER_WORKER
