@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from reconcile.config import PROJECT_ROOT, Settings
 from reconcile.engine.reconciler import Reconciler
 from reconcile.ingest.loader import import_file
+from reconcile.ingest.prepare import prepare_batch
 from reconcile.normalize import InvalidInput
 from reconcile.store import Store
 from reconcile.store.schema import audit_log, contact, identifier_group, import_ref, import_run, link_guard, pending_merge
@@ -314,6 +315,19 @@ def _position(url: str) -> int:
         engine.dispose()
 
 
+def _children(pid: int) -> list[int]:
+    """The ids of the processes whose parent is ``pid`` (Linux /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_url, second_db, tmp_path):
     """kill -9 while batches are being written: the next run skips exactly what was
     committed, and the end result equals an import that was never interrupted."""
@@ -324,10 +338,15 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     while _position(db_url) < 500 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert proc.poll() is None, proc.stderr.read().decode()
+    helpers = _children(proc.pid)  # the worker parsing ahead (and multiprocessing's tracker)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     killed_at = _position(db_url)
     assert 500 <= killed_at < 3000
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert helpers and not any(Path(f"/proc/{pid}").exists() for pid in helpers), "a worker outlived its import"
 
     resumed = _cli(db_url, "import", str(path), "--no-progress", stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = resumed.communicate(timeout=300)
@@ -410,7 +429,65 @@ def test_a_second_import_of_the_same_file_at_once_loads_nothing_twice(sqlite_db,
         found = loader.scan(path, "jsonl", run.fingerprint, run.started_at)
         before = graph(sqlite_db)
         with pytest.raises(ImportConflict):  # as a process that read position 0 before the first batch committed
-            loader._load_batch(Reconciler(store, Settings(database_url=sqlite_db)), run.id, path, found, 0, 100, run.started_at)
+            settings = Settings(database_url=sqlite_db)
+            prepared = prepare_batch(path, found, 0, 100, run.started_at, settings.default_region)
+            loader._load_batch(Reconciler(store, settings), run.id, found, 0, 100, prepared)
     finally:
         store.dispose()
     assert graph(sqlite_db) == before
+
+
+def test_records_prepared_ahead_are_parsed_exactly_as_the_engine_parses_them(sqlite_db, tmp_path):
+    """A worker's identities (and the blocking keys it computed) are the engine's own:
+    the same values, keys and refusals as ``Reconciler.parse`` on the same records."""
+    from reconcile.ingest.source import fingerprint, records_at, scan
+
+    rows = synth_events(300, seed=3) + [
+        {"email": "no-at-sign"},
+        {"email": None, "phoneNumber": "1"},
+        {"email": " Doc.Brown+lab@GoogleMail.com ", "phoneNumber": "+1 (415) 555-2671 ext. 9", "name": "Émmett  Brown"},
+        {"email": "x@y.com", "phoneNumber": "not a phone"},
+    ]
+    path = write_jsonl(tmp_path / "e.jsonl", rows)
+    started = datetime.now(timezone.utc)
+    found = scan(path, "jsonl", fingerprint(path), started)
+    store = Store(sqlite_db, pool_size=1)
+    try:
+        reconciler = Reconciler(store, Settings(database_url=sqlite_db))
+        prepared = prepare_batch(path, found, 0, found.to_load, started, reconciler.settings.default_region)
+        records = list(records_at(path, found, 0, found.to_load, started))
+        assert [p.line for p in prepared] == [r.line for r in records]
+        refused = 0
+        for item, record in zip(prepared, records):
+            try:
+                expected = reconciler.parse(record.payload)
+            except InvalidInput as exc:
+                assert item.reason == f"{exc.field}: {exc.message}"
+                refused += 1
+                continue
+            got = item.identity
+            assert (got.email, got.phone, got.name, got.unreadable) == (
+                expected.email, expected.phone, expected.name, expected.unreadable
+            )
+            assert got.keys == expected.keys and got.warnings == expected.warnings
+            assert (item.at, item.external_id) == (record.at, record.external_id)
+        assert refused == 1
+    finally:
+        store.dispose()
+
+
+def test_worker_processes_change_nothing(tmp_path):
+    """Parsing in two worker processes ahead of the engine gives the graph parsing in
+    the importing process gives, row for row."""
+    rows = synth_events(1200, seed=4)
+    random.Random(2).shuffle(rows)
+    path = write_jsonl(tmp_path / "e.jsonl", rows)
+    urls = []
+    for workers in (0, 2):
+        folder = tmp_path / f"w{workers}"
+        folder.mkdir()
+        urls.append(sqlite_url(folder))
+        upgrade(urls[-1])
+        summary = run_import(urls[-1], path, batch_size=100, workers=workers)
+        assert summary.totals["loaded"] == 1200
+    assert graph(urls[0]) == graph(urls[1])

@@ -13,9 +13,12 @@ from ..config import Settings
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "file_format", type=click.Choice(["csv", "jsonl"]), default=None, help="default: from the file name (.csv; .jsonl, .ndjson, .json)")
 @click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="events per transaction")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64), help="processes reading and parsing records ahead of the engine (0: none)")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None, help="default: FILE.rejects.csv")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
-def import_command(path: str, file_format: str | None, batch_size: int, rejects_path: str | None, progress: bool | None) -> None:
+def import_command(
+    path: str, file_format: str | None, batch_size: int, workers: int, rejects_path: str | None, progress: bool | None
+) -> None:
     """Load historical events from PATH (CSV or JSON Lines: email, phoneNumber, name,
     createdAt, externalId) through the same engine, rules and guards as /identify, oldest
     first. Interrupted, it resumes where it stopped when run again on the same file."""
@@ -50,7 +53,7 @@ def import_command(path: str, file_format: str | None, batch_size: int, rejects_
         reconciler = Reconciler(store, settings)
         summary = import_file(
             path, reconciler, file_format=file_format, batch_size=batch_size, rejects_path=rejects_path,
-            on_start=on_start, on_batch=on_batch,
+            on_start=on_start, on_batch=on_batch, workers=workers,
         )
     except (ImportFileError, ImportConflict) as exc:
         raise click.ClickException(str(exc)) from None

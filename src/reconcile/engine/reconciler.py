@@ -127,6 +127,7 @@ class Reconciler:
                     result = self._write_path(tx, event, model)
                 result.match["warnings"] = event.identity.warnings
                 results.append(result)
+            tx.flush()
             if then is not None:
                 then(tx, results)
             return results

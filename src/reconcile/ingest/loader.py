@@ -4,7 +4,9 @@ Each batch of events is one call of :meth:`Reconciler.identify_many`: one write
 transaction in which every event is decided exactly as ``POST /identify`` decides it,
 and in which the run's position and totals also move (:func:`reconcile.store.imports.advance`).
 A batch commits whole or not at all, with its progress; so after Ctrl-C, ``kill -9`` or a
-crash, running the same command again skips exactly the committed events.
+crash, running the same command again skips exactly the committed events. Reading and
+parsing the records runs ahead in worker processes (:mod:`reconcile.ingest.prepare`)
+while this process applies the batches in order.
 """
 from __future__ import annotations
 
@@ -17,12 +19,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..engine.reconciler import Event, IdentifyResult, Reconciler
-from ..normalize import InvalidInput
 from ..store import ContactTx
 from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id, start_run
-from .source import Record, Scan, detect_format, fingerprint, raw_lines, records_at, scan
+from .prepare import Prefetcher, Ready, Refused
+from .source import Scan, detect_format, fingerprint, raw_lines, scan
 
 DEFAULT_BATCH = 500
+#: worker processes that read and parse records ahead of the engine (0: none, this
+#: process does it between batches)
+DEFAULT_WORKERS = 1
 
 
 @dataclass
@@ -75,12 +80,14 @@ def import_file(
     on_start: Callable[[int, int], None] | None = None,
     on_batch: Callable[[int], None] | None = None,
     stop_after: int | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> ImportSummary:
     """Import ``path`` (or resume its import) through ``reconciler``.
 
     ``on_start(position, to_load)`` is called once the load order is known,
     ``on_batch(n)`` after each committed batch of ``n`` records (rejected ones included).
     ``stop_after`` stops after that many batches (tests; a resumable stop like Ctrl-C).
+    ``workers`` processes read and parse the records ahead (0: this process does).
     The rejects file (default ``<FILE>.rejects.csv``; written when there are rejects)
     lists every refused row of the run so far: ``line,reason,record``.
     """
@@ -107,37 +114,39 @@ def import_file(
     if on_start is not None:
         on_start(run.position, found.to_load)
 
-    position, batches = run.position, 0
+    position = run.position
+    bounds = [
+        (start, min(start + batch_size, found.to_load)) for start in range(position, found.to_load, batch_size)
+    ][:stop_after]
+    # no worker for a single batch: starting one costs more than it saves
+    prefetcher = Prefetcher(path, found, started_at, reconciler.settings.default_region, workers if len(bounds) > 1 else 0)
     try:
         if position == found.to_load:  # nothing (left) to load: close the run
             store.write(lambda tx: advance(tx, run.id, start=position, position=position, totals={}, finished=True))
-        while position < found.to_load and (stop_after is None or batches < stop_after):
-            stop = min(position + batch_size, found.to_load)
-            _load_batch(reconciler, run.id, path, found, position, stop, started_at)
+        for (start, stop), prepared in zip(bounds, prefetcher.batches(iter(bounds))):
+            _load_batch(reconciler, run.id, found, start, stop, prepared)
             if on_batch is not None:
-                on_batch(stop - position)
-            position, batches = stop, batches + 1
+                on_batch(stop - start)
     finally:
+        prefetcher.close()
         run = run_by_id(store, run.id)
         written = write_rejects(store, run, path, found, reject_file)
     return ImportSummary(run, resumed_from, run.position - resumed_from, time.perf_counter() - clock, written)
 
 
 def _load_batch(
-    reconciler: Reconciler, run_id: int, path: Path, found: Scan, start: int, stop: int, started_at: datetime
+    reconciler: Reconciler, run_id: int, found: Scan, start: int, stop: int, prepared: list[Ready | Refused]
 ) -> None:
-    """Load positions ``start`` to ``stop`` in one transaction with the run's progress."""
+    """Load positions ``start`` to ``stop`` (``prepared``) in one transaction with the run's progress."""
     events: list[Event] = []
-    loaded: list[Record] = []
+    loaded: list[Ready] = []
     rejects: list[tuple[int, str]] = []
-    for record in records_at(path, found, start, stop, started_at):
-        try:
-            identity = reconciler.parse(record.payload)
-        except InvalidInput as exc:
-            rejects.append((record.line, f"{exc.field}: {exc.message}"))
+    for item in prepared:
+        if isinstance(item, Refused):
+            rejects.append((item.line, item.reason))
             continue
-        events.append(Event(identity, f"{run_id}:{record.line}", record.at, source="import"))
-        loaded.append(record)
+        events.append(Event(item.identity, f"{run_id}:{item.line}", item.at, source="import"))
+        loaded.append(item)
 
     def record_progress(tx: ContactTx, results: list[IdentifyResult]) -> None:
         refs = [

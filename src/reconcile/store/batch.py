@@ -6,9 +6,12 @@ whole batch, which ones some live contact holds: one read of ``identifier_group`
 the batch starts (under the batch's locks, so nobody else can add or take such a value
 until it commits), then kept up to date as the batch inserts contacts. A request whose
 email and phone nobody holds has no match, no holder group and nothing to look up, so
-the three reads that would each come back empty are not sent. Everything else is
-:class:`ContactTx` unchanged, so every decision (and every row written, in the same
-order) is the one a request alone would get.
+the three reads that would each come back empty are not sent. On SQLite the batch's
+audit rows are kept and written in one ``executemany`` at its end (:meth:`flush`), in
+the order they were made, so they get the ids they would get one by one: nothing a
+request reads is in the audit log. Everything else is :class:`ContactTx` unchanged, so
+every decision (and every row written, in the same order) is the one a request alone
+would get.
 """
 from __future__ import annotations
 
@@ -44,8 +47,12 @@ class BatchContactTx(ContactTx):
     def __init__(self, conn: Connection, dialect: str):
         super().__init__(conn, dialect)
         self._held: set[tuple[str, str]] | None = None
+        #: audit rows not yet written (SQLite; PostgreSQL writes a creation's audit row in
+        #: the insert's own statement, so its rows keep their place by being written at once)
+        self._audits: list[dict[str, Any]] | None = None
         if dialect == "sqlite":
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            self._audits = []
 
     def expect(self, identities: Iterable[Identity]) -> None:
         """Read which of these requests' values live contacts hold (call it first)."""
@@ -81,6 +88,18 @@ class BatchContactTx(ContactTx):
         if self._nobody_holds(email, phone):
             return []
         return super().find_matching(email, phone, widely_held, held_groups)
+
+    def _audit_many(self, rows: list[dict[str, Any]]) -> None:
+        if self._audits is None:
+            super()._audit_many(rows)
+        else:
+            self._audits.extend(rows)
+
+    def flush(self) -> None:
+        """Write the audit rows kept so far (call it before the transaction commits)."""
+        if self._audits:
+            super()._audit_many(self._audits)
+            self._audits = []
 
     def insert_contact(self, identity: Identity, **kwargs: Any) -> ContactRow:
         row = super().insert_contact(identity, **kwargs)
