@@ -20,6 +20,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
+from ..config import Settings
+
 Server = Literal["granian", "granian-wsgi", "gunicorn"]
 SERVERS: tuple[Server, ...] = ("granian", "granian-wsgi", "gunicorn")
 
@@ -29,6 +31,14 @@ BODY_TIMEOUT_S = 10
 #: Requests a granian worker holds at once (reading their bodies, waiting, or running);
 #: a slow client takes one of these for at most the two timeouts.
 GRANIAN_BACKPRESSURE = 1024
+
+
+def default_threads(settings: Settings) -> int:
+    """Threads per worker when ``--threads`` is not given. SQLite: one, so the app runs in
+    granian's event loop (the database takes one writer at a time and the GIL runs one
+    thread: more threads only added hand-offs, ~0.5 ms of CPU per request; bench/README.md).
+    PostgreSQL: four, whose round trips release the GIL for another request."""
+    return 1 if settings.database_url.startswith("sqlite") else 4
 
 
 def run(server: Server, host: str, port: int, workers: int, threads: int) -> None:
