@@ -104,12 +104,7 @@ def erase(email: str | None, phone: str | None, contact_id: int | None, by: str)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    help="threads per worker running the app [default: 1 on SQLite, where the app runs in the server's "
-    "event loop; 4 on PostgreSQL]",
-)
+@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker running the app")
 @click.option(
     "--server",
     type=click.Choice(["granian", "granian-wsgi", "gunicorn", "werkzeug"]),
@@ -119,16 +114,16 @@ def erase(email: str | None, phone: str | None, contact_id: int | None, by: str)
     "granian-wsgi: granian's WSGI interface (only behind a body-buffering proxy); gunicorn: sync workers "
     "with --threads 1, else gthread; werkzeug: Flask's development server (one process). See README, Operations",
 )
-def serve(host: str, port: int, workers: int, threads: int | None, server: str) -> None:
+def serve(host: str, port: int, workers: int, threads: int, server: str) -> None:
     """Serve the HTTP API."""
     if server == "werkzeug":
         from ..web import create_app
 
         create_app().run(host=host, port=port, threaded=True)
         return
-    from ..web.server import default_threads, run
+    from ..web.server import run
 
-    run(server, host=host, port=port, workers=workers, threads=threads or default_threads(Settings.from_env()))
+    run(server, host=host, port=port, workers=workers, threads=threads)
 
 
 @main.group()

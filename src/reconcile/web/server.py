@@ -7,6 +7,7 @@ database pool) with :func:`reconcile.web.app.create_app` after it starts.
   :class:`~reconcile.web.buffered_wsgi.BufferedWSGI`, so a request reaches a Python
   thread only once it has arrived whole. Slow clients hold sockets and coroutines,
   never the threads that serve (headers: 10 s, body: 10 s, then the connection is closed).
+  With ``--threads 1`` the app runs in the worker's event loop itself (no thread hand-offs).
 - ``granian-wsgi``: granian's own WSGI interface. A little faster, but a client that
   sends its body slowly holds a thread for as long as it likes: only behind a reverse
   proxy that buffers request bodies.
@@ -20,8 +21,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
-from ..config import Settings
-
 Server = Literal["granian", "granian-wsgi", "gunicorn"]
 SERVERS: tuple[Server, ...] = ("granian", "granian-wsgi", "gunicorn")
 
@@ -31,14 +30,6 @@ BODY_TIMEOUT_S = 10
 #: Requests a granian worker holds at once (reading their bodies, waiting, or running);
 #: a slow client takes one of these for at most the two timeouts.
 GRANIAN_BACKPRESSURE = 1024
-
-
-def default_threads(settings: Settings) -> int:
-    """Threads per worker when ``--threads`` is not given. SQLite: one, so the app runs in
-    granian's event loop (the database takes one writer at a time and the GIL runs one
-    thread: more threads only added hand-offs, ~0.5 ms of CPU per request; bench/README.md).
-    PostgreSQL: four, whose round trips release the GIL for another request."""
-    return 1 if settings.database_url.startswith("sqlite") else 4
 
 
 def run(server: Server, host: str, port: int, workers: int, threads: int) -> None:
