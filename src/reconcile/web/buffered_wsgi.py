@@ -6,8 +6,9 @@ have arrived; the thread then blocks in ``wsgi.input.read()`` for as long as the
 takes to send the body, and granian has no body timeout. Twelve clients sending a body a
 byte a second stopped a 2-worker service (``bench/servers.py``). Here the body is read
 in granian's event loop, where a slow client costs a coroutine and at most the body
-limit in memory, under a deadline; only a complete request goes to the app. This is what a buffering reverse proxy
-(nginx's ``proxy_request_buffering``) does, inside the server process.
+limit in memory, under a deadline; only a complete request goes to the app. This is
+what a buffering reverse proxy (nginx's ``proxy_request_buffering``) does, inside the
+server process.
 
 With one thread per worker the app runs in the event loop itself, once the request is
 whole: a pool of one thread only added two thread hand-offs per request (the loop
