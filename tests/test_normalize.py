@@ -575,3 +575,18 @@ def test_a_readable_email_is_never_lost_to_whatever_comes_as_the_phone(email, ph
         assert identity.unreadable_columns["unreadablePhone"] is not None
     else:
         assert identity.warnings == []
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F)) | st.text())
+@example("a@b.c\x7f")
+@example("\t")
+@example("plain ascii")
+def test_control_character_check_matches_unicode_categories(value):
+    """The ASCII fast path of the control-character check answers as the Unicode
+    category rule does, for ASCII and any other text."""
+    import unicodedata
+
+    from reconcile.normalize import _has_control_chars
+
+    expected = any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
+    assert _has_control_chars(value) == expected

@@ -1,8 +1,10 @@
 """The production server as ``reconcile serve`` runs it: slow clients cannot starve it,
 and the body limit holds for chunked bodies on the wire.
 
-One server (``reconcile serve --workers 2 --threads 2``, granian, the default) over a
-fresh SQLite database serves every test here; each test leaves it as it found it.
+One server (``reconcile serve --workers 2``, granian, the default) over a fresh SQLite
+database serves every test here, once with one thread per worker (the app runs in the
+event loop: SQLite's default) and once with two (a pool of threads, as on PostgreSQL);
+each test leaves it as it found it.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ from reconcile.store.migrate import upgrade
 from reconcile.web.app import MAX_BODY_BYTES
 
 RECONCILE_BIN = Path(sys.executable).parent / "reconcile"
-WORKERS, THREADS = 2, 2
-#: Far more slow connections of each kind than the server has threads (4 in all).
+WORKERS = 2
+#: Far more slow connections of each kind than the server has threads (2 or 4 in all).
 SLOW_PER_KIND = 12
 #: Generous: the service answers in milliseconds; a starved one never answers.
 PROMPT_S = 5.0
@@ -38,9 +40,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    """(base URL, port, database URL) of a running ``reconcile serve``; stopped afterwards."""
+@pytest.fixture(scope="module", params=[1, 2], ids=["app-in-event-loop", "thread-pool"])
+def served(request, tmp_path_factory):
+    """(base URL, port, database URL) of a running ``reconcile serve --threads N``; stopped afterwards."""
     folder = tmp_path_factory.mktemp("server")
     url = sqlite_url(folder)
     upgrade(url)
@@ -49,7 +51,7 @@ def served(tmp_path_factory):
     log_path = folder / "server.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
-            [str(RECONCILE_BIN), "serve", "--port", str(port), "--workers", str(WORKERS), "--threads", str(THREADS)],
+            [str(RECONCILE_BIN), "serve", "--port", str(port), "--workers", str(WORKERS), "--threads", str(request.param)],
             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"

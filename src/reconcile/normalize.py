@@ -54,8 +54,16 @@ class UnreadableValue(InvalidInput):
     """
 
 
+_CONTROL_CATEGORIES = ("Cc", "Cf", "Cs", "Co")
+
+
 def _has_control_chars(value: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
+    """Whether ``value`` holds a control, format, surrogate or private-use character.
+    ASCII (nearly every request) is checked in C: its only unprintable characters are
+    the controls (Cc); a per-character category look-up cost 40 calls a request."""
+    if value.isascii():
+        return not value.isprintable()
+    return any(unicodedata.category(ch) in _CONTROL_CATEGORIES for ch in value)
 
 
 def _clean_email_once(value: str) -> str:

@@ -6,9 +6,18 @@ have arrived; the thread then blocks in ``wsgi.input.read()`` for as long as the
 takes to send the body, and granian has no body timeout. Twelve clients sending a body a
 byte a second stopped a 2-worker service (``bench/servers.py``). Here the body is read
 in granian's event loop, where a slow client costs a coroutine and at most the body
-limit in memory, under a deadline; only a complete request goes to the thread pool
-that runs the app. This is what a buffering reverse proxy (nginx's
-``proxy_request_buffering``) does, inside the server process.
+limit in memory, under a deadline; only a complete request goes to the app. This is
+what a buffering reverse proxy (nginx's ``proxy_request_buffering``) does, inside the
+server process.
+
+With one thread per worker the app runs in the event loop itself, once the request is
+whole: a pool of one thread only added two thread hand-offs per request (the loop
+wakes the thread, the thread wakes the loop) and a GIL hand-over at every SQLite call
+the app made while the loop wanted the GIL too. Served over HTTP on SQLite that was
+about 34 futex calls per request against 1.5 run in the loop (``strace -c`` of a
+worker, bench/README.md). A slow client still costs a coroutine only: its body is read
+by the loop between two requests, under the same deadline. With more threads the app
+runs in a pool of that many (PostgreSQL, whose round trips release the GIL).
 
 A ``Content-Length`` over the app's ``MAX_CONTENT_LENGTH`` is not read at all, and a
 chunked body is read to one byte past it: the app then sees the length and answers its
@@ -38,7 +47,7 @@ class BodyTooLarge(Exception):
 
 
 class BufferedWSGI:
-    """An RSGI application that serves ``app`` from ``threads`` threads.
+    """An RSGI application that serves ``app`` from ``threads`` threads (one: the event loop's).
 
     ``body_timeout``: seconds a client has to send its whole body once its headers are
     in; past it the answer is a 408 and the connection is closed.
@@ -48,7 +57,8 @@ class BufferedWSGI:
         self.app = app
         self.max_body = max_body
         self.body_timeout = body_timeout
-        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi")
+        #: None: the app runs in the event loop (one thread per worker; see the module's docstring)
+        self.pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="wsgi") if threads > 1 else None
         self.base_environ = {
             "SCRIPT_NAME": "",
             "wsgi.version": (1, 0),
@@ -60,7 +70,8 @@ class BufferedWSGI:
         }
 
     def __rsgi_del__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
 
     async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
         if scope.proto != "http":  # no websockets here
@@ -68,11 +79,16 @@ class BufferedWSGI:
         headers = scope.headers
         length = headers.get("content-length")
         try:
-            if length is not None and length.isdigit() and int(length) > self.max_body:
-                body = b""  # the app sees the length and answers 413 without the body
-            else:
-                body = await asyncio.wait_for(self._read_body(proto), self.body_timeout)
-                length = str(len(body))
+            # asyncio.timeout, not wait_for: no second task per request
+            async with asyncio.timeout(self.body_timeout):
+                if length is not None and length.isdigit() and int(length) > self.max_body:
+                    body = b""  # not read: the app sees the length and answers 413
+                elif length is not None and length.isdigit() and headers.get("transfer-encoding") is None:
+                    body = await proto()  # granian reads the announced bytes in one call
+                    length = str(len(body))
+                else:
+                    body = await self._read_body(proto)
+                    length = str(len(body))
         except BodyTooLarge:
             body, length = b"", str(self.max_body + 1)
         except TimeoutError:
@@ -81,9 +97,12 @@ class BufferedWSGI:
             )
             return
         environ = self.environ(scope, headers, body, length)
-        status, response_headers, payload = await asyncio.get_running_loop().run_in_executor(
-            self.pool, self._call, environ
-        )
+        if self.pool is None:
+            status, response_headers, payload = self._call(environ)
+        else:
+            status, response_headers, payload = await asyncio.get_running_loop().run_in_executor(
+                self.pool, self._call, environ
+            )
         proto.response_bytes(status, response_headers, payload)
 
     async def _read_body(self, proto: HTTPProtocol) -> bytes:
@@ -124,7 +143,7 @@ class BufferedWSGI:
         return environ
 
     def _call(self, environ: dict) -> tuple[int, list[tuple[str, str]], bytes]:
-        """Run the app in a pool thread; the whole response comes back (they are small)."""
+        """Run the app (in the loop or a pool thread); the whole response comes back (they are small)."""
         started: list = []
 
         def start_response(status: str, headers: list[tuple[str, str]], exc_info=None):

@@ -7,6 +7,7 @@ database pool) with :func:`reconcile.web.app.create_app` after it starts.
   :class:`~reconcile.web.buffered_wsgi.BufferedWSGI`, so a request reaches a Python
   thread only once it has arrived whole. Slow clients hold sockets and coroutines,
   never the threads that serve (headers: 10 s, body: 10 s, then the connection is closed).
+  With ``--threads 1`` the app runs in the worker's event loop itself (no thread hand-offs).
 - ``granian-wsgi``: granian's own WSGI interface. A little faster, but a client that
   sends its body slowly holds a thread for as long as it likes: only behind a reverse
   proxy that buffers request bodies.
