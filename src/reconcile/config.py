@@ -88,6 +88,10 @@ class Settings:
     audit_near_rate: float = 0.03
     #: how far (match-weight bits) below the lower threshold a non-link counts as close
     audit_near_bits: float = 8.0
+    #: chance that a pair a shared-identifier guard held apart, and which the model
+    #: scores below the lower threshold (a clear non-match: the guard's "no link" stands
+    #: without a person), is still put in the queue as an audit item
+    audit_held_rate: float = 0.05
     #: seed of the audit draw (a hash of seed and pair): change it to draw other pairs
     audit_seed: str = "audit"
 
@@ -132,6 +136,7 @@ class Settings:
             min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
             audit_link_rate=_rate("RECONCILE_AUDIT_LINK_RATE", cls.audit_link_rate),
             audit_near_rate=_rate("RECONCILE_AUDIT_NEAR_RATE", cls.audit_near_rate),
+            audit_held_rate=_rate("RECONCILE_AUDIT_HELD_RATE", cls.audit_held_rate),
             audit_near_bits=float(_env("RECONCILE_AUDIT_NEAR_BITS", str(cls.audit_near_bits))),
             audit_seed=_env("RECONCILE_AUDIT_SEED", cls.audit_seed),
         )
