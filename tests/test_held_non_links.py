@@ -61,7 +61,9 @@ def test_a_held_pair_the_model_does_not_clearly_reject_still_goes_to_a_reviewer(
     (item,) = rows(store, pending_merge)
     assert bob["match"]["score"] >= reconciler.thresholds.lower
     assert (item.reason, item.guard, item.audit, item.inclusionProbability) == ("guard", "shared-identifier", None, None)
-    assert item.score == bob["match"]["score"]
+    assert item.score == bob["match"]["score"] and item.modelVersion == reconciler.scorer.version
+    assert item.evidence["guard"] == "shared-identifier"  # the guard's reason and the model's evidence, side by side
+    assert {c["comparison"] for c in item.evidence["comparisons"]} == {"email", "phone", "name"}
     assert_sound(store)
 
 
