@@ -72,3 +72,21 @@ def test_the_held_draw_honours_its_rate():
     assert plan.enabled
     drawn = sum(audit_sampling.drawn(plan, i, i + 3, plan.held_rate) for i in range(20_000))
     assert 850 < drawn < 1150  # 1,000 expected, 4 standard deviations either side
+
+
+@pytest.mark.parametrize("settings", [{"lower_threshold": 0.5}], indirect=True)
+def test_an_uncertain_pair_of_groups_a_reviewer_already_rejected_is_not_asked_again(client, store):
+    identify(client, email="jsmith.work@acme.com", phoneNumber="+12025550143")  # 1: an older group
+    identify(client, email="jonathan.smith@gmail.com", phoneNumber="+14155552671", name="Jonathan Smith")  # 2
+    identify(client, email="jonathan.s@gmail.com", name="Jonathan Smith")  # 3: unsure about 2
+    (item,) = rows(store, pending_merge)
+    assert (item.leftPrimaryId, item.rightPrimaryId, item.reason) == (2, 3, "score")
+    review.reject(store, item.id, "ann")  # a cannot-link between 2 and 3
+    joined = identify(client, email="jonathan.s@gmail.com", phoneNumber="+12025550143")  # 3 joins 1's group
+    assert joined["contact"]["primaryContactId"] == 1
+    # the model is unsure about this contact of group 1 and group 2: the pair (1, 2) is new
+    # to the queue, but a reviewer already said 2 and 3 (now in group 1) are different people
+    again = identify(client, email="jonathan.s@gmail.com", phoneNumber="+12025550199", name="Jonathan Smith")
+    assert 0.5 <= again["match"]["score"] < 0.999 and again["match"]["candidateId"] == 2
+    assert again["match"]["pendingMergeIds"] == [] and len(rows(store, pending_merge)) == 1
+    assert_sound(store)

@@ -148,6 +148,11 @@ def link_probabilistic(
             continue
         reviews.append((group, scored, candidate, "score", None, None))
 
+    # a reviewer already rejected joining these groups (their primaries have changed since,
+    # so the pair is new to the queue): the model being unsure does not reopen the question
+    uncertain = [group for group, *_, reason, _, _ in reviews if reason == "score"]
+    rejected = cannot_link_pairs(tx, [outcome.primary_id, *uncertain]) if uncertain else set()
+    reviews = [r for r in reviews if not (r[3] == "score" and tuple(sorted((outcome.primary_id, r[0]))) in rejected)]
     for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
