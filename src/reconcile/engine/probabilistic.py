@@ -150,9 +150,13 @@ def link_probabilistic(
 
     # a reviewer already rejected joining these groups (their primaries have changed since,
     # so the pair is new to the queue): the model being unsure does not reopen the question
-    uncertain = [group for group, *_, reason, _, _ in reviews if reason == "score"]
-    rejected = cannot_link_pairs(tx, [outcome.primary_id, *uncertain]) if uncertain else set()
-    reviews = [r for r in reviews if not (r[3] == "score" and tuple(sorted((outcome.primary_id, r[0]))) in rejected)]
+    uncertain = [group for group, _, _, reason, _, _ in reviews if reason == "score"]
+    if uncertain:
+        rejected = cannot_link_pairs(tx, [outcome.primary_id, *uncertain])
+        reviews = [
+            review for review in reviews
+            if review[3] != "score" or tuple(sorted((outcome.primary_id, review[0]))) not in rejected
+        ]
     for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
