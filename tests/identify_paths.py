@@ -30,9 +30,11 @@ PATHS: dict[str, list[dict]] = {
         {"email": "jsmith@dc-office.org", "phoneNumber": "+12025550143"},
         {"email": "jonathan.smith+x@gmail.com", "phoneNumber": "+12025550143", "name": "Jonathan Smith"},
     ],
-    # the same typo at another provider: could be a namesake, so a review is opened
-    "probabilistic review": [JONATHAN, {"email": "jonathan.smiht@yahoo.com", "name": "Jonathan Smith"}],
-    # the phone is held by someone whose name clashes: a group of its own and a review
+    # a shortened local part at the same provider, the same name: could be a namesake, so a
+    # review is opened
+    "probabilistic review": [JONATHAN, {"email": "jonathan.s@gmail.com", "name": "Jonathan Smith"}],
+    # the phone is held by someone whose name clashes: a group of its own (no review: the
+    # model clearly rejects the pair, tests/test_held_non_links.py)
     "guarded": [
         {"email": "alice@smith.org", "phoneNumber": "4155552671", "name": "Alice Smith"},
         {"email": "bob@smith.org", "phoneNumber": "4155552671", "name": "Bob Smith"},

@@ -297,7 +297,7 @@ def test_external_ids_name_the_contact_each_row_became(sqlite_db, tmp_path):
 # The audit sample draws a pair by hashing its contact ids; PostgreSQL's sequences skip
 # the ids a killed batch drew, so the resumed and the clean import would draw different
 # pairs. The resume tests compare the graphs with the sample off.
-NO_AUDIT = {"RECONCILE_AUDIT_LINK_RATE": "0", "RECONCILE_AUDIT_NEAR_RATE": "0"}
+NO_AUDIT = {"RECONCILE_AUDIT_LINK_RATE": "0", "RECONCILE_AUDIT_NEAR_RATE": "0", "RECONCILE_AUDIT_HELD_RATE": "0"}
 
 
 def _cli(url: str, *args: str, **popen) -> subprocess.Popen:
@@ -353,7 +353,9 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     assert resumed.returncode == 0, err.decode()
     assert f"resuming at event {killed_at:,}" in err.decode()
 
-    run_import(second_db, path, Settings(database_url=second_db, audit_link_rate=0.0, audit_near_rate=0.0))
+    run_import(
+        second_db, path, Settings(database_url=second_db, audit_link_rate=0.0, audit_near_rate=0.0, audit_held_rate=0.0)
+    )
     if db_url.startswith("sqlite"):
         assert graph(db_url) == graph(second_db)
     else:

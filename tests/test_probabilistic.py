@@ -55,9 +55,9 @@ def test_a_plus_alias_with_the_same_name_links_automatically_with_its_score(clie
 
 def test_an_uncertain_near_miss_opens_one_pending_merge_with_the_evidence(client, store, reconciler):
     first = identify(client, **JONATHAN)
-    # a typo at the same provider is now confident enough to link (test above); the same
-    # mistyped local part at another provider could be a namesake: a reviewer decides
-    typo = identify(client, email="jonathan.smiht@yahoo.com", name="Jonathan Smith")
+    # a typo at the same provider is confident enough to link (test above); a shortened
+    # local part there, with the same name, could be a namesake's: a reviewer decides
+    typo = identify(client, email="jonathan.s@gmail.com", name="Jonathan Smith")
     score = typo["match"]["score"]
     assert reconciler.settings.lower_threshold <= score < reconciler.settings.upper_threshold
     assert typo["contact"]["primaryContactId"] != first["contact"]["primaryContactId"]
@@ -69,7 +69,7 @@ def test_an_uncertain_near_miss_opens_one_pending_merge_with_the_evidence(client
     assert set(comparisons) == {"email", "phone", "name"}
     assert comparisons["name"]["weight"] > 0 and comparisons["phone"]["weight"] == 0  # phone missing: no evidence
     # the same pair of groups is never proposed twice
-    again = identify(client, email="jonathan.smiht@yahoo.com", phoneNumber="2025550143", name="Jonathan Smith")
+    again = identify(client, email="jonathan.s@gmail.com", phoneNumber="2025550143", name="Jonathan Smith")
     assert again["match"]["pendingMergeIds"] == []
     assert len(rows(store, pending_merge)) == 1
     assert_sound(store)
@@ -112,17 +112,3 @@ def test_a_missing_model_file_is_a_clear_startup_error(sqlite_db, tmp_path):
 
     with pytest.raises(ModelUnavailable, match="RECONCILE_MODEL"):
         create_app(Settings(database_url=sqlite_db, model_path=str(tmp_path / "nope.json")))
-
-
-def test_a_review_opened_by_a_guard_carries_the_models_opinion_too(client, store, reconciler):
-    identify(client, email="alice@smith.org", phoneNumber="4155552671", name="Alice Smith")
-    bob = identify(client, email="bob@smith.org", phoneNumber="4155552671", name="Bob Smith")
-    (pending,) = rows(store, pending_merge)
-    assert bob["match"]["pendingMergeIds"] == [pending.id]
-    assert (pending.reason, pending.guard) == ("guard", "shared-identifier")
-    assert pending.contactId is not None and pending.candidateId is not None
-    assert pending.modelVersion == reconciler.scorer.version
-    assert 0 <= pending.score < reconciler.settings.upper_threshold  # a family member, not the same person
-    assert pending.evidence["guard"] == "shared-identifier"
-    assert {c["comparison"] for c in pending.evidence["comparisons"]} == {"email", "phone", "name"}
-    assert_sound(store)

@@ -26,9 +26,12 @@ from conftest import assert_sound
 EVENTS = 2500
 SEED = 13
 
-#: sha256 of the replay's end state (see :func:`fingerprint`) before the hot-path change (main
-#: at the audit sample and review cases), the same on both engines
-EXPECTED = "c866a0a4835d8142c554c4bc6079ac49fe208435ddd8efa76b364218e41496c2"
+#: sha256 of the replay's end state (see :func:`fingerprint`), the same on both engines.
+#: Changed on purpose by the review-load work (issue 12): a shared-identifier hold the model
+#: scores below the lower threshold opens no review unless the held audit draws it, and the
+#: lower threshold is 0.9975 (was c866a0a4..., main at the audit sample and review cases,
+#: before the hot-path change)
+EXPECTED = "b96895c11bf45e162fa4042b3d50326caf27714bd53de2f5bcd827f3b7cb9a6d"
 
 
 def replay(url: str) -> Store:

@@ -17,6 +17,12 @@ almost never wrong (links) or right (non-links), so most of the sample goes wher
 are. A close non-link is one whose match weight is within ``audit_near_bits`` below the
 lower threshold's.
 
+Held non-links: a pair a shared-identifier guard kept apart (a family phone, a borrowed
+email) that the model scores below the lower threshold is not a question for a person
+(the guard and the model agree: no link), so it goes to the queue only as an audit item,
+at ``audit_held_rate`` (one stratum: the guard, not the score, put it here), and the
+decided sample estimates how many true matches such holds keep apart.
+
 The draw is a hash of (seed, contact, candidate) compared with the probability: the same
 pair is drawn the same way in every worker and on a retried transaction, the draw cannot
 depend on whether the pair truly matches (the ids do not), and a seeded run is
@@ -30,6 +36,7 @@ from dataclasses import dataclass
 
 LINK = "link"
 NEAR = "near"
+HELD = "held"
 STRATUM_BITS = 4.0
 LINK_STRATA = 3
 
@@ -42,10 +49,11 @@ class AuditPlan:
     near_rate: float
     near_bits: float
     seed: str
+    held_rate: float = 0.0
 
     @property
     def enabled(self) -> bool:
-        return self.link_rate > 0 or self.near_rate > 0
+        return self.link_rate > 0 or self.near_rate > 0 or self.held_rate > 0
 
 
 def weight_of(probability: float) -> float:

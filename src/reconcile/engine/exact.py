@@ -8,11 +8,19 @@ each created contact that shares a value with a group it was kept from, and a pe
 merge unless the value is a mere placeholder). Without names, placeholders, rejected
 pairs or huge groups, this is exactly the contract.
 
+With a model, each pair a guard holds is scored before its review opens (a
+:data:`Screen`): the reviewer sees the model's opinion beside the guard's, and a
+shared-identifier hold the model clearly rejects (below its lower threshold) is no
+question for a person: the guard's "no link" stands, recorded as every hold is, and
+only the audit sample's draw of such pairs reaches the queue
+(:mod:`reconcile.engine.audit_sampling`, kind ``held``).
+
 This module decides; :class:`reconcile.store.ContactTx` reads and writes.
 """
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..names import NamedKey
@@ -20,6 +28,7 @@ from ..normalize import Identity, name_key
 from ..references import ref, render_from_rows
 from ..store import ContactRow, ContactTx
 from ..store.pending import cannot_link_pairs, open_pending_merge, record_guard
+from .audit_sampling import HELD
 from .guards import Guards
 
 FIELDS = ("email", "phoneNumber")
@@ -27,6 +36,26 @@ MAX_REVIEWS_PER_GUARD = 3
 #: holds an answer (and the audit row of a contact created beside them) lists; the rest
 #: are counted in ``guardsOmitted``. Also the held groups read per value never read whole.
 MAX_LISTED_HOLDS = 10
+
+
+@dataclass(frozen=True)
+class PairOpinion:
+    """The model's view of a pair of contacts a guard held apart.
+
+    ``clear_non_match``: scored below the lower threshold. For such a pair, ``chance`` is
+    its chance of being drawn into the audit sample and ``drawn`` whether it was."""
+
+    score: float
+    match_weight: float
+    model_version: str
+    evidence: dict
+    clear_non_match: bool
+    chance: float = 0.0
+    drawn: bool = False
+
+
+#: (the request's contact, the held group's contact) -> the model's view of the pair
+Screen = Callable[[int, int], PairOpinion]
 
 
 def age_key(row: ContactRow) -> tuple:
@@ -244,8 +273,12 @@ def _judge_links(
     return strong, holds, False, unlisted
 
 
-def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) -> ExactOutcome:
+def link_exact(
+    tx: ContactTx, identity: Identity, cause: str, guards: Guards, screen: Screen | None = None
+) -> ExactOutcome:
     """Apply the contract inside a write transaction and return the resulting group.
+
+    ``screen`` (with a model) scores each held pair before its review opens.
 
     What it reads is bounded whatever the table holds: a value many groups share is
     not read holder by holder (:func:`_held_values`), so the holders read are those of
@@ -262,7 +295,7 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
 
     joinable, holds, weak_only, unlisted = _judge_links(tx, identity, matches, held, guards)
     if not joinable:
-        return _new_primary_beside(tx, identity, matches, holds, cause, unlisted)
+        return _new_primary_beside(tx, identity, matches, holds, cause, unlisted, screen)
 
     locked, members = tx.lock_groups(joinable, matches)
     primaries = sorted(locked, key=age_key)
@@ -317,14 +350,14 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
                 winner.id, "group-size", f"the group already holds {group_size} contacts", True,
                 [(n, v) for n, v in request_values(identity).items() if v is not None],
             )
-            beside = _new_primary_beside(tx, identity, matches, holds, cause, unlisted)
+            beside = _new_primary_beside(tx, identity, matches, holds, cause, unlisted, screen)
             beside.demoted, beside.relinked = outcome.demoted, outcome.relinked  # the merge above stands
             return beside
         row = tx.insert_contact(identity, linked_id=winner.id, method="exact", cause=cause)
         outcome.created.append(row)
-        _record_holds(tx, row, winner.id, holds, outcome, matches)
+        _record_holds(tx, row, winner.id, holds, outcome, matches, screen)
     elif holds:
-        _open_reviews(tx, winner.id, None, holds, outcome, matches, merged_ids)
+        _open_reviews(tx, winner.id, None, holds, outcome, matches, merged_ids, screen)
     # the joined groups as read under their locks, plus the row just created
     merged_members = [m for m in members if primary_of(m) in merged_ids] + outcome.created
     outcome.members = sorted(merged_members, key=age_key)
@@ -332,7 +365,13 @@ def link_exact(tx: ContactTx, identity: Identity, cause: str, guards: Guards) ->
 
 
 def _new_primary_beside(
-    tx: ContactTx, identity: Identity, matches: list[ContactRow], holds: dict[int, Hold], cause: str, unlisted: int
+    tx: ContactTx,
+    identity: Identity,
+    matches: list[ContactRow],
+    holds: dict[int, Hold],
+    cause: str,
+    unlisted: int,
+    screen: Screen | None,
 ) -> ExactOutcome:
     """Every matched group is held apart: the request starts a group of its own."""
     outcome = ExactOutcome(primary_id=0, members=[], matched=False, holds=list(holds.values()), unlisted=unlisted)
@@ -341,7 +380,7 @@ def _new_primary_beside(
         identity, linked_id=None, method="new", cause=cause, detail={"guards": listed, "guardsOmitted": omitted}
     )
     outcome.primary_id, outcome.members, outcome.created = row.id, [row], [row]
-    _record_holds(tx, row, row.id, holds, outcome, matches)
+    _record_holds(tx, row, row.id, holds, outcome, matches, screen)
     return outcome
 
 
@@ -352,9 +391,11 @@ def _record_holds(
     holds: dict[int, Hold],
     outcome: ExactOutcome,
     matches: list[ContactRow],
+    screen: Screen | None,
 ) -> None:
-    """A created contact shares values with held groups: record each guard, open reviews."""
-    pending_by_group = _open_reviews(tx, primary_id, row.id, holds, outcome, matches, {primary_id})
+    """A created contact shares values with held groups: record each guard (whether or
+    not a review opens for it), open reviews."""
+    pending_by_group = _open_reviews(tx, primary_id, row.id, holds, outcome, matches, {primary_id}, screen)
     recorded: set[tuple[str, str, str]] = set()
     for hold in holds.values():
         for name, value in hold.values:
@@ -377,15 +418,33 @@ def _open_reviews(
     outcome: ExactOutcome,
     matches: list[ContactRow],
     own_groups: set[int],
+    screen: Screen | None,
 ) -> dict[int, int]:
     """Open a review for each reviewable hold, naming the pair of contacts it is about:
     the request's contact (or its match in the joined group) and the held group's match,
-    so the probabilistic stage can attach the model's opinion of that pair."""
+    with the model's opinion of that pair when there is a model (``screen``).
+
+    A shared-identifier hold of a pair the model scores below its lower threshold opens
+    only when the audit sample draws it (kind ``held``, with its chance): the guard and
+    the model agree, and measured on the synthetic streams (bench/README.md,
+    ``queue_mix``) such items were about half the queue and 2% the same person."""
     outcome.holds = list(holds.values())
     opened: dict[int, int] = {}
     own = contact_id or next((m.id for m in matches if primary_of(m) in own_groups), None)
     reviewable = sorted((h for h in holds.values() if h.review and h.primary_id != primary_id), key=lambda h: h.primary_id)
-    for hold in reviewable[:MAX_REVIEWS_PER_GUARD]:
+    asked = 0
+    for hold in reviewable:
+        if asked >= MAX_REVIEWS_PER_GUARD:
+            break
+        candidate = next((m.id for m in matches if primary_of(m) == hold.primary_id), None)
+        opinion = screen(own, candidate) if screen is not None and own is not None and candidate is not None else None
+        audit = None
+        if opinion is not None and hold.guard == "shared-identifier" and opinion.clear_non_match:
+            if not opinion.drawn:
+                continue
+            audit = HELD
+        asked += 1
+        evidence = {"guard": hold.guard, "reason": hold.reason, "values": _value_refs(hold, contact_id, matches)}
         pending_id = open_pending_merge(
             tx,
             primary_id,
@@ -393,8 +452,13 @@ def _open_reviews(
             reason="conflict" if hold.guard == "cannot-link" else "guard",
             guard=hold.guard,
             contact_id=own,
-            candidate_id=next((m.id for m in matches if primary_of(m) == hold.primary_id), None),
-            evidence={"guard": hold.guard, "reason": hold.reason, "values": _value_refs(hold, contact_id, matches)},
+            candidate_id=candidate,
+            score=opinion.score if opinion else None,
+            match_weight=opinion.match_weight if opinion else None,
+            model_version=opinion.model_version if opinion else None,
+            evidence={**evidence, **opinion.evidence} if opinion else evidence,
+            audit=audit,
+            inclusion_probability=opinion.chance if audit else None,
         )
         if pending_id is not None:
             opened[hold.primary_id] = pending_id

@@ -12,10 +12,10 @@ from typing import Any, Protocol
 from ..scoring.features import stored_features
 from ..store import ContactRow, ContactTx
 from ..store.candidates import fetch_candidates
-from ..store.pending import attach_score, cannot_link_pairs, open_pending_merge, pending_pairs
+from ..store.pending import cannot_link_pairs, open_pending_merge
 from . import audit_sampling
 from .audit_sampling import AuditPlan
-from .exact import age_key, primary_of
+from .exact import PairOpinion, age_key, primary_of
 from .guards import Guards
 
 MAX_REVIEWS_PER_CONTACT = 3
@@ -148,6 +148,15 @@ def link_probabilistic(
             continue
         reviews.append((group, scored, candidate, "score", None, None))
 
+    # a reviewer already rejected joining these groups (their primaries have changed since,
+    # so the pair is new to the queue): the model being unsure does not reopen the question
+    uncertain = [group for group, _, _, reason, _, _ in reviews if reason == "score"]
+    if uncertain:
+        rejected = cannot_link_pairs(tx, [outcome.primary_id, *uncertain])
+        reviews = [
+            review for review in reviews
+            if review[3] != "score" or tuple(sorted((outcome.primary_id, review[0]))) not in rejected
+        ]
     for group, scored, candidate, reason, guard, why in reviews[:MAX_REVIEWS_PER_CONTACT]:
         if group == outcome.primary_id:
             continue
@@ -174,24 +183,32 @@ def link_probabilistic(
     return outcome
 
 
-def score_reviews(tx: ContactTx, pending_ids: list[int], scorer: Scorer) -> None:
-    """Attach the model's score and evidence to reviews a guard opened (their pair of
-    contacts is named), keeping the guard's reason: a reviewer sees both, and can sort."""
-    pairs = pending_pairs(tx, pending_ids)
-    if not pairs:
-        return
-    rows = {r.id: r for r in tx.contacts({i for _, a, b, _ in pairs for i in (a, b)})}
-    for pending_id, contact_id, candidate_id, evidence in pairs:
-        row, candidate = rows[contact_id], rows[candidate_id]
-        (scored,) = scorer.score_many(contact_features(row), [contact_features(candidate)])
-        attach_score(
-            tx,
-            pending_id,
-            score=scored.match_probability,
-            match_weight=scored.match_weight,
-            model_version=scorer.version,
-            evidence={**evidence, **_evidence(row, candidate, scored, scorer.version)},
-        )
+def judge_held_pair(
+    tx: ContactTx,
+    contact_id: int,
+    candidate_id: int,
+    *,
+    scorer: Scorer,
+    thresholds: Thresholds,
+    audit: AuditPlan | None,
+) -> PairOpinion:
+    """The model's opinion of a pair a guard held apart (:data:`reconcile.engine.exact.Screen`):
+    its score and evidence, which a reviewer sees beside the guard's reason and can sort
+    by, and for a pair below the lower threshold the audit sample's draw (``held_rate``)."""
+    rows = {r.id: r for r in tx.contacts({contact_id, candidate_id})}
+    row, candidate = rows[contact_id], rows[candidate_id]
+    (scored,) = scorer.score_many(contact_features(row), [contact_features(candidate)])
+    below = scored.match_probability < thresholds.lower
+    chance = audit.held_rate if audit is not None and below else 0.0
+    return PairOpinion(
+        score=scored.match_probability,
+        match_weight=scored.match_weight,
+        model_version=scorer.version,
+        evidence=_evidence(row, candidate, scored, scorer.version),
+        clear_non_match=below,
+        chance=chance,
+        drawn=audit is not None and audit_sampling.drawn(audit, contact_id, candidate_id, chance),
+    )
 
 
 def _member_ids(tx: ContactTx, primary_id: int) -> list[int]:

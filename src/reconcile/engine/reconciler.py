@@ -3,6 +3,7 @@ probabilistic stage for every contact the exact stage created, all in one transa
 The web layer and ``reconcile evaluate`` both call :meth:`Reconciler.identify`."""
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -17,7 +18,7 @@ from .active_model import ModelManager, ModelSnapshot
 from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
 from .audit_sampling import AuditPlan
-from .probabilistic import Scorer, Thresholds, link_probabilistic, score_reviews
+from .probabilistic import Scorer, Thresholds, judge_held_pair, link_probabilistic
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,10 @@ class Reconciler:
         self.guards = Guards.from_settings(settings)
         # the active model from the registry, re-checked every RECONCILE_MODEL_POLL_SECONDS
         self.models = ModelManager(store, settings, scorer)
-        plan = AuditPlan(settings.audit_link_rate, settings.audit_near_rate, settings.audit_near_bits, settings.audit_seed)
+        plan = AuditPlan(
+            settings.audit_link_rate, settings.audit_near_rate, settings.audit_near_bits, settings.audit_seed,
+            settings.audit_held_rate,
+        )
         self.audit = plan if plan.enabled else None
 
     @property
@@ -141,10 +145,13 @@ class Reconciler:
         cause = f"{event.source}:{event.request_id}"
         tx.clock = utcnow if event.at is None else (lambda: event.at)
         scorer = model.scorer
-        exact = link_exact(tx, identity, cause, self.guards)
+        screen = None
+        if scorer is not None:
+            screen = functools.partial(
+                judge_held_pair, tx, scorer=scorer, thresholds=model.thresholds, audit=self.audit
+            )
+        exact = link_exact(tx, identity, cause, self.guards, screen)
         method, opinion = exact.method, ModelOpinion(model.version)
-        if scorer is not None and exact.pending:
-            score_reviews(tx, exact.pending, scorer)
         if scorer is not None and exact.created:
             stage = link_probabilistic(
                 tx,

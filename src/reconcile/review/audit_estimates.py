@@ -1,6 +1,9 @@
 """What the decided audit sample says about the live service: the precision of
-automatic links and the share of close non-links that were true matches (missed
-matches near the lower threshold), each with a 95% interval.
+automatic links, the share of close non-links that were true matches (missed
+matches near the lower threshold), and the share of pairs a shared-identifier guard held
+apart while the model scored them below the lower threshold that were true matches
+(matches those holds miss, now that such pairs reach people only through this sample),
+each with a 95% interval.
 
 The estimator. Item ``i`` was drawn with probability ``pi_i`` (its stratum's rate), so
 ``w_i = 1/pi_i`` decided items stand for it. The share of a kind that is a true match is
@@ -24,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.audit_sampling import LINK, NEAR
+from ..engine.audit_sampling import HELD, LINK, NEAR
 from ..store import Store
 from ..store.audit import audit_tally
 
@@ -98,16 +101,19 @@ def _estimate(tally: list[tuple[str, str, float | None, int]], kind: str) -> Est
 
 @dataclass(frozen=True)
 class AuditReport:
-    """Live precision of automatic links, and the share of close non-links that match."""
+    """Live precision of automatic links; the shares of close non-links and of guard-held
+    clear non-links that match."""
 
     link_precision: Estimate
     near_match_rate: Estimate
+    held_match_rate: Estimate
     rejected_links: int
 
     def as_json(self) -> dict[str, Any]:
         return {
             "automaticLinkPrecision": self.link_precision.as_json(),
             "closeNonLinkMatchRate": self.near_match_rate.as_json(),
+            "heldNonLinkMatchRate": self.held_match_rate.as_json(),
             "rejectedAutomaticLinks": self.rejected_links,
             "method": "Hajek weighted share (weights 1/inclusion probability), Wilson 95% interval at Kish's effective sample size",
         }
@@ -117,7 +123,7 @@ def audit_report(store: Store) -> AuditReport:
     """The estimates from every decided audit item in the store."""
     tally = audit_tally(store)
     rejected = sum(count for audit, status, _, count in tally if audit == LINK and status == "rejected")
-    return AuditReport(_estimate(tally, LINK), _estimate(tally, NEAR), rejected)
+    return AuditReport(_estimate(tally, LINK), _estimate(tally, NEAR), _estimate(tally, HELD), rejected)
 
 
 __all__ = ["Estimate", "AuditReport", "audit_report", "weighted_share", "wilson_interval"]

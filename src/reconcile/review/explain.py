@@ -1,6 +1,7 @@
 """Why an item is in the queue, said plainly: the model was unsure (its score between the
 thresholds), or a guard held a link the model may well have made (the guard, its numbers,
-and the model's score beside it), or a reviewer had rejected these groups before.
+and the model's score beside it; or, drawn at random, one the model scores as a clear
+non-match), or a reviewer had rejected these groups before.
 
 Pure: it reads an item as :mod:`reconcile.review.queue` shows it (evidence rendered) and
 the thresholds of the model version that scored it, when those are known.
@@ -56,10 +57,16 @@ def explain(item: Mapping[str, Any], bands: Bands) -> dict[str, Any]:
     if reason == "guard" or guard:
         title = GUARD_TITLES.get(guard or "", guard or "guard")
         why = f": {held}" if held else ""
+        drawn = ""
+        if item.get("audit") == "held":
+            drawn = (
+                " Drawn at random to measure the guard: the model scores the pair below its lower threshold, so"
+                " such pairs stay apart without a review; the decisions estimate the matches the guard keeps apart."
+            )
         return {
             "kind": "guard",
             "title": title,
-            "text": f"Held by the {guard} guard{why}." + beside,
+            "text": f"Held by the {guard} guard{why}." + beside + drawn,
             "band": list(band) if band else None,
         }
     if item.get("audit") in ("link", "near"):

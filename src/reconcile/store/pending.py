@@ -10,7 +10,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from .contacts import ContactTx, utcnow
@@ -35,23 +35,6 @@ def _propose_stmt(dialect: str) -> Prepared:
     )
 
 
-_ATTACH_SCORE = Prepared(
-    update(pending_merge)
-    .where(pending_merge.c.id == bindparam("pending_id"))
-    .values(
-        score=bindparam("score"),
-        matchWeight=bindparam("matchWeight"),
-        modelVersion=bindparam("modelVersion"),
-        evidence=bindparam("evidence", type_=pending_merge.c.evidence.type),
-    )
-)
-_PENDING_PAIRS = Prepared(
-    select(pending_merge.c.id, pending_merge.c.contactId, pending_merge.c.candidateId, pending_merge.c.evidence).where(
-        pending_merge.c.id.in_(bindparam("ids", expanding=True)),
-        pending_merge.c.contactId.is_not(None),
-        pending_merge.c.candidateId.is_not(None),
-    )
-)
 _RECORD_GUARD = Prepared(
     insert(link_guard),
     columns=("contactId", "field", "value", "guard", "reason", "pendingMergeId", "createdAt"),
@@ -106,23 +89,6 @@ def open_pending_merge(
     return rows[0].id if rows else None
 
 
-def pending_pairs(tx: ContactTx, pending_ids: Iterable[int]) -> list[tuple[int, int, int, dict]]:
-    """(id, contactId, candidateId, evidence) of the given pending merges that name a pair."""
-    rows = _PENDING_PAIRS.rows(tx.conn, {"ids": sorted(set(pending_ids))})
-    return [(r.id, r.contactId, r.candidateId, r.evidence or {}) for r in rows]
-
-
-def attach_score(
-    tx: ContactTx, pending_id: int, *, score: float, match_weight: float, model_version: str, evidence: Any
-) -> None:
-    """Add the model's opinion to a review a guard opened, so reviewers can sort by it."""
-    _ATTACH_SCORE.run(
-        tx.conn,
-        {"pending_id": pending_id, "score": score, "matchWeight": match_weight, "modelVersion": model_version,
-         "evidence": evidence},
-    )
-
-
 def record_guard(
     tx: ContactTx,
     contact_id: int,
@@ -175,4 +141,4 @@ def cannot_link_pairs(tx: ContactTx, primary_ids: Iterable[int]) -> set[tuple[in
     return {tuple(sorted((a, b))) for a, b in rows}
 
 
-__all__ = ["open_pending_merge", "pending_pairs", "attach_score", "record_guard", "cannot_link_pairs"]
+__all__ = ["open_pending_merge", "record_guard", "cannot_link_pairs"]

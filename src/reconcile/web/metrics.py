@@ -6,11 +6,13 @@
 - ``reconcile_identify_duration_seconds{method}``: their latency.
 - ``reconcile_review_queue_pending``: pending review items, counted in the database at
   scrape time, so every worker reports the same true value.
-- ``reconcile_audit_link_precision{bound}`` and ``reconcile_audit_close_nonlink_match_rate{bound}``
-  (``bound`` = ``estimate``, ``low``, ``high``: the 95% interval; NaN before any audit item
-  is decided), ``reconcile_audit_items{kind,state}`` (``decided``/``pending``) and
-  ``reconcile_audit_rejected_links``: what the random audit sample says about automatic
-  links and close non-links (:mod:`reconcile.review.audit_estimates`), read at scrape time.
+- ``reconcile_audit_link_precision{bound}``, ``reconcile_audit_close_nonlink_match_rate{bound}``
+  and ``reconcile_audit_held_nonlink_match_rate{bound}`` (``bound`` = ``estimate``, ``low``,
+  ``high``: the 95% interval; NaN before any audit item is decided),
+  ``reconcile_audit_items{kind,state}`` (``link``/``near``/``held``; ``decided``/``pending``)
+  and ``reconcile_audit_rejected_links``: what the random audit sample says about automatic
+  links, close non-links and guard-held clear non-links
+  (:mod:`reconcile.review.audit_estimates`), read at scrape time.
 - ``reconcile_review_decisions_total{outcome}``: reviewers' decisions (``confirmed``,
   ``rejected``, ``undone``) and refusals (``already_decided``, ``superseded``, ...).
 
@@ -82,13 +84,14 @@ class _QueueCollector:
         for name, text, estimate in (
             ("reconcile_audit_link_precision", "Precision of automatic links estimated from the audit sample", report.link_precision),
             ("reconcile_audit_close_nonlink_match_rate", "Share of close non-links that are true matches, from the audit sample", report.near_match_rate),
+            ("reconcile_audit_held_nonlink_match_rate", "Share of guard-held pairs the model scores below the lower threshold that are true matches, from the audit sample", report.held_match_rate),
         ):
             family = GaugeMetricFamily(name, text + " (95% interval bounds)", labels=["bound"])
             for bound, value in (("estimate", estimate.share), ("low", estimate.low), ("high", estimate.high)):
                 family.add_metric([bound], math.nan if value is None else value)
             yield family
         items = GaugeMetricFamily("reconcile_audit_items", "Audit review items by kind and state", labels=["kind", "state"])
-        for kind, estimate in (("link", report.link_precision), ("near", report.near_match_rate)):
+        for kind, estimate in (("link", report.link_precision), ("near", report.near_match_rate), ("held", report.held_match_rate)):
             items.add_metric([kind, "decided"], estimate.decided)
             items.add_metric([kind, "pending"], estimate.pending)
         yield items
