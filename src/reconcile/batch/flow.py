@@ -35,7 +35,7 @@ from ..store.resolution import judgements
 from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
 from .diff import Diff, Pair, diff, with_evidence
 from .engines import BatchEngine, open_engine
-from .model_settings import level_labels, load_document, settings_for
+from .model_settings import BlockingKey, blocking_keys, level_labels, load_document, settings_for
 from .snapshot import Snapshot, write_snapshot
 
 
@@ -92,10 +92,11 @@ def resolve(
     guards = Guards.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="reconcile-resolve-") as scratch:
         directory = snapshot_dir or Path(scratch)
-        snapshot = write_snapshot(store, guards, directory)
+        keys = blocking_keys(document)
+        snapshot = write_snapshot(store, guards, directory, keys, settings.batch_block_cap)
         decided = judgements(store)
         timings["snapshot"] = time.perf_counter() - started
-        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit), document, snapshot.path, model.path)
+        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit), document, keys, snapshot.path, model.path)
         try:
             scored = scoring.links(threshold)
             timings["predict"] = time.perf_counter() - started - timings["snapshot"]
@@ -129,15 +130,16 @@ class Scoring:
     again with every comparison's level and weight (registered as blocked pairs, so any
     two contacts can be explained, blocked together or not)."""
 
-    def __init__(self, backend: BatchEngine, document: dict[str, Any], snapshot: Path, model_path: str):
+    def __init__(self, backend: BatchEngine, document: dict[str, Any], keys: list[BlockingKey], snapshot: Path, model_path: str):
         self.backend = backend
         self.document = document
+        self.keys = keys
         self.directory = snapshot.parent
         self.input = backend.register(snapshot, "snapshot")
         self.tf = term_frequency_files(model_path, self.directory)
 
     def _linker(self, evidence: bool) -> Linker:
-        linker = Linker(self.input, settings_for(self.document, self.backend.dialect, evidence=evidence, jaro_winkler=self.backend.jaro_winkler), log_level=logging.WARNING)
+        linker = Linker(self.input, settings_for(self.document, self.backend.dialect, evidence=evidence, jaro_winkler=self.backend.jaro_winkler, keys=self.keys), log_level=logging.WARNING)
         for column, path in self.tf.items():
             linker.table_management.register_term_frequency_lookup(self.backend.register(path, f"tf_{column}"), column)
         return linker
