@@ -69,16 +69,23 @@ class BlockingKey:
 
 def blocking_keys(document: dict[str, Any]) -> list[BlockingKey]:
     """The batch's keys from the document's blocking rules: each single-column equality
-    rule on its own, then every pair of them, then each with a :data:`SECOND_KEYS`
-    column. Under a cut-off a frequent value (8,134 distinct full names over ~700k
-    named contacts on the bench seed) does not pair all its holders (133M pairs at 1M
-    contacts), but its holders still meet through a combination that is rarer (name and
-    phone tail, name and mail provider): Splink's advice for rules that yield too many
-    comparisons, applied per value instead of per rule."""
+    rule on its own, then every pair of them from two different identifiers, then each
+    with a :data:`SECOND_KEYS` column of another identifier. Under a cut-off a frequent
+    value (8,134 distinct full names over ~700k named contacts on the bench seed) does not
+    pair all its holders (133M pairs at 1M contacts), but its holders still meet through a
+    rarer combination (name and phone tail, name and mail provider): Splink's advice for
+    rules that yield too many comparisons, applied per value instead of per rule. Two keys
+    of one identifier add nothing (a mailbox holds its local part, a national number its
+    tail); the model's columns are named after their identifier (``email_…``,
+    ``phone_…``, ``name_…``)."""
     singles = [column for column in map(_equality_column, document["blocking_rules_to_generate_predictions"]) if column]
-    pairs = list(combinations(singles, 2))
-    seconds = [(column, second) for column in singles for second in SECOND_KEYS if second not in singles]
-    return [BlockingKey((c,)) for c in singles] + [BlockingKey(p) for p in pairs + seconds]
+    pairs = [(a, b) for a, b in combinations(singles, 2) if _identifier(a) != _identifier(b)]
+    pairs += [(c, second) for c in singles for second in SECOND_KEYS if _identifier(c) != _identifier(second)]
+    return [BlockingKey((c,)) for c in singles] + [BlockingKey(p) for p in pairs]
+
+
+def _identifier(column: str) -> str:
+    return column.split("_", 1)[0]
 
 
 def other_rules(document: dict[str, Any]) -> list[str]:

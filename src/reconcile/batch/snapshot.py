@@ -33,6 +33,7 @@ from ..store.resolution import live_contact_batches
 from .model_settings import BlockingKey
 
 SNAPSHOT_FILE = "contacts.parquet"
+_NULL = pa.scalar(None, pa.string())
 SCHEMA = pa.schema(
     [pa.field("unique_id", pa.int64()), pa.field("group_id", pa.int64())] + [pa.field(c, pa.string()) for c in COLUMNS]
 )
@@ -90,15 +91,15 @@ def blocking_columns(table: pa.Table, keys: list[BlockingKey], cap: int) -> dict
     for key in keys:
         if len(key.columns) == 1:
             value = table[key.columns[0]]
-        else:
-            value = pc.binary_join_element_wise(*(table[c] for c in key.columns), "\x1f")
+        else:  # only where a part is frequent: elsewhere the parts pair on their own
+            joined = pc.binary_join_element_wise(*(table[c] for c in key.columns), "\x1f")
+            some = _any(frequent.get(c) for c in key.columns)
+            value = pa.nulls(len(table), pa.string()) if some is None else pc.if_else(some, joined, _NULL)
         held = _held_by(value)
-        pairs = pc.and_(pc.greater_equal(held, 2), pc.less_equal(held, cap))
         if len(key.columns) == 1:
             frequent[key.columns[0]] = pc.fill_null(pc.greater(held, cap), False)
-        else:
-            pairs = pc.and_(pairs, _any(frequent.get(c) for c in key.columns))
-        out[key] = pc.if_else(pc.fill_null(pairs, False), value, pa.scalar(None, pa.string()))
+        pairs = pc.fill_null(pc.and_(pc.greater_equal(held, 2), pc.less_equal(held, cap)), False)
+        out[key] = pc.if_else(pairs, value, _NULL)
     return out
 
 
@@ -108,12 +109,12 @@ def _held_by(value: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.take(counts.field("counts"), pc.index_in(value, value_set=counts.field("values")))
 
 
-def _any(masks) -> pa.ChunkedArray | bool:
-    """True where any of the known masks is (a column that is not a single key of its own
-    is never frequent on its own)."""
+def _any(masks) -> pa.ChunkedArray | None:
+    """True where any of the known masks is (None when none is known: a column that is
+    not a key of its own, like the mail provider, is never frequent on its own)."""
     present = [m for m in masks if m is not None]
     if not present:
-        return pa.scalar(False)
+        return None
     combined = present[0]
     for mask in present[1:]:
         combined = pc.or_(combined, mask)
