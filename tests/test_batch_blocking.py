@@ -10,7 +10,13 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from reconcile.batch.model_settings import BlockingKey, blocking_keys, load_document, other_rules, settings_for
+from reconcile.batch.model_settings import (
+    BlockingKey,
+    blocking_keys,
+    load_document,
+    other_rules,
+    settings_for,
+)
 from reconcile.batch.snapshot import SCHEMA, blocking_columns
 from reconcile.config import DEFAULT_MODEL, Settings
 

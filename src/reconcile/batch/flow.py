@@ -35,7 +35,13 @@ from ..store.resolution import judgements
 from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
 from .diff import Diff, Pair, diff, with_evidence
 from .engines import BatchEngine, open_engine
-from .model_settings import BlockingKey, blocking_keys, level_labels, load_document, settings_for
+from .model_settings import (
+    BlockingKey,
+    blocking_keys,
+    level_labels,
+    load_document,
+    settings_for,
+)
 from .snapshot import Snapshot, write_snapshot
 
 
