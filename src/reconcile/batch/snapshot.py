@@ -19,6 +19,7 @@ or object store: on a cluster, ``--snapshot-dir`` must be a path every executor 
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,7 +54,7 @@ class Snapshot:
     name_keys: list[str | None] = field(default_factory=list)
 
 
-def write_snapshot(store: Store, guards: Guards, directory: Path, blocking: list[BlockingKey] = (), cap: int = 0) -> Snapshot:
+def write_snapshot(store: Store, guards: Guards, directory: Path, blocking: Sequence[BlockingKey] = (), cap: int = 0) -> Snapshot:
     """Export the live contacts to ``directory``/contacts.parquet, in id order, with a
     blocking column for each of ``blocking`` under the cut-off ``cap``."""
     directory.mkdir(parents=True, exist_ok=True)
