@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -49,6 +50,7 @@ def run_resolve(db: Path, engine: str, log, extra: list[str] = ()) -> dict:
         cmd = [sys.executable, "-c", "from reconcile.cli import main; main()", "resolve", "--engine", engine,
                "--report", str(report), "--snapshot-dir", str(Path(tmp) / "snapshot"), *extra]
         peak = [0]
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         child = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         done = threading.Event()
@@ -62,13 +64,16 @@ def run_resolve(db: Path, engine: str, log, extra: list[str] = ()) -> dict:
         sampler.start()
         output, _ = child.communicate()
         seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         done.set()
         sampler.join()
         if child.returncode != 0:
             raise RuntimeError(f"resolve on {engine} failed:\n{output[-3000:]}")
         body = json.loads(report.read_text())
     log(output.strip().split("\n\n")[1] if "\n\n" in output else output)
-    return {"engine": engine, "seconds": seconds, "peak_rss_mib": peak[0] / 1024, "counts": body["counts"], "stages": body["seconds"]}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"engine": engine, "seconds": seconds, "cpu_seconds": cpu, "peak_rss_mib": peak[0] / 1024, "load": os.getloadavg(),
+            "counts": body["counts"], "stages": body["seconds"]}
 
 
 def accuracy(size: str, log) -> dict:
@@ -136,11 +141,12 @@ def main(argv: list[str] | None = None) -> int:
         results["accuracy"] = accuracy(args.accuracy_stream, log)
 
     print()
-    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}{'cluster s':>11}{'merges':>8}{'splits':>8}")
+    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'CPU s':>8}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}{'cluster s':>11}{'merges':>8}{'splits':>8}")
     for r in results["runs"]:
         c, s = r["counts"], r["stages"]
-        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['peak_rss_mib']:>14.0f}{s.get('snapshot', 0):>12.1f}"
-              f"{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}{c['proposedMerges']:>8,}{c['suspectedOverMerges']:>8,}")
+        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mib']:>14.0f}{s.get('snapshot', 0):>12.1f}"
+              f"{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}{c['proposedMerges']:>8,}{c['suspectedOverMerges']:>8,}"
+              f"  load {' '.join(f'{x:.1f}' for x in r['load'])}")
     if "accuracy" in results:
         a = results["accuracy"]
         print(f"\naccuracy on {a['stream']} ({a['events']:,} events)")

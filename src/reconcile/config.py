@@ -78,6 +78,9 @@ class Settings:
     large_group_size: int = 6
     #: candidates fetched per blocking key for the probabilistic stage
     candidates_per_key: int = 20
+    #: ``reconcile resolve``: a blocking key value held by more than this many live
+    #: contacts pairs its holders only together with a second key (batch/model_settings)
+    batch_block_cap: int = 100
     #: hold (for review) a nameless request's link on a phone alone when its new email
     #: names none of the phone's named holders (engine/guards.Guards.borrowed_phone)
     borrowed_phone_guard: bool = True
@@ -136,6 +139,7 @@ class Settings:
             max_group_size=int(_env("RECONCILE_MAX_GROUP_SIZE", str(cls.max_group_size))),
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
             candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
+            batch_block_cap=int(_env("RECONCILE_BATCH_BLOCK_CAP", str(cls.batch_block_cap))),
             borrowed_phone_guard=_env("RECONCILE_BORROWED_PHONE_GUARD", "1").lower() not in ("0", "false", "no", "off"),
             min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
             audit_link_rate=_rate("RECONCILE_AUDIT_LINK_RATE", cls.audit_link_rate),

@@ -102,9 +102,10 @@ def diff(snapshot: Snapshot, clusters: Clusters) -> Diff:
         proposed.add(key)
         out.merges.append(MergeProposal(key, min(link.a, link.b), max(link.a, link.b), link.kind))
 
-    # each live group's members, oldest first (createdAt, then id)
+    # each live group's members, oldest first (createdAt, then id: ids are unique, so the
+    # tuples never compare their groups, and no key function runs a million times)
     groups: dict[int, list[int]] = defaultdict(list)
-    for _, contact_id, group in sorted(zip(snapshot.created, snapshot.ids, snapshot.groups), key=_age):
+    for _, contact_id, group in sorted(zip(snapshot.created, snapshot.ids, snapshot.groups)):
         groups[group].append(contact_id)
     out.live_groups = len(groups)
     cluster_size = Counter(label.values())
@@ -122,11 +123,6 @@ def diff(snapshot: Snapshot, clusters: Clusters) -> Diff:
                 kept = tuple(sorted(i for i in members if i not in leaving))
                 out.splits.append(SplitProposal(primary, kept, tuple(sorted(part))))
     return out
-
-
-def _age(row: tuple) -> tuple:
-    created, contact_id, _ = row
-    return (created, contact_id)
 
 
 def with_evidence(found: Diff, clusters: Clusters, pairs: dict[tuple[int, int], Pair], threshold: float) -> Diff:

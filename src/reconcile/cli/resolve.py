@@ -16,7 +16,7 @@ from ..config import Settings
 @click.option("--spark-master", default=None, help="Spark master URL (default local[2]); on a cluster --snapshot-dir must be shared")
 @click.option("--snapshot-dir", type=click.Path(file_okay=False), default=None, help="keep the Parquet snapshot here (default: a temporary directory, removed after)")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None, help="match probability a model link needs (default: the active model's upper threshold)")
-@click.option("--memory-limit", default=None, help="DuckDB's memory limit, e.g. 2GB (default: DuckDB's, 80% of RAM); it spills to the snapshot directory beyond it")
+@click.option("--memory-limit", default=None, help="DuckDB's memory limit, e.g. 2GB (default: a quarter of the machine's memory); it spills to the snapshot directory beyond it")
 @click.option("--limit", default=20, show_default=True, type=int, help="proposals of each kind listed on the terminal")
 def resolve(engine: str, dry_run: bool, report_path: str | None, spark_master: str | None, snapshot_dir: str | None, threshold: float | None, memory_limit: str | None, limit: int) -> None:
     """Re-resolve every live contact with the active model and report what would change."""

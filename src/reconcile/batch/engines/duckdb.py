@@ -1,12 +1,18 @@
 """Re-resolution on DuckDB, embedded: the default, one machine, no service to run.
 
 No extension is ever downloaded (``autoinstall_known_extensions`` off): a query that
-would need one fails instead of reaching the network. With ``memory_limit`` (the CLI's
-``--memory-limit``) DuckDB keeps its buffers under it and spills to a directory beside
-the snapshot instead, so a batch run beside the service cannot take the machine's memory.
+would need one fails instead of reaching the network. DuckDB keeps its buffers under
+``memory_limit`` (the CLI's ``--memory-limit``; by default a quarter of the machine's
+memory, :func:`default_memory_limit`) and spills to a directory beside the snapshot
+beyond it, so a batch run beside the service and its database cannot take the machine's
+memory; DuckDB's own default (80%) leaves nothing for the Python side of the run
+(clustering a million contacts) or anything else. ``preserve_insertion_order`` is off:
+no result of the run depends on row order (the flow sorts what it needs), and keeping
+it makes DuckDB buffer whole results instead of streaming them.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +20,14 @@ import duckdb
 import pyarrow as pa
 from splink import DuckDBAPI
 
+#: DuckDB's share of the machine's memory when no limit is given
+MEMORY_SHARE = 0.25
+
+
+def default_memory_limit() -> str:
+    """A quarter of the machine's physical memory, in DuckDB's words (e.g. ``6000MB``)."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return f"{int(total * MEMORY_SHARE) // 2**20}MB"
 
 
 class DuckDBEngine:
@@ -24,8 +38,8 @@ class DuckDBEngine:
         self.con = duckdb.connect()
         self.con.execute("SET autoinstall_known_extensions=false")
         self.con.execute("SET enable_progress_bar=false")
-        if memory_limit:
-            self.con.execute(f"SET memory_limit='{memory_limit}'")
+        self.con.execute("SET preserve_insertion_order=false")
+        self.con.execute(f"SET memory_limit='{memory_limit or default_memory_limit()}'")
         if spill_dir is not None:
             self.con.execute(f"SET temp_directory='{spill_dir.as_posix()}'")
         self._api = DuckDBAPI(connection=self.con)
