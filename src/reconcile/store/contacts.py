@@ -202,6 +202,24 @@ _RELEASE = Prepared(
 )
 
 
+#: How :data:`_SHIFT_PG` and :data:`_MERGE_PG` apply a CTE ``s`` of (field, value, grp, n)
+#: changes to ``identifier_group``, written once: the rows whose last holders leave are
+#: deleted, other negative changes counted down ...
+_SHIFT_STEPS = """
+        gone AS (
+            DELETE FROM identifier_group ig USING s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders <= -s.n
+        ), fewer AS (
+            UPDATE identifier_group ig SET holders = ig.holders + s.n FROM s
+            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
+              AND ig.holders > -s.n
+        )"""
+#: ... and the positive ones upserted (a statement of its own, or the last CTE of a merge)
+_SHIFT_ADD = """
+        INSERT INTO identifier_group (field, value, "groupId", holders)
+        SELECT field, value, grp, n FROM s WHERE n > 0
+        ON CONFLICT (field, value, "groupId") DO UPDATE SET holders = identifier_group.holders + excluded.holders"""
 #: PostgreSQL: the whole of a :meth:`ContactTx._shift_holdings` in one statement, one round
 #: trip instead of three batches. Each (field, value, group) comes once with its change
 #: ``n``: the rows of the negative ones are deleted (the last holders leave) or counted
@@ -214,19 +232,9 @@ _SHIFT_PG = Prepared(
             SELECT * FROM unnest(
                 CAST(:fields AS varchar[]), CAST(:vals AS varchar[]), CAST(:grps AS integer[]), CAST(:ns AS integer[])
             ) AS s(field, value, grp, n)
-        ), gone AS (
-            DELETE FROM identifier_group ig USING s
-            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
-              AND ig.holders <= -s.n
-        ), fewer AS (
-            UPDATE identifier_group ig SET holders = ig.holders + s.n FROM s
-            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
-              AND ig.holders > -s.n
-        )
-        INSERT INTO identifier_group (field, value, "groupId", holders)
-        SELECT field, value, grp, n FROM s WHERE n > 0
-        ON CONFLICT (field, value, "groupId") DO UPDATE SET holders = identifier_group.holders + excluded.holders
-        """
+        ),"""
+        + _SHIFT_STEPS
+        + _SHIFT_ADD
     )
 )
 
@@ -265,18 +273,11 @@ _MERGE_PG = Prepared(
             SELECT field, value, grp, -count(*) AS n FROM held GROUP BY field, value, grp
             UNION ALL
             SELECT field, value, CAST(:winner AS integer), count(*) FROM held GROUP BY field, value
-        ), gone AS (
-            DELETE FROM identifier_group ig USING s
-            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
-              AND ig.holders <= -s.n
-        ), fewer AS (
-            UPDATE identifier_group ig SET holders = ig.holders + s.n FROM s
-            WHERE s.n < 0 AND ig.field = s.field AND ig.value = s.value AND ig."groupId" = s.grp
-              AND ig.holders > -s.n
-        ), added AS (
-            INSERT INTO identifier_group (field, value, "groupId", holders)
-            SELECT field, value, grp, n FROM s WHERE n > 0
-            ON CONFLICT (field, value, "groupId") DO UPDATE SET holders = identifier_group.holders + excluded.holders
+        ),"""
+        + _SHIFT_STEPS
+        + ", added AS ("
+        + _SHIFT_ADD
+        + """
         )
         SELECT id, "linkedId", "linkPrecedence", email, "phoneNumber", "deletedAt" FROM moved ORDER BY id
         """
