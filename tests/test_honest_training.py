@@ -69,6 +69,17 @@ def _copy(url: str, tmp_path: Path) -> str:
     return f"sqlite:///{target}"
 
 
+def _copy_with_one_label(url: str, tmp_path: Path) -> str:
+    """A copy of the replayed database holding one imported decision: Ann is her alias."""
+    copy = _copy(url, tmp_path)
+    store = Store(copy)
+    try:
+        insert_labels(store, [LabelPair(ANN, ANN_ALIAS, "match", "import", "import")])
+    finally:
+        store.dispose()
+    return copy
+
+
 # --- labels: one decision, one label --------------------------------------------------------
 
 
@@ -113,12 +124,7 @@ def test_the_import_key_is_unique_in_the_database(db_url):
 
 
 def test_review_labels_exported_then_imported_elsewhere_are_not_doubled(replayed, tmp_path):
-    url = _copy(replayed, tmp_path)
-    store = Store(url)
-    try:
-        insert_labels(store, [LabelPair(ANN, ANN_ALIAS, "match", "import", "import")])
-    finally:
-        store.dispose()
+    url = _copy_with_one_label(replayed, tmp_path)
     export = tmp_path / "export.csv"
     _run(["labels", "export", str(export)], url)
     fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
@@ -131,12 +137,7 @@ def test_review_labels_exported_then_imported_elsewhere_are_not_doubled(replayed
 
 
 def test_a_model_trained_on_one_label_is_not_measurable_and_not_activated(replayed, tmp_path):
-    url = _copy(replayed, tmp_path)
-    store = Store(url)
-    try:
-        insert_labels(store, [LabelPair(ANN, ANN_ALIAS, "match", "import", "import")])
-    finally:
-        store.dispose()
+    url = _copy_with_one_label(replayed, tmp_path)
     models = tmp_path / "models"
     out = _run(["train", "--from-labels", "--models-dir", str(models), "--version", "one-label"], url).output
     evaluation = json.loads((models / "one-label" / "evaluation.json").read_text())
