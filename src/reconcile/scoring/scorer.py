@@ -71,14 +71,69 @@ _FUNCTION_NODES: dict[type, str] = {
 }
 
 
-def _column(node: exp.Column, sql: str) -> Expr:
+def _side(node: exp.Column, sql: str) -> tuple[bool, str]:
+    """(True for the left record, the key) of a ``"<column>_l"`` / ``"<column>_r"`` reference."""
     name = node.name
     if node.table or not (name.endswith("_l") or name.endswith("_r")):
         raise UnsupportedModel(f"column {node.sql()!r} is not a <column>_l / <column>_r reference in: {sql}")
-    key = name[:-2]
-    if name.endswith("_l"):
+    return name.endswith("_l"), name[:-2]
+
+
+def _column(node: exp.Column, sql: str) -> Expr:
+    left, key = _side(node, sql)
+    if left:
         return lambda a, b, c: a.get(key)
     return lambda a, b, c: b.get(key)
+
+
+def _literal(node: exp.Expression) -> tuple[bool, Any]:
+    """(True, value) when ``node`` is a non-NULL string or number literal."""
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return True, node.this
+        text = node.this
+        return True, int(text) if text.lstrip("-").isdigit() else float(text)
+    return False, None
+
+
+def _compare(op: Callable[[Any, Any], bool], node: exp.Expression, sql: str) -> Expr:
+    """A comparison; the shapes every Splink level uses (two columns, or a value against a
+    constant) get one closure instead of three: the levels run for every candidate."""
+    if isinstance(node.this, exp.Column) and isinstance(node.expression, exp.Column):
+        x_left, x_key = _side(node.this, sql)
+        y_left, y_key = _side(node.expression, sql)
+
+        def columns(a: Record, b: Record, c: dict) -> bool | None:
+            x = (a if x_left else b).get(x_key)
+            if x is None:
+                return None
+            y = (a if y_left else b).get(y_key)
+            if y is None:
+                return None
+            return op(x, y)
+
+        return columns
+    left = _compile(node.this, sql)
+    constant, value = _literal(node.expression)
+    if constant:
+
+        def against(a: Record, b: Record, c: dict) -> bool | None:
+            x = left(a, b, c)
+            return None if x is None else op(x, value)
+
+        return against
+    right = _compile(node.expression, sql)
+
+    def compare(a: Record, b: Record, c: dict) -> bool | None:
+        x = left(a, b, c)
+        if x is None:
+            return None
+        y = right(a, b, c)
+        if y is None:
+            return None
+        return op(x, y)
+
+    return compare
 
 
 def _compile(node: exp.Expression, sql: str) -> Expr:
@@ -88,11 +143,7 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
     if isinstance(node, exp.Column):
         return _column(node, sql)
     if isinstance(node, exp.Literal):
-        if node.is_string:
-            value: Any = node.this
-        else:
-            text = node.this
-            value = int(text) if text.lstrip("-").isdigit() else float(text)
+        value = _literal(node)[1]
         return lambda a, b, c: value
     if isinstance(node, exp.Boolean):
         flag = bool(node.this)
@@ -103,23 +154,15 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
         inner = _compile(node.this, sql)
         return lambda a, b, c: -inner(a, b, c)
     if type(node) in _COMPARE:
-        op = _COMPARE[type(node)]
-        left = _compile(node.this, sql)
-        right = _compile(node.expression, sql)
-
-        def compare(a: Record, b: Record, c: dict) -> bool | None:
-            x = left(a, b, c)
-            if x is None:
-                return None
-            y = right(a, b, c)
-            if y is None:
-                return None
-            return op(x, y)
-
-        return compare
+        return _compare(_COMPARE[type(node)], node, sql)
     if isinstance(node, exp.Is):
         if not isinstance(node.expression, exp.Null):
             raise UnsupportedModel(f"only IS [NOT] NULL is supported, not {node.sql()!r} in: {sql}")
+        if isinstance(node.this, exp.Column):
+            left, key = _side(node.this, sql)
+            if left:
+                return lambda a, b, c: a.get(key) is None
+            return lambda a, b, c: b.get(key) is None
         inner = _compile(node.this, sql)
         return lambda a, b, c: inner(a, b, c) is None
     if isinstance(node, exp.Not):
@@ -168,8 +211,21 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
         fn = _FUNCTIONS.get(fname)
         if fn is None or len(args) != 2 or any(arg is None for arg in args):
             raise UnsupportedModel(f"SQL function {node.sql(dialect='duckdb')!r} is not supported in: {sql}")
-        arg_fns = [_compile(arg, sql) for arg in args]
         cache_key = node.sql(dialect="duckdb")  # one evaluation per pair, shared by levels
+        if all(isinstance(arg, exp.Column) for arg in args):
+            (x_left, x_key), (y_left, y_key) = (_side(arg, sql) for arg in args)
+
+            def call_on_columns(a: Record, b: Record, c: dict) -> Any:
+                if cache_key in c:
+                    return c[cache_key]
+                x = (a if x_left else b).get(x_key)
+                y = (a if y_left else b).get(y_key)
+                result = None if x is None or y is None else fn(x, y)
+                c[cache_key] = result
+                return result
+
+            return call_on_columns
+        arg_fns = [_compile(arg, sql) for arg in args]
 
         def call(a: Record, b: Record, c: dict) -> Any:
             if cache_key in c:
@@ -232,11 +288,22 @@ class _Comparison:
 
 @dataclass(frozen=True, slots=True)
 class ScoreResult:
-    """One scored pair: Splink's match weight and probability, and the per-comparison evidence."""
+    """One scored pair: Splink's match weight and probability, and the per-comparison evidence.
+
+    ``chosen`` keeps each comparison's level and TF adjustment; :attr:`evidence` is built
+    from it when read, since most scored candidates are only ranked, never explained."""
 
     match_weight: float
     match_probability: float
-    evidence: list[dict[str, Any]]
+    chosen: tuple[tuple[str, _Level, float], ...]
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """Each comparison's name, level label, gamma and weight (TF adjustment included)."""
+        return [
+            {"comparison": name, "level": level.label, "gamma": level.gamma, "weight": level.weight + tf_weight}
+            for name, level, tf_weight in self.chosen
+        ]
 
 
 def _probability(weight: float) -> float:
@@ -331,25 +398,18 @@ class Scorer:
         """Score one pair of :func:`reconcile.scoring.features.features` records."""
         cache: dict = {}
         total = self.prior_weight
-        evidence = []
+        chosen = []
         for comparison in self.comparisons:
-            for chosen in comparison.levels:
-                if chosen.predicate is None or chosen.predicate(record_a, record_b, cache):
+            for level in comparison.levels:
+                if level.predicate is None or level.predicate(record_a, record_b, cache):
                     break
-            tf_weight = self._tf_adjustment(chosen.tf, record_a, record_b) if chosen.tf else 0.0
+            tf_weight = self._tf_adjustment(level.tf, record_a, record_b) if level.tf else 0.0
             # Splink sums mw_<comparison> then mw_tf_<comparison>, comparison by comparison
-            total += chosen.weight
+            total += level.weight
             if comparison.has_tf:
                 total += tf_weight
-            evidence.append(
-                {
-                    "comparison": comparison.name,
-                    "level": chosen.label,
-                    "gamma": chosen.gamma,
-                    "weight": chosen.weight + tf_weight,
-                }
-            )
-        return ScoreResult(total, _probability(total), evidence)
+            chosen.append((comparison.name, level, tf_weight))
+        return ScoreResult(total, _probability(total), tuple(chosen))
 
     def score_many(self, record: Record, candidates: Sequence[Record]) -> list[ScoreResult]:
         """Score one record against each candidate (same numbers as :meth:`score`)."""

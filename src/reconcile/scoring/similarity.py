@@ -50,6 +50,9 @@ def check_duckdb_build(installed: str | None = None) -> None:
 
 
 def _jaro_bytes(p: bytes, t: bytes) -> float:
+    """DuckDB's greedy Jaro matching: each byte of ``t`` takes the first unmatched equal
+    byte of ``p`` within the window. The window is searched with ``bytes.find`` (C), so
+    the interpreter only steps over bytes already taken, not over every position."""
     p_len = len(p)
     t_len = len(t)
     if not p_len or not t_len:
@@ -57,24 +60,21 @@ def _jaro_bytes(p: bytes, t: bytes) -> float:
     if p_len == 1 and t_len == 1:
         return 1.0 if p == t else 0.0
     bound = (max(p_len, t_len) // 2) - 1
-    p_flag = [False] * p_len
+    p_flag = bytearray(p_len)
     t_matched: list[int] = []  # positions of t that found a partner, ascending
-    p_positions: list[int] = []
-    for j in range(t_len):
-        ch = t[j]
-        lo = j - bound if j > bound else 0
+    find = p.find
+    for j, ch in enumerate(t):
         hi = j + bound + 1
-        if hi > p_len:
-            hi = p_len
-        for i in range(lo, hi):
-            if not p_flag[i] and p[i] == ch:
-                p_flag[i] = True
-                t_matched.append(j)
-                break
+        i = find(ch, j - bound if j > bound else 0, hi)
+        while i >= 0 and p_flag[i]:
+            i = find(ch, i + 1, hi)
+        if i >= 0:
+            p_flag[i] = 1
+            t_matched.append(j)
     common = len(t_matched)
     if not common:
         return 0.0
-    p_positions = [i for i in range(p_len) if p_flag[i]]
+    p_positions = [i for i, flag in enumerate(p_flag) if flag]
     transpositions = 0
     for j, i in zip(t_matched, p_positions):
         if t[j] != p[i]:
@@ -116,7 +116,7 @@ def jaro_winkler_similarity(a: str, b: str) -> float:
     while prefix < max_prefix and p[prefix] == t[prefix]:
         prefix += 1
     sim = _jaro_bytes(p, t)
-    if sim > 0.7:
+    if sim > 0.7 and prefix:  # no common prefix: the boost adds an exact 0
         sim = _fma(prefix * PREFIX_WEIGHT, 1.0 - sim, sim)
     return sim
 
