@@ -33,7 +33,9 @@ _KEY_SOURCES = {
 class ScoredPair(Protocol):
     match_weight: float
     match_probability: float
-    evidence: list[dict[str, Any]]
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]: ...
 
 
 class Scorer(Protocol):
