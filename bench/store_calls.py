@@ -18,9 +18,11 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
 from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size, seed_key, write_requests
 from .web_profile import call
@@ -106,9 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
     size = parse_size(args.size)
     backend = Backend(args.backend, size, log)
-    own_db = None
-    if args.backend == "sqlite":
-        url = backend.fresh()
+    own_db = own_file = None
+    if args.backend == "sqlite":  # a file of our own: Backend.fresh's is shared with `bench identify`
+        own_file = RUN_DIR / f"store_calls-{os.getpid()}.db"
+        shutil.copyfile(backend.seed, own_file)
+        url = f"sqlite:///{own_file}"
     else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
         from sqlalchemy import text
 
@@ -158,8 +162,9 @@ def main(argv: list[str] | None = None) -> int:
             admin = _pg_admin()
             _pg_drop(admin, own_db)
             admin.dispose()
-        else:
-            backend.cleanup()
+        if own_file is not None:
+            for suffix in ("", "-wal", "-shm", "-writelock"):
+                Path(f"{own_file}{suffix}").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
