@@ -158,12 +158,7 @@ class Store:
             return self._write_on(conn, work, list(lock_keys), tx_type)
 
     def read_else_write(
-        self,
-        read: Callable[[ContactTx], T | None],
-        work: Callable[[TX], T],
-        lock_keys: Iterable[str] = (),
-        *,
-        tx_type: type[TX] = ContactTx,
+        self, read: Callable[[ContactTx], T | None], work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()
     ) -> T:
         """``read``'s answer; when it has none (``None``), :meth:`write`'s with ``work``,
         on the same pooled connection.
@@ -174,7 +169,9 @@ class Store:
         of its own, for that one statement. When it finds it must write, the request
         keeps its connection (one pool checkout instead of two) and ``work`` runs
         exactly as :meth:`write` runs it, deciding again on what it reads under the
-        write lock: what ``read`` saw only told it a write was needed.
+        write lock: what ``read`` saw only told it a write was needed. (A writer waiting
+        for its turn holds its connection: the pool must allow one per thread, which
+        ``RECONCILE_DB_POOL_SIZE`` plus as many in overflow does by default.)
         """
         keys = list(lock_keys)
         with self._connection() as conn:
@@ -183,7 +180,7 @@ class Store:
                 conn.commit()
             if answer is not None:
                 return answer
-            return self._write_on(conn, work, keys, tx_type)
+            return self._write_on(conn, work, keys, ContactTx)
 
     def _write_on(self, conn: Connection, work: Callable[[TX], T], keys: list[str], tx_type: type[TX]) -> T:
         """:meth:`write` on a connection from :meth:`_connection`, each attempt on it."""
