@@ -162,6 +162,8 @@ def fast_lookup(tx: ContactTx, identity: Identity, guards: Guards) -> ExactOutco
     Returns ``None`` whenever the request might need a write or a guard's judgement:
     an identifier nobody has, identifiers spread over several groups, a placeholder,
     a name that clashes with the identifier's holders, or a group that moved under us.
+    It reads with one statement (:meth:`ContactTx.groups_holding`), so it needs no
+    transaction: the store runs it as :meth:`reconcile.store.Store.read_else_write`'s read.
     """
     values = request_values(identity)
     members = tx.groups_holding(identity.email, identity.phone)

@@ -90,13 +90,15 @@ class Reconciler:
         of the clock (a replayed event; see :meth:`identify_many`)."""
         request_id = request_id or uuid.uuid4().hex
         model = self.models.current()  # one snapshot for the whole request, retries included
-        with self.store.read() as tx:
+
+        def look_up(tx: ContactTx) -> IdentifyResult | None:
             fast = fast_lookup(tx, identity, self.guards)
-        if fast is not None:
-            result = self._result(fast, request_id, fast.method, ModelOpinion(model.version))
-        else:
-            event = Event(identity, request_id, at)
-            result = self.store.write(lambda tx: self._write_path(tx, event, model), lock_keys=_lock_keys(identity))
+            return None if fast is None else self._result(fast, request_id, fast.method, ModelOpinion(model.version))
+
+        event = Event(identity, request_id, at)
+        result = self.store.read_else_write(
+            look_up, lambda tx: self._write_path(tx, event, model), lock_keys=_lock_keys(identity)
+        )
         result.match["warnings"] = identity.warnings
         return result
 

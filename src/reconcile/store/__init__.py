@@ -79,21 +79,32 @@ class Store:
                 yield conn
 
     @contextmanager
-    def _write_once(self, lock_keys: Iterable[str], tx_type: type[ContactTx] = ContactTx) -> Iterator[ContactTx]:
+    def _connection(self) -> Iterator[Connection]:
+        """A pooled connection with no transaction open, its driver in autocommit (SQLite's
+        always is: :mod:`.engine` begins every transaction itself). A statement run on it
+        outside a transaction is its own consistent snapshot, and ends without a COMMIT."""
+        if self.dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield conn
+            return
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def _write_once(self, conn: Connection, lock_keys: list[str], tx_type: type[ContactTx]) -> Iterator[ContactTx]:
+        """One attempt at a write transaction on ``conn`` (from :meth:`_connection`)."""
         if self.dialect == "sqlite":
             with self._sqlite_writer_turn():
-                with self.engine.connect().execution_options(sqlite_begin="IMMEDIATE") as conn:
-                    with conn.begin():
-                        yield tx_type(conn, self.dialect)
+                with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
+                    yield tx_type(conn, self.dialect)
             return
-        # Autocommit on the driver, and the transaction begun by our own BEGIN sent with
-        # the advisory locks: one round trip where psycopg would send its BEGIN alone
-        # first. SQLAlchemy still ends the transaction through the driver's commit() and
-        # rollback(), which send COMMIT / ROLLBACK whenever one is open.
-        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            with conn.begin():
-                run_script(conn, _begin_locked(sorted({_lock_id(k) for k in lock_keys})))
-                yield tx_type(conn, self.dialect)
+        # The transaction begun by our own BEGIN sent with the advisory locks: one round
+        # trip where psycopg would send its BEGIN alone first. SQLAlchemy still ends the
+        # transaction through the driver's commit() and rollback(), which send COMMIT /
+        # ROLLBACK whenever one is open.
+        with conn.begin():
+            run_script(conn, _begin_locked(sorted({_lock_id(k) for k in lock_keys})))
+            yield tx_type(conn, self.dialect)
 
     @contextmanager
     def _sqlite_writer_turn(self) -> Iterator[None]:
@@ -143,12 +154,41 @@ class Store:
         ``tx_type`` is the transaction's class (a batch of requests uses
         :class:`reconcile.store.batch.BatchContactTx`).
         """
+        with self._connection() as conn:
+            return self._write_on(conn, work, list(lock_keys), tx_type)
+
+    def read_else_write(
+        self, read: Callable[[ContactTx], T | None], work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()
+    ) -> T:
+        """``read``'s answer; when it has none (``None``), :meth:`write`'s with ``work``,
+        on the same pooled connection.
+
+        ``read`` runs outside any transaction, so each of its statements is its own
+        consistent snapshot: it must answer from one statement (a look-up of a known
+        person does), and it pays no BEGIN and no COMMIT, nor on SQLite a transaction
+        of its own, for that one statement. When it finds it must write, the request
+        keeps its connection (one pool checkout instead of two) and ``work`` runs
+        exactly as :meth:`write` runs it, deciding again on what it reads under the
+        write lock: what ``read`` saw only told it a write was needed. (A writer waiting
+        for its turn holds its connection: the pool must allow one per thread, which
+        ``RECONCILE_DB_POOL_SIZE`` plus as many in overflow does by default.)
+        """
         keys = list(lock_keys)
+        with self._connection() as conn:
+            answer = read(ContactTx(conn, self.dialect))
+            if conn.in_transaction():  # a statement run through SQLAlchemy began one; it wrote nothing
+                conn.commit()
+            if answer is not None:
+                return answer
+            return self._write_on(conn, work, keys, ContactTx)
+
+    def _write_on(self, conn: Connection, work: Callable[[TX], T], keys: list[str], tx_type: type[TX]) -> T:
+        """:meth:`write` on a connection from :meth:`_connection`, each attempt on it."""
         deadline = time.monotonic() + self.lock_timeout
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
-                with self._write_once(keys, tx_type) as tx:
-                    return work(tx)
+                with self._write_once(conn, keys, tx_type) as tx:
+                    return work(tx)  # type: ignore[arg-type]
             except StaleGroup:
                 if attempt == MAX_ATTEMPTS:
                     raise

@@ -18,6 +18,7 @@ few times on a connection; a fixed SQL text per statement is what lets it.
 from __future__ import annotations
 
 import functools
+import operator
 from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,16 @@ class _Plan:
     #: driver's column types at the first execution (PostgreSQL's numeric processors need them)
     readers: tuple[tuple[int, Callable[[Any], Any]], ...] | None = None
 
+    def __post_init__(self) -> None:
+        #: the positional parameters in order, from the filled-in values (always a tuple)
+        self.take: Callable[[Mapping[str, Any]], tuple] | None = None
+        if self.order is not None:
+            self.take = _taker(self.order)
+        #: whether the caller's parameters go to the driver as they are (after ``take``)
+        self.as_given = not (self.defaults or self.binders or self.expanded)
+        #: a row of the driver's values, made without checking its length (it is the plan's)
+        self.make = functools.partial(tuple.__new__, self.row) if self.row is not None else None
+
 
 class Prepared:
     """A Core statement run on the DB-API cursor (see the module's docstring).
@@ -82,6 +93,9 @@ class Prepared:
         self.statement = statement
         self.columns = list(columns) if columns is not None else None
         self._plans: dict[tuple, _Plan] = {}
+        #: by dialect, the one plan of a statement without ``IN`` lists: found without
+        #: looking at the parameters
+        self._flat: dict[str, _Plan] = {}
 
     # --- running ------------------------------------------------------------------
 
@@ -91,13 +105,15 @@ class Prepared:
         plan = self._plan_for(conn, params)
         if plan is None:
             return [_from_sqlalchemy(r) for r in conn.execute(self.statement, dict(params))]
-        cursor = self._run(conn, plan, plan_params(plan, params))
+        cursor = _execute(conn, plan.sql, plan_params(plan, params))
         try:
             if plan.readers is None:
                 plan.readers = _readers(conn, plan, cursor.description)
             fetched = cursor.fetchall()
         finally:
             cursor.close()
+        if not plan.readers:
+            return list(map(plan.make, fetched))  # type: ignore[arg-type]
         return [_read(plan, r) for r in fetched]
 
     def one(self, conn: Connection, params: Mapping[str, Any]) -> StoredRow:
@@ -111,7 +127,7 @@ class Prepared:
         if plan is None:
             conn.execute(self.statement, dict(params))
             return
-        self._run(conn, plan, plan_params(plan, params)).close()
+        _execute(conn, plan.sql, plan_params(plan, params)).close()
 
     def run_many(self, conn: Connection, rows: Iterable[Mapping[str, Any]]) -> None:
         """Run a statement that returns no rows once per parameter set (``executemany``)."""
@@ -122,26 +138,26 @@ class Prepared:
         if plan is None or plan.expanded:
             conn.execute(self.statement, [dict(r) for r in batch])
             return
-        self._run(conn, plan, [plan_params(plan, r) for r in batch], many=True).close()
-
-    @staticmethod
-    def _run(conn: Connection, plan: _Plan, params: Any, many: bool = False):
-        if many:
-            return _on_driver(conn, plan.sql, params, lambda cursor: cursor.executemany(plan.sql, params))
-        return _on_driver(conn, plan.sql, params, lambda cursor: cursor.execute(plan.sql, params))
+        _execute(conn, plan.sql, [plan_params(plan, r) for r in batch], many=True).close()
 
     # --- compiling ----------------------------------------------------------------
 
     def _plan_for(self, conn: Connection, params: Mapping[str, Any]) -> _Plan | None:
+        dialect = conn.dialect.name
+        plan = self._flat.get(dialect)
+        if plan is not None:
+            return plan
         sizes = tuple(
             (name, len(value)) for name, value in params.items() if isinstance(value, (list, tuple))
         )
         if any(n == 0 for _, n in sizes):
             return None
-        key = (conn.dialect.name, sizes)
+        key = (dialect, sizes)
         plan = self._plans.get(key)
         if plan is None:
             plan = self._plans[key] = self._compile(conn, dict(sizes))
+            if not plan.expanded:
+                self._flat[dialect] = plan
         return plan
 
     def _compile(self, conn: Connection, sizes: dict[str, int]) -> _Plan:
@@ -184,23 +200,30 @@ class Prepared:
 def run_script(conn: Connection, sql: str) -> None:
     """Run ``sql``, which takes no parameters and may hold several statements, in one
     round trip on the driver (PostgreSQL's simple query protocol: never prepared)."""
-    _on_driver(conn, sql, (), lambda cursor: cursor.execute(sql, prepare=False)).close()
+    _execute(conn, sql, None, script=True).close()
 
 
-def _on_driver(conn: Connection, sql: str, params: Any, call: Callable[[Any], Any]):
-    """``call`` a fresh cursor of the connection's driver; a driver error is raised as
-    SQLAlchemy raises it, the connection invalidated on a disconnect."""
+def _execute(conn: Connection, sql: str, params: Any, *, many: bool = False, script: bool = False):
+    """Run ``sql`` on a fresh cursor of the connection's driver (``executemany`` when
+    ``many``; a parameterless ``script`` never prepared) and return the cursor; a driver
+    error is raised as SQLAlchemy raises it, the connection invalidated on a disconnect."""
     fairy = conn.connection  # the pooled DB-API connection, inside SQLAlchemy's transaction
     cursor = fairy.driver_connection.cursor()
     try:
-        call(cursor)
+        if many:
+            cursor.executemany(sql, params)
+        elif script:
+            cursor.execute(sql, prepare=False)
+        else:
+            cursor.execute(sql, params)
     except conn.dialect.loaded_dbapi.Error as exc:
         cursor.close()
         invalidated = conn.dialect.is_disconnect(exc, fairy, cursor)
         if invalidated:
             conn.invalidate(exc)
         raise DBAPIError.instance(
-            sql, params, exc, conn.dialect.loaded_dbapi.Error, connection_invalidated=invalidated
+            sql, params if params is not None else (), exc, conn.dialect.loaded_dbapi.Error,
+            connection_invalidated=invalidated,
         ) from exc
     return cursor
 
@@ -221,14 +244,27 @@ def _returned_columns(statement) -> list:
 
 def plan_params(plan: _Plan, params: Mapping[str, Any]) -> Any:
     """The driver's parameters: constants filled in, lists expanded, types converted."""
-    values = {**plan.defaults, **params}
-    for name in plan.expanded:
-        values.update(zip(_items(name, len(values[name])), values.pop(name)))
-    for name, processor in plan.binders:
-        values[name] = processor(values[name])
-    if plan.order is None:
+    if plan.as_given:
+        values = params
+    else:
+        values = {**plan.defaults, **params}
+        for name in plan.expanded:
+            values.update(zip(_items(name, len(values[name])), values.pop(name)))
+        for name, processor in plan.binders:
+            values[name] = processor(values[name])
+    if plan.take is None:
         return values
-    return tuple(values[name] for name in plan.order)
+    return plan.take(values)
+
+
+def _taker(order: tuple[str, ...]) -> Callable[[Mapping[str, Any]], tuple]:
+    """A function of the values returning those named by ``order``, in order, as a tuple."""
+    if len(order) > 1:
+        return operator.itemgetter(*order)
+    if order:
+        (name,) = order
+        return lambda values: (values[name],)
+    return lambda values: ()
 
 
 def _readers(conn: Connection, plan: _Plan, description) -> tuple[tuple[int, Callable[[Any], Any]], ...]:
@@ -241,11 +277,10 @@ def _readers(conn: Connection, plan: _Plan, description) -> tuple[tuple[int, Cal
 
 
 def _read(plan: _Plan, raw: Sequence[Any]) -> StoredRow:
-    if plan.readers:
-        raw = list(raw)
-        for i, processor in plan.readers:
-            raw[i] = processor(raw[i])
-    return plan.row._make(raw)  # type: ignore[union-attr]
+    values = list(raw)
+    for i, processor in plan.readers:  # type: ignore[union-attr]
+        values[i] = processor(values[i])
+    return plan.make(values)  # type: ignore[misc]
 
 
 def _from_sqlalchemy(row) -> StoredRow:

@@ -1,0 +1,171 @@
+"""What the store does for each kind of ``POST /identify``: statements, commits, pool
+checkouts and CPU per request, counted in-process.
+
+The service as it ships (model and guards on) over a fresh copy of ``bench/identify.py``'s
+seeded database, called through ``app.wsgi_app`` as ``web_profile`` does, one request kind
+at a time: look-ups of known people, new people, new information (a known email with a new
+phone, or a known phone with a new email). Counts do not move with the machine's load,
+unlike times: statements as the database runs them (SQLite's trace callback: one per
+statement, ``BEGIN`` and ``COMMIT`` included, ``executemany`` once per row) or as the client
+sends them (PostgreSQL: one per ``execute``/``executemany`` of the driver, a multi-statement
+message once), commits (SQLite's ``COMMIT``; PostgreSQL's driver ``commit()`` calls that
+had a transaction to end), and checkouts of a pooled connection. CPU is this process's
+(``time.process_time``): on PostgreSQL the server backend's work is not in it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size, seed_key, write_requests
+from .web_profile import call
+
+KINDS = ("lookup", "new", "info")
+
+
+def typed_bodies(reqfile, n: int, rng: random.Random) -> dict[str, list[bytes]]:
+    """``n`` request bodies of each kind; new values unique to this run."""
+    known, emails, phones = [], [], []
+    for line in reqfile.read_text().splitlines():
+        kind, rest = line[0], line[2:]
+        (known if kind == "K" else emails if kind == "E" else phones).append(rest)
+    tag = f"c{os.getpid()}x{int(time.time())}"
+    out: dict[str, list[bytes]] = {k: [] for k in KINDS}
+    for i in range(n):
+        phone = f"+1 972 {200 + i // 10000 % 800} {i % 10000:04d}"
+        out["lookup"].append(rng.choice(known).encode())
+        out["new"].append(json.dumps({"email": f"new.{tag}.{i}@bench.example", "phoneNumber": phone}).encode())
+        if i % 2:
+            body = {"email": rng.choice(emails), "phoneNumber": f"+1 973 {200 + i // 10000 % 800} {i % 10000:04d}"}
+        else:
+            body = {"email": f"info.{tag}.{i}@bench.example", "phoneNumber": rng.choice(phones)}
+        out["info"].append(json.dumps(body).encode())
+    return out
+
+
+class Counts:
+    """Statements, commits and pool checkouts, hooked into the driver and the pool."""
+
+    def __init__(self, dialect: str):
+        from sqlalchemy import event
+        from sqlalchemy.engine import Engine
+        from sqlalchemy.pool import Pool
+
+        self.c: Counter = Counter()
+        event.listen(Pool, "checkout", lambda *a: self.c.update(["checkouts"]))
+        if dialect == "sqlite":
+            event.listen(Engine, "connect", lambda dbapi, _rec: dbapi.set_trace_callback(self._traced))
+        else:
+            self._hook_psycopg()
+
+    def _traced(self, sql: str) -> None:
+        self.c["statements"] += 1
+        if sql.lstrip().upper().startswith("COMMIT"):
+            self.c["commits"] += 1
+
+    def _hook_psycopg(self) -> None:
+        import psycopg
+        from psycopg import pq
+
+        counts = self.c
+        execute, executemany, commit = psycopg.Cursor.execute, psycopg.Cursor.executemany, psycopg.Connection.commit
+
+        def counted_execute(cur, *a, **k):
+            counts["statements"] += 1
+            return execute(cur, *a, **k)
+
+        def counted_executemany(cur, *a, **k):
+            counts["statements"] += 1
+            return executemany(cur, *a, **k)
+
+        def counted_commit(conn):
+            if conn.pgconn.transaction_status != pq.TransactionStatus.IDLE:
+                counts["commits"] += 1
+            return commit(conn)
+
+        psycopg.Cursor.execute, psycopg.Cursor.executemany = counted_execute, counted_executemany
+        psycopg.Connection.commit = counted_commit
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench store_calls", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", default="100k")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    ap.add_argument("--requests", type=int, default=1000, help="requests of each kind")
+    ap.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    args = ap.parse_args(argv)
+
+    def log(msg: str) -> None:
+        if not args.json:
+            print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+    size = parse_size(args.size)
+    backend = Backend(args.backend, size, log)
+    own_db = own_file = None
+    if args.backend == "sqlite":  # a file of our own: Backend.fresh's is shared with `bench identify`
+        own_file = RUN_DIR / f"store_calls-{os.getpid()}.db"
+        shutil.copyfile(backend.seed, own_file)
+        url = f"sqlite:///{own_file}"
+    else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
+        from sqlalchemy import text
+
+        own_db = f"bench_store_calls_{os.getpid()}"
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
+        admin.dispose()
+        url = _pg_url(own_db)
+    counts = Counts(args.backend)
+    try:
+        reqfile = RUN_DIR / f"identify-{size}-{seed_key(size)}.requests"
+        if not reqfile.exists():
+            write_requests(url, size, reqfile)
+        os.environ.update(RECONCILE_DATABASE_URL=url, RECONCILE_PROBABILISTIC="1")
+        from reconcile.web.app import create_app
+
+        app = create_app()
+        rng = random.Random(SEED)
+        for body in [b for kind in typed_bodies(reqfile, 100, rng).values() for b in kind]:  # warm
+            call(app, body)
+        work = typed_bodies(reqfile, args.requests, rng)
+        load = os.getloadavg()[0]
+        result = {"backend": args.backend, "size": size, "load": round(load, 2)}
+        for kind in KINDS:
+            counts.c.clear()
+            cpu = time.process_time()
+            statuses = [call(app, body) for body in work[kind]]
+            cpu = time.process_time() - cpu
+            n = len(work[kind])
+            result[kind] = {
+                "cpu_ms": round(cpu * 1000 / n, 3),
+                **{k: round(counts.c[k] / n, 3) for k in ("statements", "commits", "checkouts")},
+                "errors": sum(s >= 400 for s in statuses),
+            }
+        if args.json:
+            print(json.dumps(result))
+        else:
+            print(f"{args.backend} {size:,} contacts, {args.requests} requests of each kind, load 1m {load:.2f}")
+            print(f"{'kind':8} {'CPU ms':>7} {'stmts':>6} {'commits':>7} {'checkouts':>9} errors")
+            for kind in KINDS:
+                r = result[kind]
+                print(f"{kind:8} {r['cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f} {r['checkouts']:9.2f} {r['errors']}")
+        return 1 if any(result[k]["errors"] for k in KINDS) else 0
+    finally:
+        if own_db is not None:
+            admin = _pg_admin()
+            _pg_drop(admin, own_db)
+            admin.dispose()
+        if own_file is not None:
+            for suffix in ("", "-wal", "-shm", "-writelock"):
+                Path(f"{own_file}{suffix}").unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
