@@ -1,6 +1,6 @@
 """Thresholds from labelled scores: the upper cut whose precision (and its one-sided
 Wilson lower bound) reaches the target all the way up, the lower cut that keeps most
-confirmed pairs within a review budget. Used by :mod:`reconcile.training.retrain`."""
+confirmed pairs, raised when that would open more review items than the budget allows. Used by :mod:`reconcile.training.retrain`."""
 from __future__ import annotations
 
 import math
@@ -112,15 +112,20 @@ def choose_thresholds(
     else:
         lower = upper
         lower_basis = "no confirmed pairs: lower = upper"
+    natural_lower = min(lower, upper)
     if lower_floor is not None:
         floor = lower_floor(upper)
         if floor > lower:
             lower = floor
-            lower_basis = "review load capped at the active model's (estimated on candidate pairs of the contact table)"
+            lower_basis = (
+                f"raised from {natural_lower:.6g}: the review load within budget (the active model's, "
+                "estimated on the contact table's records in arrival order)"
+            )
     lower = min(lower, upper)
     return {
         "upper": upper,
         "lower": lower,
+        "natural_lower": natural_lower,
         "target_precision": target_precision,
         "lower_recall": lower_recall,
         "confidence_z": z,
