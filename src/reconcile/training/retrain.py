@@ -233,7 +233,6 @@ def train_from_labels(
             if not threshold_pairs:
                 threshold_pairs, basis = training, "all training labels (no scored pairs)"
             train_scores = score_pairs(candidate, threshold_pairs)
-            # the review load of each model on candidate pairs of the contact table
             # the review items the table's records would have opened under each model
             arrivals = candidate_pairs(rows, settings.candidates_per_key)
             candidate_probs = [candidate.score(a, b).match_probability for a, b in arrivals.pairs]
@@ -265,14 +264,12 @@ def train_from_labels(
                 "scored_pairs": len(arrivals.pairs),
                 "budget": budget,
                 "budget_source": None if budget is None else f"the active model's ({active.version}) load on the same records",
-                "active": budget,
                 "candidate_at_natural_lower": natural,
                 "candidate": chosen,
+                # a guard-held pair scored at or above upper is an item at any lower <= upper
+                "within_budget": None if budget is None else chosen <= budget,
                 "lower_raised_from": thresholds["natural_lower"] if thresholds["lower"] > thresholds["natural_lower"] else None,
-                "per_1000_records": {
-                    "active": None if budget is None else round(1000 * budget / arrivals.records, 2) if arrivals.records else None,
-                    "candidate": round(1000 * chosen / arrivals.records, 2) if arrivals.records else None,
-                },
+                "per_1000_records": {"budget": _per_1000(budget, arrivals.records), "candidate": _per_1000(chosen, arrivals.records)},
                 "basis": "each live record against the earlier records sharing a blocking key outside its exact group, in table "
                 "order: items where a group scores in [lower, upper), or a guard-held pair scores at or above lower",
             }
@@ -506,6 +503,10 @@ def _scratch_parameters(
         "u_filled_by_rule_of_three": filled_u,
         "m_combination": m_detail,
     }
+
+
+def _per_1000(items: int | None, records: int) -> float | None:
+    return None if items is None or not records else round(1000 * items / records, 2)
 
 
 def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:
