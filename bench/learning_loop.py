@@ -226,7 +226,7 @@ def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool, st
                     "heldout": {k: {x: result.evaluation[k].get(x) for x in ("version", "precision", "recall", "f1", "upper", "lower", "average_precision")} for k in ("candidate", "active")},
                     "prior_shift_bits": result.summary["parameters"].get("prior_shift_bits"),
                     "review_load": result.thresholds["review_load"],
-                    "natural_lower": result.thresholds["natural_lower"],
+                    "natural": {"upper": result.thresholds["natural_upper"], "lower": result.thresholds["natural_lower"]},
                 }
                 print(f"[{name}] batch {n}: {decided} decisions, trained {result.version} in {training['seconds']:.0f} s: {gate}", flush=True)
             estimate = audit_report(store).as_json()

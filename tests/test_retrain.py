@@ -337,7 +337,7 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
         budget = evaluation["review_budget"]
         assert budget == summary["thresholds"]["review_load"] and budget["budget"] is not None
         assert budget["within_budget"] == (budget["candidate"] <= budget["budget"])
-        assert thresholds["lower"] >= thresholds["natural_lower"]
+        assert thresholds["lower"] >= thresholds["natural_lower"] and thresholds["upper"] >= thresholds["natural_upper"]
         record = get_model(store, "v-test")
         assert not record.active and record.upper_threshold == thresholds["upper"]
         assert set(record.metrics) >= {"candidate", "active"}
@@ -501,6 +501,18 @@ def test_a_candidate_whose_natural_lower_opens_too_many_items_gets_a_raised_lowe
     assert chosen["basis"]["lower"].startswith("raised from 0.2")
     unbounded = choose_thresholds(scores, truth, 0.9)
     assert unbounded["lower"] == unbounded["natural_lower"] == 0.2
+
+
+def test_when_guard_held_pairs_alone_exceed_the_budget_upper_rises_with_lower():
+    # ten held pairs (a guard keeps them apart: items at any score >= lower), scored 0.50-0.59
+    held = [0.5 + i / 100 for i in range(10)]
+    arrivals = ArrivalPairs(records=10, pairs=[({}, {})] * 10, arrival=list(range(10)), group=[-1] * 10, held=[True] * 10)
+    scores, truth = [0.45, 0.3, 0.1], [True, True, False]
+    chosen = choose_thresholds(scores, truth, 0.9, lower_floor=load_floor(arrivals, held, budget=4))
+    assert chosen["natural_upper"] == 0.3 and chosen["natural_lower"] == 0.3
+    assert chosen["upper"] == chosen["lower"] > 0.55  # only 0.56-0.59 still open items
+    assert review_load(arrivals, held, chosen["upper"], chosen["lower"]) == 4
+    assert "raised from 0.3 with the lower threshold" in chosen["basis"]["upper"]
 
 
 def test_held_pairs_count_above_the_upper_and_groups_count_once():

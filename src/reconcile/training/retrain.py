@@ -50,7 +50,8 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
      at or above it, raised if needed so that the review load stays within the active
      model's: the items the contact table's records would have opened, arriving in
      order, each scored against earlier records sharing a blocking key outside its exact
-     group (:mod:`reconcile.training.review_load`); never above upper. The budget, the
+     group (:mod:`reconcile.training.review_load`); never above upper: when guard-held
+     pairs alone exceed the budget, upper and lower rise together. The budget, the
      natural lower cut and the loads are in ``thresholds.json`` and as
      ``review_budget`` in ``evaluation.json``;
    * false-match rate (rejected pairs at or above upper) and false non-match rate
@@ -257,18 +258,19 @@ def train_from_labels(
                 weights=label_weights, floor_precision=floor_precision,
             )
             thresholds["labels_used"] = basis
-            natural = review_load(arrivals, candidate_probs, thresholds["upper"], thresholds["natural_lower"])
+            natural = review_load(arrivals, candidate_probs, thresholds["natural_upper"], thresholds["natural_lower"])
             chosen = review_load(arrivals, candidate_probs, thresholds["upper"], thresholds["lower"])
             thresholds["review_load"] = {
                 "records": arrivals.records,
                 "scored_pairs": len(arrivals.pairs),
                 "budget": budget,
                 "budget_source": None if budget is None else f"the active model's ({active.version}) load on the same records",
-                "candidate_at_natural_lower": natural,
+                "candidate_at_natural_thresholds": natural,
                 "candidate": chosen,
                 # a guard-held pair scored at or above upper is an item at any lower <= upper
                 "within_budget": None if budget is None else chosen <= budget,
                 "lower_raised_from": thresholds["natural_lower"] if thresholds["lower"] > thresholds["natural_lower"] else None,
+                "upper_raised_from": thresholds["natural_upper"] if thresholds["upper"] > thresholds["natural_upper"] else None,
                 "per_1000_records": {"budget": _per_1000(budget, arrivals.records), "candidate": _per_1000(chosen, arrivals.records)},
                 "basis": "each live record against the earlier records sharing a blocking key outside its exact group, in table "
                 "order: items where a group scores in [lower, upper), or a guard-held pair scores at or above lower",
@@ -366,7 +368,7 @@ def train_from_labels(
             "levels": base_train._parameter_summary(model),
         },
         "thresholds": {
-            k: thresholds[k] for k in ("upper", "lower", "natural_lower", "false_match_rate", "false_non_match_rate", "basis", "review_load")
+            k: thresholds[k] for k in ("upper", "lower", "natural_upper", "natural_lower", "false_match_rate", "false_non_match_rate", "basis", "review_load")
         },
         "notes": notes,
         "seconds": {**steps.timings, "total": round(time.perf_counter() - started, 3)},
