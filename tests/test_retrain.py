@@ -41,6 +41,7 @@ from reconcile.training.label_metrics import (
 )
 from reconcile.training.retrain import MIN_CONFIRMED, train_from_labels
 from reconcile.training.review_load import (
+    ArrivalPairs,
     candidate_pairs,
     clusters_of,
     live_rows,
@@ -48,6 +49,7 @@ from reconcile.training.review_load import (
     review_load,
 )
 from reconcile.training.thresholds import choose_thresholds, wilson_lower
+from reconcile.training.train import Row
 
 SAMPLE = PROJECT_ROOT / "data" / "sample_stream.jsonl"
 HEADER = "left_email,left_phoneNumber,left_name,right_email,right_phoneNumber,right_name,outcome"
@@ -331,6 +333,11 @@ def test_train_from_labels_writes_a_complete_loadable_version(reviewed, tmp_path
             assert {"precision", "recall", "f1", "pr_curve", "pending_merges", "upper", "lower"} <= set(block)
             assert 0 <= block["average_precision"] <= 1 and 0 <= block["roc_auc"] <= 1
         assert evaluation["active"]["version"] == "default"
+        # the review budget applied to the lower threshold is reported
+        budget = evaluation["review_budget"]
+        assert budget == summary["thresholds"]["review_load"] and budget["budget"] is not None
+        assert budget["within_budget"] == (budget["candidate"] <= budget["budget"])
+        assert thresholds["lower"] >= thresholds["natural_lower"] and thresholds["upper"] >= thresholds["natural_upper"]
         record = get_model(store, "v-test")
         assert not record.active and record.upper_threshold == thresholds["upper"]
         assert set(record.metrics) >= {"candidate", "active"}
@@ -425,9 +432,30 @@ def test_live_groups_are_the_person_proxy(reviewed):
     assert len(exact) == len(rows) and all(c.startswith("proxy") for c in exact)
     with pytest.raises(ValueError):
         clusters_of(rows, "truth")
-    # candidate pairs for the review load never pair a group with itself
-    pairs = candidate_pairs(rows, per_key=5)
-    assert pairs and all(a != b for a, b in pairs)
+    # the review-load pairs never pair a record with one of its own exact group
+    arrivals = candidate_pairs(rows, per_key=5)
+    assert arrivals.pairs and len(arrivals.pairs) == len(arrivals.arrival) == len(arrivals.group) == len(arrivals.held)
+
+
+def test_load_pairs_are_those_the_engine_would_have_scored_on_arrival():
+    rows = [
+        Row("ann@x.com", "+12025550101", "ann lee", "g1"),
+        Row("ann@x.com", "+12025550199", "ann lee", "g1"),  # exact group of the first: never scored
+        Row("ann.lee@y.com", "+12025550155", "ann lee", "g1"),  # model-linked: still scored
+        Row("bob@z.com", "+12025550101", "bob lee", "g2"),  # a shared phone across live groups: held
+    ]
+    arrivals = candidate_pairs(rows, per_key=5)
+    pairs = set(zip(arrivals.group, arrivals.arrival, arrivals.held))
+    first = arrivals.group[arrivals.arrival.index(2)]
+    assert (first, 2, False) in pairs  # the model-linked record against the exact group before it
+    assert all(arrival != 1 for arrival in arrivals.arrival)  # its only partner is in its exact group
+    assert any(arrival == 3 and held for _, arrival, held in pairs)
+
+
+def _arrivals(probabilities: list[float]) -> ArrivalPairs:
+    """One scored pair per arriving record, none held."""
+    n = len(probabilities)
+    return ArrivalPairs(records=n, pairs=[({}, {})] * n, arrival=list(range(n)), group=[-1] * n, held=[False] * n)
 
 
 def test_ranking_metrics_are_threshold_free():
@@ -454,9 +482,46 @@ def test_upper_needs_a_confident_cut_else_keeps_the_active_one():
 
 def test_lower_keeps_the_review_load_within_the_active_budget():
     probabilities = [i / 100 for i in range(100)]
-    floor = load_floor(probabilities, budget=10)
+    arrivals = _arrivals(probabilities)
+    floor = load_floor(arrivals, probabilities, budget=10)
     lower = floor(0.9)
-    assert review_load(probabilities, 0.9, lower) <= 10 and review_load(probabilities, 0.9, lower - 0.011) > 10
-    assert load_floor(probabilities, budget=1000)(0.9) == 0.0
-    chosen = choose_thresholds([0.95, 0.2, 0.1], [True, True, False], 0.9, lower_floor=floor)
-    assert review_load(probabilities, chosen["upper"], chosen["lower"]) <= 10
+    assert review_load(arrivals, probabilities, 0.9, lower) <= 10
+    assert review_load(arrivals, probabilities, 0.9, lower - 0.011) > 10
+    assert load_floor(arrivals, probabilities, budget=1000)(0.9) == 0.0
+
+
+def test_a_candidate_whose_natural_lower_opens_too_many_items_gets_a_raised_lower():
+    load = [i / 100 for i in range(100)]
+    arrivals = _arrivals(load)
+    budget = review_load(arrivals, load, 0.9, 0.8)  # the active model's band: 10 items
+    scores, truth = [0.95, 0.5, 0.2, 0.1], [True, False, True, False]
+    chosen = choose_thresholds(scores, truth, 0.9, lower_floor=load_floor(arrivals, load, budget))
+    assert chosen["upper"] == 0.95 and chosen["natural_lower"] == 0.2  # what the labels alone ask for: 75 items
+    assert chosen["lower"] > 0.8 and review_load(arrivals, load, chosen["upper"], chosen["lower"]) <= budget
+    assert chosen["basis"]["lower"].startswith("raised from 0.2")
+    unbounded = choose_thresholds(scores, truth, 0.9)
+    assert unbounded["lower"] == unbounded["natural_lower"] == 0.2
+
+
+def test_when_guard_held_pairs_alone_exceed_the_budget_upper_rises_with_lower():
+    # ten held pairs (a guard keeps them apart: items at any score >= lower), scored 0.50-0.59
+    held = [0.5 + i / 100 for i in range(10)]
+    arrivals = ArrivalPairs(records=10, pairs=[({}, {})] * 10, arrival=list(range(10)), group=[-1] * 10, held=[True] * 10)
+    scores, truth = [0.45, 0.3, 0.1], [True, True, False]
+    chosen = choose_thresholds(scores, truth, 0.9, lower_floor=load_floor(arrivals, held, budget=4))
+    assert chosen["natural_upper"] == 0.3 and chosen["natural_lower"] == 0.3
+    assert chosen["upper"] == chosen["lower"] > 0.55  # only 0.56-0.59 still open items
+    assert review_load(arrivals, held, chosen["upper"], chosen["lower"]) == 4
+    assert "raised from 0.3 with the lower threshold" in chosen["basis"]["upper"]
+
+
+def test_held_pairs_count_above_the_upper_and_groups_count_once():
+    arrivals = ArrivalPairs(
+        records=2, pairs=[({}, {})] * 4, arrival=[0, 0, 1, 1], group=[7, 7, 8, 9], held=[False, False, True, False]
+    )
+    probabilities = [0.5, 0.95, 0.99, 0.5]
+    # record 0: its group's best pair (0.95) links; record 1: a held pair above upper and a band pair
+    assert review_load(arrivals, probabilities, 0.9, 0.4) == 2
+    assert review_load(arrivals, probabilities, 0.9, 0.6) == 1
+
+

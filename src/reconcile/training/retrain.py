@@ -47,9 +47,13 @@ Recipe (the parameters; see ../shared/SPLINK5-NOTES.md pitfall 1 and
      qualifies, the active model's upper (labels too few to justify another), or just
      above the highest-scored rejected pair when the labels contradict that one too;
    * lower: the highest score that keeps ``LOWER_RECALL`` (99%) of the confirmed pairs
-     at or above it, raised if needed so that the review load (candidate pairs of the
-     contact table from different live groups sharing a blocking key, scored in
-     ``[lower, upper)``) stays within the active model's; never above upper;
+     at or above it, raised if needed so that the review load stays within the active
+     model's: the items the contact table's records would have opened, arriving in
+     order, each scored against earlier records sharing a blocking key outside its exact
+     group (:mod:`reconcile.training.review_load`); never above upper: when guard-held
+     pairs alone exceed the budget, upper and lower rise together. The budget, the
+     natural lower cut and the loads are in ``thresholds.json`` and as
+     ``review_budget`` in ``evaluation.json``;
    * false-match rate (rejected pairs at or above upper) and false non-match rate
      (confirmed pairs below lower) are reported.
 
@@ -230,15 +234,15 @@ def train_from_labels(
             if not threshold_pairs:
                 threshold_pairs, basis = training, "all training labels (no scored pairs)"
             train_scores = score_pairs(candidate, threshold_pairs)
-            # the review load of each model on candidate pairs of the contact table
-            pairs_for_load = candidate_pairs(rows, settings.candidates_per_key)
-            candidate_probs = [candidate.score(a, b).match_probability for a, b in pairs_for_load]
+            # the review items the table's records would have opened under each model
+            arrivals = candidate_pairs(rows, settings.candidates_per_key)
+            candidate_probs = [candidate.score(a, b).match_probability for a, b in arrivals.pairs]
             floor = None
             budget = None
             if active_scorer is not None:
-                active_probs = [active_scorer.score(a, b).match_probability for a, b in pairs_for_load]
-                budget = review_load(active_probs, active.upper, active.lower)
-                floor = load_floor(candidate_probs, budget)
+                active_probs = [active_scorer.score(a, b).match_probability for a, b in arrivals.pairs]
+                budget = review_load(arrivals, active_probs, active.upper, active.lower)
+                floor = load_floor(arrivals, candidate_probs, budget)
             label_weights = [p.weight for p in threshold_pairs] if m_source == "weighted" else None
             floor_precision = None
             if label_weights is not None and active_scorer is not None:
@@ -254,11 +258,22 @@ def train_from_labels(
                 weights=label_weights, floor_precision=floor_precision,
             )
             thresholds["labels_used"] = basis
+            natural = review_load(arrivals, candidate_probs, thresholds["natural_upper"], thresholds["natural_lower"])
+            chosen = review_load(arrivals, candidate_probs, thresholds["upper"], thresholds["lower"])
             thresholds["review_load"] = {
-                "candidate_pairs": len(pairs_for_load),
-                "active": budget,
-                "candidate": review_load(candidate_probs, thresholds["upper"], thresholds["lower"]),
-                "basis": "pairs of different live groups sharing a blocking key, scored in [lower, upper)",
+                "records": arrivals.records,
+                "scored_pairs": len(arrivals.pairs),
+                "budget": budget,
+                "budget_source": None if budget is None else f"the active model's ({active.version}) load on the same records",
+                "candidate_at_natural_thresholds": natural,
+                "candidate": chosen,
+                # a guard-held pair scored at or above upper is an item at any lower <= upper
+                "within_budget": None if budget is None else chosen <= budget,
+                "lower_raised_from": thresholds["natural_lower"] if thresholds["lower"] > thresholds["natural_lower"] else None,
+                "upper_raised_from": thresholds["natural_upper"] if thresholds["upper"] > thresholds["natural_upper"] else None,
+                "per_1000_records": {"budget": _per_1000(budget, arrivals.records), "candidate": _per_1000(chosen, arrivals.records)},
+                "basis": "each live record against the earlier records sharing a blocking key outside its exact group, in table "
+                "order: items where a group scores in [lower, upper), or a guard-held pair scores at or above lower",
             }
             if not threshold_pairs:
                 notes.append("no training labels: thresholds of the active model")
@@ -352,11 +367,14 @@ def train_from_labels(
             "m_filled_unobserved": filled_m,
             "levels": base_train._parameter_summary(model),
         },
-        "thresholds": {k: thresholds[k] for k in ("upper", "lower", "false_match_rate", "false_non_match_rate", "basis", "review_load")},
+        "thresholds": {
+            k: thresholds[k] for k in ("upper", "lower", "natural_upper", "natural_lower", "false_match_rate", "false_non_match_rate", "basis", "review_load")
+        },
         "notes": notes,
         "seconds": {**steps.timings, "total": round(time.perf_counter() - started, 3)},
     }
     (directory / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    evaluation["review_budget"] = thresholds["review_load"]
     (directory / "evaluation.json").write_text(json.dumps(evaluation, indent=2) + "\n")
     result = Result(version, directory, summary, thresholds, evaluation, notes)
     if register:
@@ -487,6 +505,10 @@ def _scratch_parameters(
         "u_filled_by_rule_of_three": filled_u,
         "m_combination": m_detail,
     }
+
+
+def _per_1000(items: int | None, records: int) -> float | None:
+    return None if items is None or not records else round(1000 * items / records, 2)
 
 
 def _label_counts(pairs: Sequence[LabelPair]) -> dict[str, Any]:

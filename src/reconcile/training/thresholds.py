@@ -1,6 +1,6 @@
 """Thresholds from labelled scores: the upper cut whose precision (and its one-sided
 Wilson lower bound) reaches the target all the way up, the lower cut that keeps most
-confirmed pairs within a review budget. Used by :mod:`reconcile.training.retrain`."""
+confirmed pairs, raised when that would open more review items than the budget allows. Used by :mod:`reconcile.training.retrain`."""
 from __future__ import annotations
 
 import math
@@ -46,7 +46,9 @@ def choose_thresholds(
     ``z`` > 0 asks the upper cut's Wilson lower bound of precision (not just its point
     estimate) to reach the target; when no cut qualifies, ``fallback_upper`` (the active
     model's) is kept rather than guessed. ``lower_floor(upper)``, when given, is the
-    lowest lower threshold that keeps the review load within budget. ``weights`` (1 /
+    lowest lower threshold that keeps the review load within budget; when that is above
+    ``upper`` (guard-held pairs alone exceed the budget), the upper rises to it too
+    (``natural_upper``, ``natural_lower``: the cuts the labels alone chose). ``weights`` (1 /
     inclusion probability per label) make every share a weighted one, its Wilson bound
     taken at Kish's effective sample size (:func:`label_metrics.weighted_cuts`).
     ``floor_precision``, when given and no cut reaches the target, picks the cut with
@@ -112,15 +114,27 @@ def choose_thresholds(
     else:
         lower = upper
         lower_basis = "no confirmed pairs: lower = upper"
+    natural_upper, natural_lower = upper, min(lower, upper)
     if lower_floor is not None:
         floor = lower_floor(upper)
+        if floor > upper:
+            # guard-held pairs are items whenever they score at or above lower, whatever the
+            # upper: past the upper the budget can only be kept by raising both
+            floor = min(floor, 1.0)
+            upper_basis += f"; raised from {upper:.6g} with the lower threshold to keep the review load within budget"
+            upper = floor
         if floor > lower:
             lower = floor
-            lower_basis = "review load capped at the active model's (estimated on candidate pairs of the contact table)"
+            lower_basis = (
+                f"raised from {natural_lower:.6g}: the review load within budget (the active model's, "
+                "estimated on the contact table's records in arrival order)"
+            )
     lower = min(lower, upper)
     return {
         "upper": upper,
         "lower": lower,
+        "natural_upper": natural_upper,
+        "natural_lower": natural_lower,
         "target_precision": target_precision,
         "lower_recall": lower_recall,
         "confidence_z": z,
