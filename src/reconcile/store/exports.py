@@ -18,7 +18,7 @@ from .schema import contact, pending_merge
 
 _LIVE_CONTACTS = text('SELECT email, "phoneNumber", name FROM "Contact" WHERE "deletedAt" IS NULL')
 _LIVE_CONTACTS_WITH_GROUP = text(
-    'SELECT email, "phoneNumber", name, COALESCE("linkedId", id) FROM "Contact" WHERE "deletedAt" IS NULL'
+    'SELECT email, "phoneNumber", name, COALESCE("linkedId", id) FROM "Contact" WHERE "deletedAt" IS NULL ORDER BY id'
 )
 
 
@@ -39,7 +39,9 @@ def live_contacts(url: str) -> list[tuple]:
 
 
 def live_contacts_with_group(url: str) -> list[tuple]:
-    """(email, phoneNumber, name, primary id) of every live contact, as stored."""
+    """(email, phoneNumber, name, primary id) of every live contact, as stored, in the
+    order the contacts were created (id order): the review-load estimate replays them
+    as they arrived."""
     with _connection(url) as conn:
         return [tuple(r) for r in conn.execute(_LIVE_CONTACTS_WITH_GROUP)]
 
