@@ -73,7 +73,6 @@ class IdentifyRoute:
     def __init__(self, app: Flask, wsgi_app: Callable[[dict, Callable], Iterable[bytes]]):
         self.app = app
         self.wsgi_app = wsgi_app
-        self.reconciler = app.extensions["reconcile"]
         self.api_keys = app.config["RECONCILE"].api_keys
         self.max_body = app.config["MAX_CONTENT_LENGTH"]
 
@@ -93,7 +92,7 @@ class IdentifyRoute:
             environ["wsgi.input"] = io.BytesIO(raw)
             return self.wsgi_app(environ, start_response)
         try:
-            payload, method = answer(self.reconciler, raw)
+            payload, method = answer(self.app.extensions["reconcile"], raw)
         except Exception as exc:  # noqa: BLE001 - every error goes to the app's handlers
             return self._error(environ, raw, exc, started, start_response)
         observe_identify(200, method, started)
