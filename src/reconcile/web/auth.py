@@ -213,7 +213,7 @@ def require_api_key() -> None:
         raise ApiError(401, "unauthorized", "send a valid API key in the X-API-Key header")
 
 
-def api_key_accepted(keys, x_api_key: str | None, authorization: str | None) -> bool:
+def api_key_accepted(keys: tuple[str, ...], x_api_key: str | None, authorization: str | None) -> bool:
     """Whether the ``X-API-Key`` or ``Authorization: Bearer`` header values carry one of
     ``keys`` (always, when there are none). Header values in, so the WSGI route of
     ``/identify`` (:class:`reconcile.web.identify.IdentifyRoute`) decides exactly as the hook."""
