@@ -28,12 +28,12 @@ AREAS = {
     "normalise (parse_identity)": ("reconcile/normalize.py", "parse_identity"),
     "Identity.keys": ("reconcile/normalize.py", "keys"),
     "JSON decode (json.loads)": ("json/__init__.py", "loads"),
-    "JSON encode (flask jsonify)": ("flask/json/__init__.py", "jsonify"),
+    "the /identify route (IdentifyRoute, web/identify.py)": ("reconcile/web/identify.py", "__call__"),
     "engine (Reconciler.identify)": ("reconcile/engine/reconciler.py", "identify"),
     "SQLAlchemy execute": ("sqlalchemy/engine/base.py", "execute"),
     "sqlite3 execute": ("~", "<method 'execute' of 'sqlite3.Cursor' objects>"),
     "commit": ("~", "<method 'commit' of 'sqlite3.Connection' objects>"),
-    "metrics hooks": ("reconcile/web/metrics.py", "_observe"),
+    "metrics (observe_identify)": ("reconcile/web/metrics.py", "observe_identify"),
     "Flask full_dispatch_request": ("flask/app.py", "full_dispatch_request"),
 }
 

@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(corrections.bp)  # /persons/{id}/detach and its undo
     app.register_blueprint(splits.bp)  # /reviews/splits: split proposals from reconcile resolve
     app.register_blueprint(erasure.bp)
+    identify.init_app(app)
     return app
 
 

@@ -178,7 +178,10 @@ def session_reviewer() -> Reviewer | None:
 
 
 def _bearer() -> str | None:
-    header = request.headers.get("Authorization", "")
+    return _bearer_value(request.headers.get("Authorization", ""))
+
+
+def _bearer_value(header: str) -> str | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer":
         return None
@@ -206,10 +209,17 @@ def require_api_key() -> None:
     """``before_request`` of ``/identify``: when RECONCILE_API_KEYS is set, one of them must
     come in ``X-API-Key`` or ``Authorization: Bearer``."""
     keys = current_app.config["RECONCILE"].api_keys
+    if not api_key_accepted(keys, request.headers.get("X-API-Key"), request.headers.get("Authorization")):
+        raise ApiError(401, "unauthorized", "send a valid API key in the X-API-Key header")
+
+
+def api_key_accepted(keys: tuple[str, ...], x_api_key: str | None, authorization: str | None) -> bool:
+    """Whether the ``X-API-Key`` or ``Authorization: Bearer`` header values carry one of
+    ``keys`` (always, when there are none). Header values in, so the WSGI route of
+    ``/identify`` (:class:`reconcile.web.identify.IdentifyRoute`) decides exactly as the hook."""
     if not keys:
-        return
-    supplied = request.headers.get("X-API-Key") or _bearer() or ""
+        return True
+    supplied = x_api_key or _bearer_value(authorization or "") or ""
     # compare with every key, so the time taken does not say which one came close
     matched = [hmac.compare_digest(key.encode(), supplied.encode()) for key in keys]
-    if not any(matched):
-        raise ApiError(401, "unauthorized", "send a valid API key in the X-API-Key header")
+    return any(matched)

@@ -114,19 +114,24 @@ def _start_timer() -> None:
 
 def _observe(response: Response) -> Response:
     started = g.pop("identify_started", None)
-    if started is None:
-        return response
+    if started is not None:
+        observe_identify(response.status_code, g.pop("identify_method", None), started)
+    return response
+
+
+def observe_identify(status: int, reported_method: str | None, started: float) -> None:
+    """Count one ``/identify`` answer and its latency since ``started`` (``perf_counter``):
+    the after-request hook's work, and what the WSGI route of ``/identify``
+    (:class:`reconcile.web.identify.IdentifyRoute`) calls for the answers it writes itself."""
     method = "none"
-    if response.status_code < 400:
+    if status < 400:
         outcome = "ok"
-        reported = g.pop("identify_method", None)
-        method = reported if reported in METHODS else "other"
+        method = reported_method if reported_method in METHODS else "other"
     else:
-        outcome = "invalid" if response.status_code < 500 else "error"
+        outcome = "invalid" if status < 500 else "error"
     requests, latency = _series(method, outcome)
     requests.inc()
     latency.observe(time.perf_counter() - started)
-    return response
 
 
 @cache

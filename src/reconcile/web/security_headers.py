@@ -19,6 +19,8 @@ API_HEADERS = {
 }
 
 
+#: the headers as a WSGI header list, for the answers written without a Flask response
+API_HEADER_LIST = tuple(API_HEADERS.items())
 #: (lower-cased name, name, value) of each header, for the one pass below
 _LOWERED = tuple((name.lower(), name, value) for name, value in API_HEADERS.items())
 
