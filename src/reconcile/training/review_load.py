@@ -76,21 +76,9 @@ class ArrivalPairs:
 
 def _exact_groups(rows: Sequence[base_train.Row]) -> list[int]:
     """Each record's exact group: records of one live group joined by a shared email or phone."""
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    first: dict[tuple[str | None, str, str], int] = {}
-    for i, r in enumerate(rows):
-        for kind, value in (("email", r.email), ("phone", r.phone)):
-            if value:
-                j = first.setdefault((r.person, kind, value), i)
-                parent[find(i)] = find(j)
-    return [find(i) for i in range(len(rows))]
+    return base_train.joined_by_keys(
+        [[(r.person, kind, value) for kind, value in (("email", r.email), ("phone", r.phone)) if value] for r in rows]
+    )
 
 
 def _share_identifier(a: base_train.Row, b: base_train.Row) -> bool:

@@ -30,7 +30,7 @@ import math
 import random
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -117,7 +117,17 @@ def proxy_clusters(rows: list[Row]) -> list[str]:
         for col in ("email", "phone"):
             if f[col] and f["name_key"]:
                 names[(col, f[col])].add(f["name_key"])
-    parent = list(range(len(rows)))
+    keys = [
+        [(col, f[col]) for col in ("email", "phone") if f[col] and len(names[(col, f[col])]) < PROXY_SHARED_NAMES]
+        for f in feats
+    ]
+    return [f"proxy{root}" for root in joined_by_keys(keys)]
+
+
+def joined_by_keys(keys: Sequence[Iterable[Hashable]]) -> list[int]:
+    """Each row's cluster, as the index of one of its rows: rows sharing any key
+    (``keys[i]`` are row ``i``'s) are joined, transitively (union-find)."""
+    parent = list(range(len(keys)))
 
     def find(i: int) -> int:
         while parent[i] != i:
@@ -125,15 +135,11 @@ def proxy_clusters(rows: list[Row]) -> list[str]:
             i = parent[i]
         return i
 
-    first: dict[tuple[str, str], int] = {}
-    for i, f in enumerate(feats):
-        for col in ("email", "phone"):
-            value = f[col]
-            if not value or len(names[(col, value)]) >= PROXY_SHARED_NAMES:
-                continue
-            j = first.setdefault((col, value), i)
-            parent[find(i)] = find(j)
-    return [f"proxy{find(i)}" for i in range(len(rows))]
+    first: dict[Hashable, int] = {}
+    for i, row_keys in enumerate(keys):
+        for key in row_keys:
+            parent[find(i)] = find(first.setdefault(key, i))
+    return [find(i) for i in range(len(keys))]
 
 
 def value_frequencies(
