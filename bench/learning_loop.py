@@ -51,7 +51,6 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy import func, select

@@ -543,7 +543,7 @@ def print_table(rows: list[dict], meta: dict) -> None:
     from rich.table import Table
 
     t = Table(title="Probabilistic path: in-process retrieval + scoring (rolled-back write tx) and POST /identify over HTTP "
-                    f"(near misses only; targets: decision p99 <= 5 ms at 1M, HTTP p99 <= 20 ms)")
+                    "(near misses only; targets: decision p99 <= 5 ms at 1M, HTTP p99 <= 20 ms)")
     for col in ["backend", "contacts", "cands mean/p99", "fetch p50/p95/p99", "score_many p50/p95/p99",
                 "fetch+score p99", "decision p50/p95/p99", "5 ms", "decision CPU p99", "exact stage p99",
                 "HTTP req/s", "HTTP p50/p95/p99", "20 ms", "load 1m"]:
@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                 row = {"backend": name, "size": size, "load": os.getloadavg()}
                 if name == "sqlite":
                     row["key_stats"] = key_stats(url)
-                    log(f"blocking keys (rows sharing a row's key, mean): "
+                    log("blocking keys (rows sharing a row's key, mean): "
                         + ", ".join(f"{k} {v['rows_sharing_mean']}" for k, v in row["key_stats"].items()))
                 n_http = args.http_requests if size in http_sizes else 0
                 reqs = make_requests(url, size, args.inproc_warmup + args.requests + n_http, seed=size)

@@ -24,18 +24,15 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size, seed_key, write_requests
-from .web_profile import call
+from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
+from .web_profile import app_and_requests, call, request_values
 
 KINDS = ("lookup", "new", "info")
 
 
 def typed_bodies(reqfile, n: int, rng: random.Random) -> dict[str, list[bytes]]:
     """``n`` request bodies of each kind; new values unique to this run."""
-    known, emails, phones = [], [], []
-    for line in reqfile.read_text().splitlines():
-        kind, rest = line[0], line[2:]
-        (known if kind == "K" else emails if kind == "E" else phones).append(rest)
+    known, emails, phones = request_values(reqfile)
     tag = f"c{os.getpid()}x{int(time.time())}"
     out: dict[str, list[bytes]] = {k: [] for k in KINDS}
     for i in range(n):
@@ -124,13 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         url = _pg_url(own_db)
     counts = Counts(args.backend)
     try:
-        reqfile = RUN_DIR / f"identify-{size}-{seed_key(size)}.requests"
-        if not reqfile.exists():
-            write_requests(url, size, reqfile)
-        os.environ.update(RECONCILE_DATABASE_URL=url, RECONCILE_PROBABILISTIC="1")
-        from reconcile.web.app import create_app
-
-        app = create_app()
+        app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
         for body in [b for kind in typed_bodies(reqfile, 100, rng).values() for b in kind]:  # warm
             call(app, body)

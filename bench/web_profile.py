@@ -19,6 +19,8 @@ import pstats
 import random
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 from .identify import RUN_DIR, SEED, Backend, human, parse_size, seed_key, write_requests
 
@@ -38,12 +40,32 @@ AREAS = {
 }
 
 
-def bodies(reqfile, n: int, rng: random.Random) -> list[bytes]:
-    """``n`` request bodies in identify.lua's mix, new values unique to this run."""
-    known, emails, phones = [], [], []
+def app_and_requests(url: str, size: int) -> tuple[Any, Path]:
+    """The service's WSGI app on ``url``, model on, and the seed's request-values file
+    (written by :func:`bench.identify.write_requests` on first use)."""
+    reqfile = RUN_DIR / f"identify-{size}-{seed_key(size)}.requests"
+    if not reqfile.exists():
+        write_requests(url, size, reqfile)
+    os.environ.update(RECONCILE_DATABASE_URL=url, RECONCILE_PROBABILISTIC="1")
+    from reconcile.web.app import create_app
+
+    return create_app(), reqfile
+
+
+def request_values(reqfile: Path) -> tuple[list[str], list[str], list[str]]:
+    """(known request bodies, known emails, known phones) of a request-values file."""
+    known: list[str] = []
+    emails: list[str] = []
+    phones: list[str] = []
     for line in reqfile.read_text().splitlines():
         kind, rest = line[0], line[2:]
         (known if kind == "K" else emails if kind == "E" else phones).append(rest)
+    return known, emails, phones
+
+
+def bodies(reqfile, n: int, rng: random.Random) -> list[bytes]:
+    """``n`` request bodies in identify.lua's mix, new values unique to this run."""
+    known, emails, phones = request_values(reqfile)
     tag = f"p{os.getpid()}x{int(time.time())}"
     out = []
     for i in range(n):
@@ -99,13 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     backend = Backend("sqlite", size, log)
     url = backend.fresh()
     try:
-        reqfile = RUN_DIR / f"identify-{size}-{seed_key(size)}.requests"
-        if not reqfile.exists():
-            write_requests(url, size, reqfile)
-        os.environ.update(RECONCILE_DATABASE_URL=url, RECONCILE_PROBABILISTIC="1")
-        from reconcile.web.app import create_app
-
-        app = create_app()
+        app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
         for body in bodies(reqfile, 300, rng):  # warm: caches, model, connections
             call(app, body)
