@@ -118,9 +118,10 @@ class Store:
         deadline). A blocking ``flock`` on a helper thread, which wakes the waiter the
         moment the lock is free, was tried and measured costlier: the workers then take
         turns 4-10 times as often, and each turn after the other process's commit starts
-        from an emptied page cache (+15-35% CPU per write with two processes writing,
-        +6-13% per request over HTTP; bench/README.md, "SQLite workers"). The polling
-        waiter lets the worker that holds the lock go on with its next write first.
+        from an emptied page cache (+17-51% CPU per write with two processes writing,
+        +7-8% per request over HTTP, no more requests served; bench/README.md, "SQLite
+        workers"). The polling waiter lets the worker that holds the lock go on with its
+        next write first.
         ``BEGIN IMMEDIATE`` and the busy timeout still guard against writers that do not
         queue here. A thread that already holds its turn (a nested write) does not queue
         again.
