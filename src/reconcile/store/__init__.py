@@ -121,10 +121,9 @@ class Store:
         from an emptied page cache (+17-51% CPU per write with two processes writing,
         +7-8% per request over HTTP, no more requests served; bench/README.md, "SQLite
         workers"). The polling waiter lets the worker that holds the lock go on with its
-        next write first.
-        ``BEGIN IMMEDIATE`` and the busy timeout still guard against writers that do not
-        queue here. A thread that already holds its turn (a nested write) does not queue
-        again.
+        next write first. ``BEGIN IMMEDIATE`` and the busy timeout still guard against
+        writers that do not queue here. A thread that already holds its turn (a nested
+        write) does not queue again.
         """
         if self._writer_lock_path is None or getattr(self._turn, "held", False):
             yield

@@ -40,9 +40,9 @@ def default_threads(server: Server, database_url: str) -> int:
     granian on SQLite: 1, the app in the worker's event loop. Every SQLite call holds
     the GIL but for the C work itself, so more threads add hand-offs and GIL contention
     but no parallel work (1.06-1.41 ms of server CPU per request against 1.38-1.79 with
-    4, one worker, six interleaved pairs). PostgreSQL: 4, as its round trips release the GIL and another thread runs
-    meanwhile; and 4 under the other servers, where one thread is one request at a time
-    with no event loop to read the next.
+    4, one worker, six interleaved pairs). PostgreSQL: 4, as its round trips release
+    the GIL and another thread runs meanwhile; and 4 under the other servers, where one
+    thread is one request at a time with no event loop to read the next.
     """
     return 1 if server == "granian" and make_url(database_url).get_backend_name() == "sqlite" else 4
 
