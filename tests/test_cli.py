@@ -133,3 +133,22 @@ def test_installed_reconcile_command_reports_through_its_exit_status(db_url):
     broken = subprocess.run([str(exe), "check"], env=env, capture_output=True, text=True, timeout=120)
     assert broken.returncode == 1
     assert "[link-shape]" in broken.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "args", "threads"),
+    [
+        ("sqlite:///{tmp}/r.db", [], 1),  # granian on SQLite: the app in the event loop
+        ("postgresql+psycopg://u@127.0.0.1/db", [], 4),  # round trips release the GIL
+        ("sqlite:///{tmp}/r.db", ["--server", "gunicorn"], 4),  # one thread: one request at a time
+        ("sqlite:///{tmp}/r.db", ["--threads", "3"], 3),
+    ],
+)
+def test_serve_picks_its_threads_by_backend_and_server_unless_told(monkeypatch, tmp_path, url, args, threads):
+    import reconcile.web.server as server
+
+    started: dict = {}
+    monkeypatch.setattr(server, "run", lambda name, **kw: started.update(kw, server=name))
+    result = run(["serve", "--workers", "2", *args], url.format(tmp=tmp_path))
+    assert result.exit_code == 0, result.output
+    assert started["threads"] == threads and started["workers"] == 2

@@ -104,7 +104,10 @@ def erase(email: str | None, phone: str | None, contact_id: int | None, by: str)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="worker processes")
-@click.option("--threads", default=4, show_default=True, type=int, help="threads per worker running the app")
+@click.option(
+    "--threads", default=None, type=click.IntRange(1, 256),
+    help="threads per worker running the app (1: the worker's event loop runs it)  [default: 1 with granian on SQLite, else 4]",
+)
 @click.option(
     "--server",
     type=click.Choice(["granian", "granian-wsgi", "gunicorn", "werkzeug"]),
@@ -114,15 +117,17 @@ def erase(email: str | None, phone: str | None, contact_id: int | None, by: str)
     "granian-wsgi: granian's WSGI interface (only behind a body-buffering proxy); gunicorn: sync workers "
     "with --threads 1, else gthread; werkzeug: Flask's development server (one process). See README, Operations",
 )
-def serve(host: str, port: int, workers: int, threads: int, server: str) -> None:
+def serve(host: str, port: int, workers: int, threads: int | None, server: str) -> None:
     """Serve the HTTP API."""
     if server == "werkzeug":
         from ..web import create_app
 
         create_app().run(host=host, port=port, threaded=True)
         return
-    from ..web.server import run
+    from ..web.server import default_threads, run
 
+    if threads is None:
+        threads = default_threads(server, Settings.from_env().database_url)
     run(server, host=host, port=port, workers=workers, threads=threads)
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 from functools import partial
 from typing import Literal
 
+from sqlalchemy.engine import make_url
+
 Server = Literal["granian", "granian-wsgi", "gunicorn"]
 SERVERS: tuple[Server, ...] = ("granian", "granian-wsgi", "gunicorn")
 
@@ -30,6 +32,19 @@ BODY_TIMEOUT_S = 10
 #: Requests a granian worker holds at once (reading their bodies, waiting, or running);
 #: a slow client takes one of these for at most the two timeouts.
 GRANIAN_BACKPRESSURE = 1024
+
+
+def default_threads(server: Server, database_url: str) -> int:
+    """``--threads`` when not given (measured: bench/README.md, "SQLite workers").
+
+    granian on SQLite: 1, the app in the worker's event loop. Every SQLite call holds
+    the GIL but for the C work itself, so more threads add hand-offs and GIL contention
+    but no parallel work (1.06-1.41 ms of server CPU per request against 1.38-1.79 with
+    4, one worker, six interleaved pairs). PostgreSQL: 4, as its round trips release
+    the GIL and another thread runs meanwhile; and 4 under the other servers, where one
+    thread is one request at a time with no event loop to read the next.
+    """
+    return 1 if server == "granian" and make_url(database_url).get_backend_name() == "sqlite" else 4
 
 
 def run(server: Server, host: str, port: int, workers: int, threads: int) -> None:
