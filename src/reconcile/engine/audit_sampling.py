@@ -32,7 +32,7 @@ each rate times the pairs of its stratum. On the tuning streams (bench/README.md
 ``learning_loop`` and ``queue_mix``) the shipped model makes about 40 automatic links, 55
 close non-links and 22 guard-held clear non-links per 1,000 events; with the strata halving,
 the defaults (links 0.1, close non-links 0.01, held 0.02) draw about 2, 0.55 and 0.45 of
-them: about 3 audit items per 1,000 events, against 7.6 at the former 0.2, 0.03 and 0.05,
+them: about 3 audit items per 1,000 events, against 6.7 at the former 0.2, 0.03 and 0.05,
 which were 40-58% of the learning loop's queue. An operator with a different budget scales
 the rates: items per 1,000 events grow in proportion to each rate.
 
