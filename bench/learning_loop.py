@@ -6,7 +6,8 @@ decides, and the next events are replayed with whatever model is then active.
 
 The stream is the generator's medium stream (50,000 events) with seed 53 by default: a
 seed nobody used to train or tune anything (seed 0 trained the shipped model, seed 1 is
-the README's held-out stream; 3, 4, 7, 12, 31, 41 and others were measured while tuning).
+the README's held-out stream; 3, 4, 7, 12, 31, 41 and others were measured while tuning;
+53 and 59 were report seeds since).
 With ``--start from-contacts`` (the default, issue 12) the loop starts from the model a new
 deployment would: events ``[0, --first)`` are replayed into a scratch database with the
 shipped model and ``reconcile train --from-contacts`` (:func:`train_from_contacts`, EM
@@ -18,7 +19,8 @@ shipped`` starts from the shipped default model (``models/default.json``) instea
 
 1. Replay events ``[0, --first)`` into a fresh SQLite database: automatic links, the
    uncertain band and the random audit sample go to the review queue
-   (:mod:`reconcile.engine.audit_sampling`, default rates).
+   (:mod:`reconcile.engine.audit_sampling`; ``RECONCILE_*`` variables apply, e.g. the
+   audit rates ``RECONCILE_AUDIT_LINK_RATE``, to compare settings on the same stream).
 2. For each batch size (cumulative decisions: 100, then up to 300, then up to 1,000):
    the scripted reviewer (:func:`reconcile.synth.review_simulation.play_reviewer`)
    decides the oldest pending items from the truth until that many decisions are made;
@@ -31,7 +33,8 @@ shipped`` starts from the shipped default model (``models/default.json``) instea
    (the reviewer decides oldest first) and over every automatic link so far; pairwise precision, recall and
    F1 and B-cubed F1 of the grouping of the events just replayed (the current grouping
    of their contacts, measured right after their replay); whether the gate activated.
-   The review load per phase: items opened per 1,000 events, the share of them that are
+   The review load per phase: items opened per 1,000 events (and how many of them are
+   audit items), the share of them that are
    truly the same person, items left stale (their groups joined by other means, or an
    erased contact; an audited automatic link is joined by design and never stale).
 
@@ -125,6 +128,7 @@ def _review_load(store: Store, after_id: int, events: int, person_of: dict) -> d
         "opened": len(items),
         "audit_items": audit,
         "per_1000_events": 1000 * len(items) / events if events else 0.0,
+        "audit_per_1000_events": 1000 * audit / events if events else 0.0,
         "same_person_share": same / known if known else None,
         "stale": stale,
     }
@@ -156,7 +160,7 @@ def start_model(stream: Path, tmp: Path, args: argparse.Namespace) -> dict:
     new deployment would start from. Both arms then replay those events again with it."""
     url = f"sqlite:///{tmp / 'start.db'}"
     upgrade(url)
-    settings = Settings(database_url=url)
+    settings = replace(Settings.from_env(), database_url=url)  # RECONCILE_* variables apply
     store = Store(url)
     try:
         registry.ensure_default_registered(store, settings, by="bench")
@@ -177,7 +181,7 @@ def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool, st
     name = "loop" if retrain else "control"
     url = f"sqlite:///{tmp / (name + '.db')}"
     upgrade(url)
-    settings = Settings(database_url=url)
+    settings = replace(Settings.from_env(), database_url=url)  # RECONCILE_* variables apply
     store = Store(url)
     registry.ensure_default_registered(store, settings, by="bench")
     if start is not None:
@@ -309,7 +313,7 @@ def _print(report: dict) -> None:
         )
         table = Table(title=title)
         for col in ("decisions", "events", "active model", "audit precision (95% CI)", "true: same period", "true: all links",
-                    "pair P", "pair R", "pair F1", "B³ F1", "gate", "items/1k ev", "same person", "stale"):
+                    "pair P", "pair R", "pair F1", "B³ F1", "gate", "items/1k ev", "audit items/1k ev", "same person", "stale"):
             table.add_column(col, justify="right")
         for row in report[arm]["rows"]:
             est = row["audit"]["automaticLinkPrecision"]
@@ -323,7 +327,7 @@ def _print(report: dict) -> None:
                 f"{_fmt(truth.get('period_precision'))} ({truth.get('period_links', '-')})",
                 f"{_fmt(truth['precision'])} ({truth['links']})",
                 _fmt(row["pairwise_precision"]), _fmt(row["pairwise_recall"]), _fmt(row["pairwise_f1"]), _fmt(row["bcubed_f1"]),
-                row["gate"][:60], f"{load['per_1000_events']:.1f}", _fmt(load["same_person_share"], 3), str(load["stale"]),
+                row["gate"][:60], f"{load['per_1000_events']:.1f}", f"{load['audit_per_1000_events']:.1f}", _fmt(load["same_person_share"], 3), str(load["stale"]),
             )
         console.print(table)
         fin = report[arm]

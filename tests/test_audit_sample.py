@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import random
+from pathlib import Path
 
 import pytest
 from conftest import assert_sound, identify, rows
@@ -64,6 +65,47 @@ def test_strata_halve_the_rate_away_from_each_threshold():
     lower_bits = audit_sampling.weight_of(0.99)
     near = [audit_sampling.near_probability(PLAN, lower_bits - d, 0.99) for d in (0.0, 0.5, 4.5, 7.9, 8.1)]
     assert near == [0.0, 0.05, 0.025, 0.025, 0.0]  # at the threshold it is a review item, past 8 bits not close
+
+
+#: audit-eligible pairs per 1,000 events by stratum, counted with every rate at 1 on the
+#: first 20,000 events of tuning seed 3 (shipped model): automatic links 0-4, 4-8 and 8+
+#: bits above the upper threshold, close non-links 0-4 and 4-8 bits below the lower one,
+#: guard-held clear non-links (bench/README.md, learning_loop: "Sizing the audit sample")
+ELIGIBLE_PER_1000 = {"link": (7.35, 16.3, 16.0), "near": (51.15, 7.7), "held": 22.45}
+
+
+def _audit_items_per_1000(plan: AuditPlan) -> float:
+    upper, lower = 0.999, 0.9975
+    links = sum(
+        n * audit_sampling.link_probability(plan, audit_sampling.weight_of(upper) + 4 * s + 2, upper)
+        for s, n in enumerate(ELIGIBLE_PER_1000["link"])
+    )
+    near = sum(
+        n * audit_sampling.near_probability(plan, audit_sampling.weight_of(lower) - 4 * s - 2, lower)
+        for s, n in enumerate(ELIGIBLE_PER_1000["near"])
+    )
+    return links + near + ELIGIBLE_PER_1000["held"] * plan.held_rate
+
+
+def test_the_default_rates_keep_the_audit_sample_within_a_few_items_per_1000_events():
+    """The sample is sized to reviewers' time: about 3 items per 1,000 events at the
+    defaults, where the former fixed share (a fifth of links) drew more than twice that."""
+    s = Settings()
+    plan = AuditPlan(s.audit_link_rate, s.audit_near_rate, s.audit_near_bits, s.audit_seed, s.audit_held_rate)
+    assert _audit_items_per_1000(plan) <= 3.5
+    former = AuditPlan(0.2, 0.03, 8.0, "audit", 0.05)
+    assert _audit_items_per_1000(former) > 2 * _audit_items_per_1000(plan)
+
+
+def test_the_readme_configuration_table_states_the_audit_defaults():
+    table = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    s = Settings()
+    for variable, value in (
+        ("RECONCILE_AUDIT_LINK_RATE", s.audit_link_rate),
+        ("RECONCILE_AUDIT_NEAR_RATE", s.audit_near_rate),
+        ("RECONCILE_AUDIT_HELD_RATE", s.audit_held_rate),
+    ):
+        assert f"| `{variable}` | `{value:g}` |" in table
 
 
 def test_an_automatic_link_drawn_for_audit_is_an_ordinary_looking_item_of_the_groups_it_joined(client, store, reconciler):

@@ -196,11 +196,15 @@ def test_charts_are_self_contained_svg():
 @pytest.fixture(scope="module")
 def reviewed(tmp_path_factory):
     """The sample stream replayed with the shipped model; every pending merge decided
-    from the truth by the scripted reviewer through review/queue.py."""
+    from the truth by the scripted reviewer through review/queue.py. The audit sample at
+    the former rates (a fifth of links): the default rates are a budget for a live
+    stream and draw almost nothing from 500 events, and these tests need decided pairs
+    above and below the thresholds."""
     tmp = tmp_path_factory.mktemp("reviewed")
     url = f"sqlite:///{tmp / 'reviewed.db'}"
     upgrade(url)
-    metrics, person_of, _ = replay_tracking(SAMPLE, Settings(database_url=url))
+    settings = Settings(database_url=url, audit_link_rate=0.2, audit_near_rate=0.03, audit_held_rate=0.05)
+    metrics, person_of, _ = replay_tracking(SAMPLE, settings)
     store = Store(url)
     decided = play_reviewer(store, person_of)
     store.dispose()

@@ -37,8 +37,13 @@ EXPECTED = "b96895c11bf45e162fa4042b3d50326caf27714bd53de2f5bcd827f3b7cb9a6d"
 def replay(url: str) -> Store:
     store = Store(url, pool_size=2)
     # the borrowed-phone guard (issue 12) came after the reference digest and decides on
-    # purpose differently: off here, so the digest still judges the hot path alone
-    reconciler = Reconciler(store, Settings(database_url=url, borrowed_phone_guard=False))
+    # purpose differently: off here, so the digest still judges the hot path alone; the
+    # audit sample at the rates of the reference (the defaults are smaller since they were
+    # sized to a budget, which changes which review items are opened, not the groups)
+    settings = Settings(
+        database_url=url, borrowed_phone_guard=False, audit_link_rate=0.2, audit_near_rate=0.03, audit_held_rate=0.05
+    )
+    reconciler = Reconciler(store, settings)
     events, _ = generate(EVENTS, SEED)
     for event in events:
         try:

@@ -88,17 +88,20 @@ class Settings:
     #: without --force (fewer cannot tell two models apart)
     min_heldout_pairs: int = MIN_HELDOUT_PAIRS_DEFAULT
     #: chance that an automatic link next to the upper threshold is put in the review
-    #: queue as an audit item (halved per 4-bit stratum further up; 0: no link audit)
-    audit_link_rate: float = 0.2
+    #: queue as an audit item (halved per 4-bit stratum further up; 0: no link audit).
+    #: The three audit rates are sized to a budget of reviewers' time, not to a share of
+    #: links: the interval on precision narrows with the number of decided items, so a
+    #: few items per 1,000 events suffice (engine/audit_sampling.py, "Sized to a budget")
+    audit_link_rate: float = 0.1
     #: chance that a close non-link (the best group scored just below the lower
     #: threshold) is put in the queue as an audit item (halved 4 bits further down)
-    audit_near_rate: float = 0.03
+    audit_near_rate: float = 0.01
     #: how far (match-weight bits) below the lower threshold a non-link counts as close
     audit_near_bits: float = 8.0
     #: chance that a pair a shared-identifier guard held apart, and which the model
     #: scores below the lower threshold (a clear non-match: the guard's "no link" stands
     #: without a person), is still put in the queue as an audit item
-    audit_held_rate: float = 0.05
+    audit_held_rate: float = 0.02
     #: seed of the audit draw (a hash of seed and pair): change it to draw other pairs
     audit_seed: str = "audit"
 

@@ -23,6 +23,22 @@ email) that the model scores below the lower threshold is not a question for a p
 at ``audit_held_rate`` (one stratum: the guard, not the score, put it here), and the
 decided sample estimates how many true matches such holds keep apart.
 
+Sized to a budget, not to a share of links. The sample exists for its intervals, and an
+interval's width follows the number of decided items (Wilson's 95% interval around a
+precision of 0.9 is 0.24 wide at 25 items, 0.12 at 100, 0.06 at 400), not the share of links
+drawn; every item is also a decision a reviewer makes instead of one from the uncertain band.
+So the rates are chosen for the load they put on the queue, in items per 1,000 events:
+each rate times the pairs of its stratum. On the tuning streams (bench/README.md,
+``learning_loop`` and ``queue_mix``) the shipped model makes about 40 automatic links, 59
+close non-links and 22 guard-held clear non-links per 1,000 events; with the strata halving,
+the defaults (links 0.1, close non-links 0.01, held 0.02) draw about 2, 0.55 and 0.45 of
+them: about 3 audit items per 1,000 events (3-6 with models fitted to the contact table),
+against 6.7 at the former 0.2, 0.03 and 0.05, which were 40-58% of the learning loop's
+queue. An operator with a different budget scales the rates: items per 1,000 events grow in
+proportion to each rate. Halving per stratum is close to Neyman's allocation for the link
+precision (rates in proportion to each stratum's standard deviation, 1 : 0.43 : 0.21 on
+the tuning streams).
+
 The draw is a hash of (seed, contact, candidate) compared with the probability: the same
 pair is drawn the same way in every worker and on a retried transaction, the draw cannot
 depend on whether the pair truly matches (the ids do not), and a seeded run is
