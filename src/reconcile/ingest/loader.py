@@ -24,14 +24,14 @@ from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id,
 from .prepare import Prefetcher, Ready, Refused
 from .source import Scan, detect_format, fingerprint, raw_lines, scan
 
-#: events per transaction by database (``--batch-size`` unset). Each commit costs about the
-#: same CPU whatever the batch holds (~35 ms at 100k contacts, the index pages the batch
-#: dirtied written to the WAL), so on SQLite, where the import is the only writer it waits
-#: for, larger batches pay it less often: 500 -> 2,000 halved the commits' share (0.08 ->
-#: 0.04 CPU ms per event, bench/README.md ``batch``). A batch holds SQLite's write lock
-#: while it runs (about 1-1.5 s for 2,000 events at 1M contacts), inside the 5 s default of
+#: events per transaction by database (``--batch-size`` unset). On SQLite a commit cost
+#: ~35 ms of CPU at 100k contacts whatever the batch held (500, 2,000 or 5,000 events), so
+#: larger batches pay it less often: 500 -> 2,000 took the commits from 0.08 to 0.04 CPU ms
+#: per event (bench/README.md ``batch``). A batch holds SQLite's write lock while it runs
+#: (about 1-2 s of CPU for 2,000 events at 0.5-1M contacts), inside the 5 s default of
 #: ``RECONCILE_DB_LOCK_TIMEOUT_SECONDS`` for a service writing meanwhile. On PostgreSQL a
-#: batch takes an advisory lock per identifier in the shared lock table, so it stays at 500.
+#: batch takes an advisory lock per identifier in the server's shared lock table, so it
+#: stays at 500 there.
 DEFAULT_BATCH = {"sqlite": 2000, "postgresql": 500}
 #: worker processes that read and parse records ahead of the engine (0: none, this
 #: process does it between batches)
