@@ -24,10 +24,10 @@ from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id,
 from .prepare import Prefetcher, Ready, Refused
 from .source import Scan, detect_format, fingerprint, raw_lines, scan
 
-#: events per transaction by database (``--batch-size`` unset). On SQLite a commit cost
-#: ~35 ms of CPU at 100k contacts whatever the batch held (500, 2,000 or 5,000 events), so
-#: larger batches pay it less often: 500 -> 2,000 took the commits from 0.08 to 0.04 CPU ms
-#: per event (bench/README.md ``batch``). A batch holds SQLite's write lock while it runs
+#: events per transaction by database (``--batch-size`` unset). On SQLite a commit's CPU
+#: grows much more slowly than its batch (at 60-80k contacts: ~37 ms for 500 events, ~75 ms
+#: for 2,000; their writes land on the same index pages), so 500 -> 2,000 took the commits
+#: from 0.08 to 0.04 CPU ms per event (bench/README.md ``batch``). A batch holds SQLite's write lock while it runs
 #: (about 1-2 s of CPU for 2,000 events at 0.5-1M contacts), inside the 5 s default of
 #: ``RECONCILE_DB_LOCK_TIMEOUT_SECONDS`` for a service writing meanwhile. On PostgreSQL a
 #: batch takes an advisory lock per identifier in the server's shared lock table, so it
