@@ -54,7 +54,7 @@ def stage_import(args, log) -> dict:
     """Import ``--events`` events into a fresh SQLite database; one row per window."""
     from reconcile.config import Settings
     from reconcile.engine.reconciler import Reconciler
-    from reconcile.ingest.loader import import_file
+    from reconcile.ingest.loader import DEFAULT_BATCH, import_file
     from reconcile.store import Store
     from reconcile.store.migrate import upgrade
 
@@ -118,7 +118,7 @@ def stage_import(args, log) -> dict:
     result = {
         "stage": "import",
         "events": args.events,
-        "batch_size": args.batch_size,
+        "batch_size": args.batch_size or DEFAULT_BATCH["sqlite"],
         "workers": args.workers,
         "seconds": round(seconds, 1),
         "events_per_s": round(summary.run.records / seconds, 1),
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench batch", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="import", help=f"comma-separated: {', '.join(STAGES)}")
     parser.add_argument("--events", type=int, default=1_000_000, help="events of the large stream to import")
-    parser.add_argument("--batch-size", type=int, default=500, help="events per transaction")
+    parser.add_argument("--batch-size", type=int, default=None, help="events per transaction (default: reconcile import's for SQLite)")
     parser.add_argument("--workers", type=int, default=1, help="processes parsing records ahead (reconcile import --workers)")
     parser.add_argument("--window", type=int, default=50_000, help="events per table row")
     parser.add_argument("--check", action="store_true", help="run reconcile check on the result (slow at 1M)")

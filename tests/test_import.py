@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 
 from reconcile.config import PROJECT_ROOT, Settings
 from reconcile.engine.reconciler import Reconciler
-from reconcile.ingest.loader import import_file
+from reconcile.ingest.loader import DEFAULT_BATCH, import_file
 from reconcile.ingest.prepare import prepare_batch
 from reconcile.normalize import InvalidInput
 from reconcile.store import Store
@@ -278,6 +278,16 @@ def test_a_stopped_import_resumes_where_it_stopped_and_loads_nothing_twice(sqlit
 
     again = run_import(sqlite_db, path)
     assert again.already_done and again.loaded_now == 0 and graph(sqlite_db) == graph(clean_url)
+
+
+def test_an_unset_batch_size_commits_the_databases_default_number_of_events_at_once(db_url, tmp_path):
+    """SQLite (one writer) commits 2,000 events a transaction, PostgreSQL (an advisory lock
+    per identifier) 500: a run stopped after its first batch stands at exactly that."""
+    rows = synth_events(2100, seed=6)
+    path = write_jsonl(tmp_path / "e.jsonl", rows)
+    dialect = make_url(db_url).get_backend_name()
+    first = run_import(db_url, path, stop_after=1)
+    assert first.run.position == DEFAULT_BATCH[dialect] == {"sqlite": 2000, "postgresql": 500}[dialect]
 
 
 def test_external_ids_name_the_contact_each_row_became(sqlite_db, tmp_path):

@@ -12,12 +12,12 @@ from ..config import Settings
 @click.command("import")
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--format", "file_format", type=click.Choice(["csv", "jsonl"]), default=None, help="default: from the file name (.csv; .jsonl, .ndjson, .json)")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000), help="events per transaction")
+@click.option("--batch-size", default=None, type=click.IntRange(1, 100_000), help="events per transaction  [default: 2000 on SQLite, 500 on PostgreSQL]")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(0, 64), help="processes reading and parsing records ahead of the engine (0: none)")
 @click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None, help="default: FILE.rejects.csv")
 @click.option("--progress/--no-progress", default=None, help="progress bar (default: when stderr is a terminal)")
 def import_command(
-    path: str, file_format: str | None, batch_size: int, workers: int, rejects_path: str | None, progress: bool | None
+    path: str, file_format: str | None, batch_size: int | None, workers: int, rejects_path: str | None, progress: bool | None
 ) -> None:
     """Load historical events from PATH (CSV or JSON Lines: email, phoneNumber, name,
     createdAt, externalId) through the same engine, rules and guards as /identify, oldest
