@@ -62,7 +62,6 @@ from reconcile.config import PROJECT_ROOT, Settings
 from reconcile.review.audit_estimates import audit_report
 from reconcile.store import Store
 from reconcile.store.exports import primary_of_each_contact
-from reconcile.store.migrate import upgrade
 from reconcile.store.models import active_model
 from reconcile.store.schema import pending_merge
 from reconcile.synth.generator import SIZES, default_path, read_stream, write_stream
@@ -71,6 +70,8 @@ from reconcile.training import registry
 from reconcile.training.from_contacts import M_SOURCES as FROM_CONTACTS_M_SOURCES
 from reconcile.training.from_contacts import train_from_contacts
 from reconcile.training.retrain import train_from_labels
+
+from .queue_mix import fresh_database
 
 RESULTS = Path(__file__).resolve().parent / "results" / "learning_loop.json"
 SEED = 53
@@ -158,12 +159,8 @@ def start_model(stream: Path, tmp: Path, args: argparse.Namespace) -> dict:
     """``reconcile train --from-contacts`` on the contact table the first ``--first``
     events leave (replayed with the shipped model into a scratch database): the model a
     new deployment would start from. Both arms then replay those events again with it."""
-    url = f"sqlite:///{tmp / 'start.db'}"
-    upgrade(url)
-    settings = replace(Settings.from_env(), database_url=url)  # RECONCILE_* variables apply
-    store = Store(url)
+    settings, store = fresh_database(f"sqlite:///{tmp / 'start.db'}")
     try:
-        registry.ensure_default_registered(store, settings, by="bench")
         first = _slice(stream, 0, args.first, tmp / "start-first.jsonl")
         started = time.perf_counter()
         replay_tracking(first, settings)
@@ -179,11 +176,7 @@ def start_model(stream: Path, tmp: Path, args: argparse.Namespace) -> dict:
 def run_arm(stream: Path, tmp: Path, args: argparse.Namespace, retrain: bool, start: dict | None) -> dict:
     """One pass over the stream: replay, review in batches, (retrain, gate,) replay on."""
     name = "loop" if retrain else "control"
-    url = f"sqlite:///{tmp / (name + '.db')}"
-    upgrade(url)
-    settings = replace(Settings.from_env(), database_url=url)  # RECONCILE_* variables apply
-    store = Store(url)
-    registry.ensure_default_registered(store, settings, by="bench")
+    settings, store = fresh_database(f"sqlite:///{tmp / (name + '.db')}")
     if start is not None:
         # unmeasured (no labels), so the gate would refuse it: activated as an operator would, with force
         registry.register_path(store, start["directory"], start["version"])

@@ -102,6 +102,18 @@ def queue_mix(store: Store, person_of: dict, upper: float, lower: float) -> dict
     return {"kinds": {k: dict(v) for k, v in sorted(kinds.items())}, "items": len(items), "link_guards": guards}
 
 
+def fresh_database(url: str) -> tuple[Settings, Store]:
+    """The database at ``url`` migrated to head, with the shipped model registered (active
+    unless one already is), and the settings to replay into it: ``RECONCILE_*`` variables
+    apply, so a benchmark can be run under other rates or thresholds. The caller disposes
+    of the store."""
+    upgrade(url)
+    settings = replace(Settings.from_env(), database_url=url)
+    store = Store(url)
+    registry.ensure_default_registered(store, settings, by="bench")
+    return settings, store
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench queue_mix", description=__doc__.split("\n\n")[0])
     parser.add_argument("--seed", type=int, default=3, help="stream seed (default 3: a tuning seed)")
@@ -112,12 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     stream = _stream(args.size, args.seed)
     with tempfile.TemporaryDirectory(prefix="queue-mix-") as tmp:
-        url = f"sqlite:///{args.keep or Path(tmp) / 'mix.db'}"
-        upgrade(url)
-        settings = replace(Settings.from_env(), database_url=url)  # RECONCILE_* variables apply
-        store = Store(url)
+        settings, store = fresh_database(f"sqlite:///{args.keep or Path(tmp) / 'mix.db'}")
         try:
-            registry.ensure_default_registered(store, settings, by="bench")
             thresholds = ModelManager(store, settings).current().thresholds
             cpu, started = time.process_time(), time.perf_counter()
             metrics, person_of, _ = replay_tracking(stream, settings, limit=args.events)
