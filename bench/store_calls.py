@@ -25,6 +25,7 @@ from collections import Counter
 from pathlib import Path
 
 from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
+from .lock_hold import HoldClock
 from .web_profile import app_and_requests, call, request_values
 
 KINDS = ("lookup", "new", "info")
@@ -97,6 +98,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--requests", type=int, default=1000, help="requests of each kind")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
+    ap.add_argument(
+        "--hold", action="store_true",
+        help="SQLite: also time the writer turn per request and what it is spent on (bench/lock_hold.py)",
+    )
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -120,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         admin.dispose()
         url = _pg_url(own_db)
     counts = Counts(args.backend)
+    hold = HoldClock() if args.hold else None
     try:
         app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
@@ -130,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         result = {"backend": args.backend, "size": size, "load": round(load, 2)}
         for kind in KINDS:
             counts.c.clear()
+            if hold is not None:
+                hold.reset()
             cpu = time.process_time()
             statuses = [call(app, body) for body in work[kind]]
             cpu = time.process_time() - cpu
@@ -139,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
                 **{k: round(counts.c[k] / n, 3) for k in ("statements", "commits", "checkouts")},
                 "errors": sum(s >= 400 for s in statuses),
             }
+            if hold is not None:
+                result[kind]["hold"] = hold.summary(n)
         if args.json:
             print(json.dumps(result))
         else:
@@ -147,6 +157,16 @@ def main(argv: list[str] | None = None) -> int:
             for kind in KINDS:
                 r = result[kind]
                 print(f"{kind:8} {r['cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f} {r['checkouts']:9.2f} {r['errors']}")
+            if hold is not None:
+                print("writer turn per request, ms wall/CPU, by part (wall time inside the turn, own time of each call):")
+                for kind in KINDS:
+                    h = result[kind]["hold"]
+                    parts = ", ".join(f"{name} {w:.3f}/{c:.3f}" for name, (w, c) in h["parts_ms"].items() if w >= 0.001)
+                    print(
+                        f"{kind:8} {h['turns']:.2f} turns, hold {h['hold_ms']:.3f}/{h['hold_cpu_ms']:.3f}"
+                        f" (COMMIT median {h['commit_median_ms']} ms, slowest 1% {h['commit_slowest_1pct_share']} of"
+                        f" COMMIT time): {parts}"
+                    )
         return 1 if any(result[k]["errors"] for k in KINDS) else 0
     finally:
         if own_db is not None:
