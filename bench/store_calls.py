@@ -3,7 +3,9 @@ checkouts and CPU per request, counted in-process.
 
 The service as it ships (model and guards on) over a fresh copy of ``bench/identify.py``'s
 seeded database, called through ``app.wsgi_app`` as ``web_profile`` does, one request kind
-at a time: look-ups of known people, new people, new information (a known email with a new
+at a time: look-ups of known people, new people (without a name, and "named": with a name
+every one of them shares, as a quarter of identify.lua's new people do, so each has candidates
+to score), new information (a known email with a new
 phone, or a known phone with a new email). Counts do not move with the machine's load,
 unlike times: statements as the database runs them (SQLite's trace callback: one per
 statement, ``BEGIN`` and ``COMMIT`` included, ``executemany`` once per row) or as the client
@@ -28,7 +30,9 @@ from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, pars
 from .lock_hold import HoldClock
 from .web_profile import app_and_requests, call, request_values
 
-KINDS = ("lookup", "new", "info")
+KINDS = ("lookup", "new", "named", "info")
+#: first names of identify.lua's named new people ("<first> Bench": one name key for all)
+FIRST = ("alex", "sam", "maria", "li", "noor", "ivan", "zoe", "omar", "ines", "kofi")
 
 
 def typed_bodies(reqfile, n: int, rng: random.Random) -> dict[str, list[bytes]]:
@@ -40,6 +44,12 @@ def typed_bodies(reqfile, n: int, rng: random.Random) -> dict[str, list[bytes]]:
         phone = f"+1 972 {200 + i // 10000 % 800} {i % 10000:04d}"
         out["lookup"].append(rng.choice(known).encode())
         out["new"].append(json.dumps({"email": f"new.{tag}.{i}@bench.example", "phoneNumber": phone}).encode())
+        first = FIRST[i % len(FIRST)]
+        out["named"].append(json.dumps({
+            "email": f"{first}.named.{tag}.{i}@bench.example",
+            "phoneNumber": f"+1 974 {200 + i // 10000 % 800} {i % 10000:04d}",
+            "name": f"{first} Bench",
+        }).encode())
         if i % 2:
             body = {"email": rng.choice(emails), "phoneNumber": f"+1 973 {200 + i // 10000 % 800} {i % 10000:04d}"}
         else:

@@ -43,6 +43,10 @@ class ScoreMemo:
         self.version = scorer.version
         self._scored: dict[tuple[tuple, tuple], ScoredPair] = {}
 
+    def __len__(self) -> int:
+        """How many distinct pairs it has scored."""
+        return len(self._scored)
+
     def score_many(self, record: Record, candidates: Sequence[Record]) -> list[ScoredPair]:
         """The scores of ``record`` against each candidate: remembered ones as they were,
         the others from the model in one call."""
