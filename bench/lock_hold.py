@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 #: (module, attribute holder, attribute) of every call charged separately. Functions
@@ -43,25 +43,16 @@ _WRAPPED = (
 )
 
 
-class HoldClock:
-    """Per-request hold time of the writer turn (wall and CPU) and its breakdown."""
+class Tally:
+    """What the turns of some requests added up to."""
 
     def __init__(self) -> None:
-        self.held = False
         self.turns = 0
         self.wall = 0.0
         self.cpu = 0.0
         self.parts: Counter = Counter()
         self.parts_cpu: Counter = Counter()
         self.commits: list[float] = []  # each COMMIT's wall time
-        self._stack: list[list[float]] = []  # per open wrapped call: [wall, CPU] its children took
-        self._patch()
-
-    def reset(self) -> None:
-        self.turns, self.wall, self.cpu = 0, 0.0, 0.0
-        self.parts.clear()
-        self.parts_cpu.clear()
-        self.commits.clear()
 
     def summary(self, requests: int) -> dict[str, Any]:
         """Mean ms per request: the hold (wall, CPU), and each part's (wall, CPU); the
@@ -85,6 +76,17 @@ class HoldClock:
             "commit_slowest_1pct_share": round(sum(slow) / sum(commits), 3) if commits else None,
         }
 
+
+class HoldClock:
+    """Per-request hold time of the writer turn (wall and CPU) and its breakdown, added
+    to :attr:`tally` (swap it to count two sets of requests apart)."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.tally = Tally()
+        self._stack: list[list[float]] = []  # per open wrapped call: [wall, CPU] its children took
+        self._patch()
+
     def _patch(self) -> None:
         import importlib
 
@@ -104,7 +106,8 @@ class HoldClock:
                 if clock.held:  # a nested turn (never with one process): counted once
                     yield
                     return
-                clock.held, clock.turns = True, clock.turns + 1
+                clock.held = True
+                clock.tally.turns += 1
                 wall, cpu = time.perf_counter(), time.process_time()
                 original_commit = store.engine.dialect.do_commit
                 store.engine.dialect.do_commit = clock._timed("COMMIT", original_commit)
@@ -112,8 +115,8 @@ class HoldClock:
                     yield
                 finally:
                     store.engine.dialect.do_commit = original_commit
-                    clock.wall += time.perf_counter() - wall
-                    clock.cpu += time.process_time() - cpu
+                    clock.tally.wall += time.perf_counter() - wall
+                    clock.tally.cpu += time.process_time() - cpu
                     clock.held = False
 
         Store._sqlite_writer_turn = timed_turn  # type: ignore[method-assign]
@@ -132,12 +135,28 @@ class HoldClock:
             finally:
                 elapsed, elapsed_cpu = time.perf_counter() - start, time.process_time() - start_cpu
                 children, children_cpu = clock._stack.pop()
-                clock.parts[label] += elapsed - children
-                clock.parts_cpu[label] += elapsed_cpu - children_cpu
+                clock.tally.parts[label] += elapsed - children
+                clock.tally.parts_cpu[label] += elapsed_cpu - children_cpu
                 if label == "COMMIT":
-                    clock.commits.append(elapsed)
+                    clock.tally.commits.append(elapsed)
                 if clock._stack:
                     clock._stack[-1][0] += elapsed
                     clock._stack[-1][1] += elapsed_cpu
 
         return timed
+
+
+ARMS = ("prepass", "no-prepass")
+
+
+def without_prepass():
+    """A context in which requests skip the engine's scoring before the write lock
+    (:mod:`reconcile.engine.score_memo`): the build before it, for an interleaved pairing."""
+    from unittest import mock
+
+    return mock.patch("reconcile.engine.reconciler.prescore", lambda tx, **kwargs: None)
+
+
+def arm(name: str):
+    """The context one arm of ``store_calls --ab-prepass`` runs in."""
+    return without_prepass() if name == "no-prepass" else nullcontext()

@@ -27,7 +27,7 @@ from collections import Counter
 from pathlib import Path
 
 from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
-from .lock_hold import HoldClock
+from .lock_hold import ARMS, HoldClock, Tally, arm
 from .web_profile import app_and_requests, call, request_values
 
 KINDS = ("lookup", "new", "named", "info")
@@ -35,10 +35,10 @@ KINDS = ("lookup", "new", "named", "info")
 FIRST = ("alex", "sam", "maria", "li", "noor", "ivan", "zoe", "omar", "ines", "kofi")
 
 
-def typed_bodies(reqfile, n: int, rng: random.Random) -> dict[str, list[bytes]]:
-    """``n`` request bodies of each kind; new values unique to this run."""
+def typed_bodies(reqfile, n: int, rng: random.Random, run: str = "") -> dict[str, list[bytes]]:
+    """``n`` request bodies of each kind; new values unique to this run (and ``run``)."""
     known, emails, phones = request_values(reqfile)
-    tag = f"c{os.getpid()}x{int(time.time())}"
+    tag = f"c{os.getpid()}x{int(time.time())}{run}"
     out: dict[str, list[bytes]] = {k: [] for k in KINDS}
     for i in range(n):
         phone = f"+1 972 {200 + i // 10000 % 800} {i % 10000:04d}"
@@ -102,6 +102,35 @@ class Counts:
         psycopg.Connection.commit = counted_commit
 
 
+def ab_prepass(app, work: dict[str, list[bytes]], hold: HoldClock, chunk: int) -> dict[str, dict]:
+    """Each kind's requests in chunks of ``chunk``, the arms of :data:`ARMS` taking turns
+    chunk by chunk (A, B, A, B...: the machine's load falls on both alike): CPU and hold
+    per request for each arm. Consumes fresh bodies (new values) for each kind."""
+    out: dict[str, dict] = {}
+    for kind in KINDS:
+        if kind == "lookup":
+            continue
+        bodies = work[kind]
+        tallies = {name: Tally() for name in ARMS}
+        cpu = dict.fromkeys(ARMS, 0.0)
+        done = dict.fromkeys(ARMS, 0)
+        for i, start in enumerate(range(0, len(bodies), chunk)):
+            name = ARMS[i % 2]
+            part = bodies[start:start + chunk]
+            hold.tally = tallies[name]
+            with arm(name):
+                began = time.process_time()
+                for body in part:
+                    call(app, body)
+                cpu[name] += time.process_time() - began
+            done[name] += len(part)
+        out[kind] = {
+            name: {"cpu_ms": round(cpu[name] * 1000 / done[name], 4), **tallies[name].summary(done[name])}
+            for name in ARMS
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench store_calls", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="100k")
@@ -111,6 +140,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--hold", action="store_true",
         help="SQLite: also time the writer turn per request and what it is spent on (bench/lock_hold.py)",
+    )
+    ap.add_argument(
+        "--ab-prepass", type=int, default=0, metavar="N",
+        help="with --hold: run each kind in chunks of N requests alternately with and without the scoring"
+        " before the write lock, and report both",
     )
     args = ap.parse_args(argv)
 
@@ -139,15 +173,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
-        for body in [b for kind in typed_bodies(reqfile, 100, rng).values() for b in kind]:  # warm
+        for body in [b for kind in typed_bodies(reqfile, 100, rng, "warm").values() for b in kind]:  # warm
             call(app, body)
         work = typed_bodies(reqfile, args.requests, rng)
         load = os.getloadavg()[0]
         result = {"backend": args.backend, "size": size, "load": round(load, 2)}
+        if args.ab_prepass and hold is not None:
+            result["ab_prepass"] = ab_prepass(app, typed_bodies(reqfile, args.requests, rng, "ab"), hold, args.ab_prepass)
         for kind in KINDS:
             counts.c.clear()
             if hold is not None:
-                hold.reset()
+                hold.tally = Tally()
             cpu = time.process_time()
             statuses = [call(app, body) for body in work[kind]]
             cpu = time.process_time() - cpu
@@ -158,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                 "errors": sum(s >= 400 for s in statuses),
             }
             if hold is not None:
-                result[kind]["hold"] = hold.summary(n)
+                result[kind]["hold"] = hold.tally.summary(n)
         if args.json:
             print(json.dumps(result))
         else:
@@ -176,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
                         f"{kind:8} {h['turns']:.2f} turns, hold {h['hold_ms']:.3f}/{h['hold_cpu_ms']:.3f}"
                         f" (COMMIT median {h['commit_median_ms']} ms, slowest 1% {h['commit_slowest_1pct_share']} of"
                         f" COMMIT time): {parts}"
+                    )
+            for kind, arms in result.get("ab_prepass", {}).items():
+                for name, r in arms.items():
+                    print(
+                        f"{kind:8} {name:10} CPU {r['cpu_ms']:.3f} ms/request, hold {r['hold_ms']:.3f}/{r['hold_cpu_ms']:.3f}"
+                        f" (Scorer.score_many {r['parts_ms'].get('Scorer.score_many', [0, 0])[1]:.3f} CPU)"
                     )
         return 1 if any(result[k]["errors"] for k in KINDS) else 0
     finally:

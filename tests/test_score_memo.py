@@ -5,7 +5,9 @@ on those alone. A writer that changes the candidates in between changes the answ
 exactly as it would have without the pre-pass."""
 import pytest
 from conftest import assert_sound, rows
-from hypothesis import given, settings as hsettings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from reconcile.config import Settings
 from reconcile.engine import reconciler as reconciler_module
