@@ -21,13 +21,14 @@ import json
 import os
 import random
 import shutil
+import statistics
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
-from .lock_hold import ARMS, HoldClock, Tally, arm
+from .lock_hold import AB, HoldClock, Tally
 from .web_profile import app_and_requests, call, request_values
 
 KINDS = ("lookup", "new", "named", "info")
@@ -102,31 +103,36 @@ class Counts:
         psycopg.Connection.commit = counted_commit
 
 
-def ab_prepass(app, work: dict[str, list[bytes]], hold: HoldClock, chunk: int) -> dict[str, dict]:
-    """Each kind's requests in chunks of ``chunk``, the arms of :data:`ARMS` taking turns
-    chunk by chunk (A, B, A, B...: the machine's load falls on both alike): CPU and hold
-    per request for each arm. Consumes fresh bodies (new values) for each kind."""
+def ab(app, work: dict[str, list[bytes]], hold: HoldClock, arms, chunk: int) -> dict[str, dict]:
+    """Each write kind's requests in chunks of ``chunk``, the two ``arms`` (name, context
+    factory) taking turns chunk by chunk (A, B, A, B...: the machine's load falls on both
+    alike): per arm, CPU per request (mean, and the median of its chunks) and the hold."""
     out: dict[str, dict] = {}
+    contexts = {name: make(app) for name, make in arms}
     for kind in KINDS:
         if kind == "lookup":
             continue
         bodies = work[kind]
-        tallies = {name: Tally() for name in ARMS}
-        cpu = dict.fromkeys(ARMS, 0.0)
-        done = dict.fromkeys(ARMS, 0)
+        tallies = {name: Tally() for name, _ in arms}
+        chunks: dict[str, list[float]] = {name: [] for name, _ in arms}
+        done = dict.fromkeys(chunks, 0)
         for i, start in enumerate(range(0, len(bodies), chunk)):
-            name = ARMS[i % 2]
+            name = arms[i % 2][0]
             part = bodies[start:start + chunk]
             hold.tally = tallies[name]
-            with arm(name):
+            with contexts[name]:
                 began = time.process_time()
                 for body in part:
                     call(app, body)
-                cpu[name] += time.process_time() - began
+                chunks[name].append((time.process_time() - began) / len(part))
             done[name] += len(part)
         out[kind] = {
-            name: {"cpu_ms": round(cpu[name] * 1000 / done[name], 4), **tallies[name].summary(done[name])}
-            for name in ARMS
+            name: {
+                "cpu_ms": round(statistics.mean(chunks[name]) * 1000, 4),
+                "cpu_ms_chunk_median": round(statistics.median(chunks[name]) * 1000, 4),
+                **tallies[name].summary(done[name]),
+            }
+            for name, _ in arms
         }
     return out
 
@@ -142,10 +148,10 @@ def main(argv: list[str] | None = None) -> int:
         help="SQLite: also time the writer turn per request and what it is spent on (bench/lock_hold.py)",
     )
     ap.add_argument(
-        "--ab-prepass", type=int, default=0, metavar="N",
-        help="with --hold: run each kind in chunks of N requests alternately with and without the scoring"
-        " before the write lock, and report both",
+        "--ab", choices=sorted(AB), help="with --hold: run each write kind alternately as built and with one change"
+        " undone (the scoring before the write lock; the checkpoint after the turn), in chunks, and report both",
     )
+    ap.add_argument("--chunk", type=int, default=50, help="requests per chunk of --ab")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -178,8 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         work = typed_bodies(reqfile, args.requests, rng)
         load = os.getloadavg()[0]
         result = {"backend": args.backend, "size": size, "load": round(load, 2)}
-        if args.ab_prepass and hold is not None:
-            result["ab_prepass"] = ab_prepass(app, typed_bodies(reqfile, args.requests, rng, "ab"), hold, args.ab_prepass)
+        if args.ab and hold is not None:
+            result["ab"] = ab(app, typed_bodies(reqfile, args.requests, rng, "ab"), hold, AB[args.ab], args.chunk)
         for kind in KINDS:
             counts.c.clear()
             if hold is not None:
@@ -213,11 +219,12 @@ def main(argv: list[str] | None = None) -> int:
                         f" (COMMIT median {h['commit_median_ms']} ms, slowest 1% {h['commit_slowest_1pct_share']} of"
                         f" COMMIT time): {parts}"
                     )
-            for kind, arms in result.get("ab_prepass", {}).items():
+            for kind, arms in result.get("ab", {}).items():
                 for name, r in arms.items():
                     print(
-                        f"{kind:8} {name:10} CPU {r['cpu_ms']:.3f} ms/request, hold {r['hold_ms']:.3f}/{r['hold_cpu_ms']:.3f}"
-                        f" (Scorer.score_many {r['parts_ms'].get('Scorer.score_many', [0, 0])[1]:.3f} CPU)"
+                        f"{kind:8} {name:10} CPU {r['cpu_ms']:.3f} ms/request (chunks' median {r['cpu_ms_chunk_median']:.3f}),"
+                        f" hold {r['hold_ms']:.3f}/{r['hold_cpu_ms']:.3f}, COMMIT {r['parts_ms'].get('COMMIT', [0, 0])[1]:.3f}"
+                        f" CPU, Scorer.score_many {r['parts_ms'].get('Scorer.score_many', [0, 0])[1]:.3f} CPU"
                     )
         return 1 if any(result[k]["errors"] for k in KINDS) else 0
     finally:

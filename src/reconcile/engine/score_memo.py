@@ -30,7 +30,10 @@ Record = dict[str, str | None]
 
 
 def _record_key(record: Record) -> tuple:
-    return tuple(sorted(record.items()))
+    """Every (column, value) of a record, in its order: records built by
+    :func:`~reconcile.engine.probabilistic.contact_features` list their columns in one
+    order, and two orders of the same values would only miss the memo, never mismatch."""
+    return tuple(record.items())
 
 
 class ScoreMemo:

@@ -32,10 +32,10 @@ TX = TypeVar("TX", bound=ContactTx)
 MAX_ATTEMPTS = 8
 #: SQLite: a process checkpoints the WAL after every this many of its write transactions,
 #: once its writer turn is over, so the copy and the syncs happen while other writers
-#: write (a write transaction of a created contact is ~15-25 WAL pages: two workers
-#: checkpoint about as often as SQLite's own 1,000 pages would, which now is only a
-#: backstop, :data:`.engine.SQLITE_AUTOCHECKPOINT_PAGES`)
-CHECKPOINT_EVERY = 24
+#: write. A write transaction of a created contact is ~15-25 WAL pages, so one process
+#: alone checkpoints about as often as SQLite's own 1,000 pages would (now only a
+#: backstop, :data:`.engine.SQLITE_AUTOCHECKPOINT_PAGES`), two workers twice as often
+CHECKPOINT_EVERY = 48
 
 # SQLSTATEs after which PostgreSQL asks the client to retry the whole transaction.
 _RETRYABLE_PG = {"40001", "40P01", "55P03"}
