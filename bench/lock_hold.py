@@ -154,40 +154,6 @@ def without_prepass(_app):
     return mock.patch("reconcile.engine.reconciler.prescore", lambda tx, **kwargs: None)
 
 
-class _CheckpointInCommit:
-    """SQLite's own checkpoint inside the COMMIT at its default 1,000 WAL pages and none
-    after the turn, as the build before ``CHECKPOINT_EVERY`` did; the setting follows
-    every connection checkout, so each arm's requests run with their own."""
-
-    pages: int | None = None
-
-    def __init__(self, app):
-        from sqlalchemy import event
-
-        from reconcile.store.engine import SQLITE_AUTOCHECKPOINT_PAGES
-
-        self.default = SQLITE_AUTOCHECKPOINT_PAGES
-        engine = app.extensions["reconcile"].store.engine
-        if not getattr(engine, "_bench_checkpoint_switch", False):
-            event.listen(engine, "checkout", self._on_checkout)
-            engine._bench_checkpoint_switch = True
-
-    def _on_checkout(self, dbapi_connection, _record, _proxy) -> None:
-        pages = _CheckpointInCommit.pages or self.default
-        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={pages}")
-
-    def __enter__(self):
-        from unittest import mock
-
-        self._patch = mock.patch("reconcile.store.CHECKPOINT_EVERY", 10**9)
-        self._patch.__enter__()
-        _CheckpointInCommit.pages = 1000
-
-    def __exit__(self, *exc):
-        _CheckpointInCommit.pages = None
-        return self._patch.__exit__(*exc)
-
-
 def _as_built(_app):
     return nullcontext()
 
@@ -195,5 +161,4 @@ def _as_built(_app):
 #: what ``store_calls --ab`` compares: (this build's arm, the arm that undoes one change)
 AB = {
     "prepass": (("prepass", _as_built), ("no-prepass", without_prepass)),
-    "checkpoint": (("after-turn", _as_built), ("in-commit", _CheckpointInCommit)),
 }

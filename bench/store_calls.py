@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--ab", choices=sorted(AB), help="with --hold: run each write kind alternately as built and with one change"
-        " undone (the scoring before the write lock; the checkpoint after the turn), in chunks, and report both",
+        " undone (prepass: the scoring before the write lock), in chunks, and report both",
     )
     ap.add_argument("--chunk", type=int, default=50, help="requests per chunk of --ab")
     args = ap.parse_args(argv)

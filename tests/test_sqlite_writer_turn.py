@@ -12,10 +12,9 @@ import time
 
 import pytest
 from conftest import sqlite_url
-from sqlalchemy import event
 
 from reconcile.normalize import parse_identity
-from reconcile.store import CHECKPOINT_EVERY, DatabaseBusy, Store
+from reconcile.store import DatabaseBusy, Store
 from reconcile.store.migrate import upgrade
 
 LOCK_TIMEOUT = 0.6
@@ -107,36 +106,3 @@ def test_a_killed_holder_lets_the_queued_writer_go_on(store):
             holder.kill()
             holder.wait(5)
     assert result["outcome"] == "written" and contacts(store) == 1
-
-
-def test_the_store_checkpoints_the_wal_after_its_turn_not_inside_it(store):
-    """SQLite's own checkpoint would run inside the COMMIT that crosses its page limit,
-    with every other writer waiting; the store runs one every ``CHECKPOINT_EVERY`` writes
-    once its turn is over."""
-    checkpoints: list[bool] = []  # whether the writer turn was held at each one
-
-    @event.listens_for(store.engine, "connect")
-    def trace(dbapi_connection, _record) -> None:
-        def traced(sql: str) -> None:
-            if "wal_checkpoint" in sql:
-                checkpoints.append(flock_is_held(store))
-
-        dbapi_connection.set_trace_callback(traced)
-
-    store.dispose()  # connections from now on are traced
-    for i in range(2 * CHECKPOINT_EVERY + 1):
-        add_contact(store, f"w{i}@example.com")
-
-    assert checkpoints == [False, False]
-
-
-def flock_is_held(store: Store) -> bool:
-    """Whether some open file holds the writers' ``flock`` (tried from a file of our own)."""
-    fd = os.open(lock_path(store), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
-    return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import itertools
 import logging
 import os
 import random
@@ -30,12 +29,6 @@ T = TypeVar("T")
 TX = TypeVar("TX", bound=ContactTx)
 
 MAX_ATTEMPTS = 8
-#: SQLite: a process checkpoints the WAL after every this many of its write transactions,
-#: once its writer turn is over, so the copy and the syncs happen while other writers
-#: write. A write transaction of a created contact is ~15-25 WAL pages, so one process
-#: alone checkpoints about as often as SQLite's own 1,000 pages would (now only a
-#: backstop, :data:`.engine.SQLITE_AUTOCHECKPOINT_PAGES`), two workers twice as often
-CHECKPOINT_EVERY = 48
 
 # SQLSTATEs after which PostgreSQL asks the client to retry the whole transaction.
 _RETRYABLE_PG = {"40001", "40P01", "55P03"}
@@ -57,7 +50,6 @@ class Store:
         self._writer_lock_path = f"{database}-writelock" if database and database != ":memory:" else None
         self._turn = threading.local()
         self._turn_here = threading.Lock()  # this process's writers queue here, woken at once
-        self._writes = itertools.count(1)  # this process's write transactions, for checkpoints
 
     # --- transactions --------------------------------------------------------------
 
@@ -217,9 +209,7 @@ class Store:
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 with self._write_once(conn, keys, tx_type) as tx:
-                    answer = work(tx)  # type: ignore[arg-type]
-                self._checkpoint_when_due(conn)
-                return answer
+                    return work(tx)  # type: ignore[arg-type]
             except StaleGroup:
                 if attempt == MAX_ATTEMPTS:
                     raise
@@ -231,21 +221,6 @@ class Store:
                 log.info("retrying write after %s (attempt %d)", type(exc.orig).__name__, attempt)
             time.sleep(random.uniform(0, 0.002 * attempt))
         raise AssertionError("unreachable")
-
-    def _checkpoint_when_due(self, conn: Connection) -> None:
-        """SQLite: every :data:`CHECKPOINT_EVERY` write transactions of this process, a
-        ``PASSIVE`` checkpoint on ``conn``, after the writer turn (a nested write leaves it
-        to the outer one). ``PASSIVE`` waits for nobody: it copies what no reader still
-        needs, while other writers go on appending to the WAL; what it leaves, the next
-        checkpoint copies. A failure only postpones it."""
-        if self._writer_lock_path is None or getattr(self._turn, "held", False):
-            return
-        if next(self._writes) % CHECKPOINT_EVERY:
-            return
-        try:
-            conn.connection.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as exc:
-            log.info("checkpoint postponed: %s", exc)
 
     def _retryable(self, exc: DBAPIError) -> bool:
         if self.dialect == "sqlite":

@@ -32,14 +32,6 @@ PRIVATE_FILE_MODE = 0o600
 #: transaction: without the map every page it then needs is a ``pread`` and a copy (41
 #: per ``/identify`` over HTTP at 100k contacts, 4-8 with it; bench/README.md).
 SQLITE_MMAP_BYTES = 1 << 30
-#: SQLite's own checkpoint runs inside the COMMIT that crosses this many WAL pages, so
-#: inside the store's writer turn, which every other writer waits for (a checkpoint
-#: copies the WAL into the database and syncs both: ~2% of commits held 25-30% of the
-#: commit time; bench/README.md, "What a write request holds the writer turn for").
-#: The store checkpoints after its turn instead (:data:`reconcile.store.CHECKPOINT_EVERY`);
-#: this is only the backstop for writes that do not go through it (a migration, a bulk
-#: resolution), four times SQLite's default of 1,000 pages.
-SQLITE_AUTOCHECKPOINT_PAGES = 4000
 
 
 def make_engine(
@@ -95,7 +87,6 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
-        cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
