@@ -1,14 +1,18 @@
-"""How long a request holds SQLite's write turn, and what it spends it on.
+"""How long a request holds the write lock (SQLite's writer turn, PostgreSQL's advisory
+locks), and what it spends it on.
 
-``store_calls --hold`` installs :class:`HoldClock` before the app is built. It wraps the
-store's writer turn (``Store._sqlite_writer_turn``: the per-process lock, the ``flock``,
-``BEGIN IMMEDIATE`` ... ``COMMIT``) and, inside it, the store and engine calls a write
-path makes, each timed by its own (exclusive) wall time while the turn is held: nested
-wrapped calls are charged to themselves, not to their caller. What no wrapped call
+``store_calls --hold`` installs :class:`HoldClock` before the app is built. It wraps each
+attempt at a write transaction (``Store._write_once``: on SQLite the writer turn, the
+per-process lock and the ``flock``, around ``BEGIN IMMEDIATE`` ... ``COMMIT``; on PostgreSQL
+``BEGIN`` with the advisory locks ... ``COMMIT``; in one process nobody else waits for them,
+so it is their hold) and, inside it, the store and engine calls a write path makes, each
+timed by its own (exclusive) wall time while the lock is held: nested wrapped calls are
+charged to themselves, not to their caller. What no wrapped call
 covers is ``other`` (the engine's own Python between statements, ``BEGIN``, SQLAlchemy's
 transaction handling). Wall time, because the turn is what other writers wait for; on a
 quiet machine a single-threaded process's wall time inside the turn is its CPU time,
-which is also recorded for the whole hold so the two can be compared.
+which is also recorded for the whole hold so the two can be compared (on PostgreSQL the
+server backend's CPU is in the wall time only).
 """
 from __future__ import annotations
 
@@ -97,29 +101,30 @@ class HoldClock:
             holder = getattr(module, holder_name) if holder_name else module
             label = f"{holder_name}.{attr}" if holder_name else attr
             setattr(holder, attr, self._timed(label, getattr(holder, attr)))
-        turn = Store._sqlite_writer_turn
+        write_once = Store._write_once
         clock = self
 
         @contextmanager
-        def timed_turn(store: Store):
-            with turn(store):
-                if clock.held:  # a nested turn (never with one process): counted once
-                    yield
-                    return
-                clock.held = True
-                clock.tally.turns += 1
-                wall, cpu = time.perf_counter(), time.process_time()
-                original_commit = store.engine.dialect.do_commit
-                store.engine.dialect.do_commit = clock._timed("COMMIT", original_commit)
-                try:
-                    yield
-                finally:
-                    store.engine.dialect.do_commit = original_commit
-                    clock.tally.wall += time.perf_counter() - wall
-                    clock.tally.cpu += time.process_time() - cpu
-                    clock.held = False
+        def timed_write(store: Store, conn, lock_keys, tx_type):
+            if clock.held:  # a nested write: counted once, in the outer one
+                with write_once(store, conn, lock_keys, tx_type) as tx:
+                    yield tx
+                return
+            clock.held = True
+            clock.tally.turns += 1
+            wall, cpu = time.perf_counter(), time.process_time()
+            original_commit = store.engine.dialect.do_commit
+            store.engine.dialect.do_commit = clock._timed("COMMIT", original_commit)
+            try:
+                with write_once(store, conn, lock_keys, tx_type) as tx:
+                    yield tx
+            finally:
+                store.engine.dialect.do_commit = original_commit
+                clock.tally.wall += time.perf_counter() - wall
+                clock.tally.cpu += time.process_time() - cpu
+                clock.held = False
 
-        Store._sqlite_writer_turn = timed_turn  # type: ignore[method-assign]
+        Store._write_once = timed_write  # type: ignore[method-assign]
 
     def _timed(self, label: str, fn):
         clock = self

@@ -5,11 +5,10 @@ The service as it ships (model and guards on) over a fresh copy of ``bench/ident
 seeded database, called through ``app.wsgi_app`` as ``web_profile`` does, one request kind
 at a time: look-ups of known people, new people (without a name, and "named": with a name
 every one of them shares, as a quarter of identify.lua's new people do, so each has candidates
-to score), new information (a known email with a new
-phone, or a known phone with a new email). Counts do not move with the machine's load,
-unlike times: statements as the database runs them (SQLite's trace callback: one per
-statement, ``BEGIN`` and ``COMMIT`` included, ``executemany`` once per row) or as the client
-sends them (PostgreSQL: one per ``execute``/``executemany`` of the driver, a multi-statement
+to score), new information (a known email with a new phone, or a known phone with a new
+email). Counts do not move with the machine's load, unlike times: statements as the
+database runs them (SQLite's trace callback: one per statement, ``BEGIN`` and ``COMMIT``
+included, ``executemany`` once per row) or as the client sends them (PostgreSQL: one per ``execute``/``executemany`` of the driver, a multi-statement
 message once), commits (SQLite's ``COMMIT``; PostgreSQL's driver ``commit()`` calls that
 had a transaction to end), and checkouts of a pooled connection. CPU is this process's
 (``time.process_time``): on PostgreSQL the server backend's work is not in it.
@@ -145,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of a table")
     ap.add_argument(
         "--hold", action="store_true",
-        help="SQLite: also time the writer turn per request and what it is spent on (bench/lock_hold.py)",
+        help="also time the write lock's hold per request and what it is spent on (bench/lock_hold.py)",
     )
     ap.add_argument(
         "--ab", choices=sorted(AB), help="with --hold: run each write kind alternately as built and with one change"
