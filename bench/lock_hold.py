@@ -19,7 +19,7 @@ from __future__ import annotations
 import functools
 import time
 from collections import Counter
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from typing import Any
 
 #: (module, attribute holder, attribute) of every call charged separately. Functions
@@ -150,20 +150,3 @@ class HoldClock:
 
         return timed
 
-
-def without_prepass(_app):
-    """Requests skip the engine's scoring before the write lock
-    (:mod:`reconcile.engine.score_memo`), as the build before it did."""
-    from unittest import mock
-
-    return mock.patch("reconcile.engine.reconciler.prescore", lambda tx, **kwargs: None)
-
-
-def _as_built(_app):
-    return nullcontext()
-
-
-#: what ``store_calls --ab`` compares: (this build's arm, the arm that undoes one change)
-AB = {
-    "prepass": (("prepass", _as_built), ("no-prepass", without_prepass)),
-}

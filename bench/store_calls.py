@@ -20,14 +20,13 @@ import json
 import os
 import random
 import shutil
-import statistics
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
-from .lock_hold import AB, HoldClock, Tally
+from .lock_hold import HoldClock, Tally
 from .web_profile import app_and_requests, call, request_values
 
 KINDS = ("lookup", "new", "named", "info")
@@ -102,40 +101,6 @@ class Counts:
         psycopg.Connection.commit = counted_commit
 
 
-def ab(app, work: dict[str, list[bytes]], hold: HoldClock, arms, chunk: int) -> dict[str, dict]:
-    """Each write kind's requests in chunks of ``chunk``, the two ``arms`` (name, context
-    factory) taking turns chunk by chunk (A, B, A, B...: the machine's load falls on both
-    alike): per arm, CPU per request (mean, and the median of its chunks) and the hold."""
-    out: dict[str, dict] = {}
-    contexts = {name: make(app) for name, make in arms}
-    for kind in KINDS:
-        if kind == "lookup":
-            continue
-        bodies = work[kind]
-        tallies = {name: Tally() for name, _ in arms}
-        chunks: dict[str, list[float]] = {name: [] for name, _ in arms}
-        done = dict.fromkeys(chunks, 0)
-        for i, start in enumerate(range(0, len(bodies), chunk)):
-            name = arms[i % 2][0]
-            part = bodies[start:start + chunk]
-            hold.tally = tallies[name]
-            with contexts[name]:
-                began = time.process_time()
-                for body in part:
-                    call(app, body)
-                chunks[name].append((time.process_time() - began) / len(part))
-            done[name] += len(part)
-        out[kind] = {
-            name: {
-                "cpu_ms": round(statistics.mean(chunks[name]) * 1000, 4),
-                "cpu_ms_chunk_median": round(statistics.median(chunks[name]) * 1000, 4),
-                **tallies[name].summary(done[name]),
-            }
-            for name, _ in arms
-        }
-    return out
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench store_calls", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="100k")
@@ -146,11 +111,6 @@ def main(argv: list[str] | None = None) -> int:
         "--hold", action="store_true",
         help="also time the write lock's hold per request and what it is spent on (bench/lock_hold.py)",
     )
-    ap.add_argument(
-        "--ab", choices=sorted(AB), help="with --hold: run each write kind alternately as built and with one change"
-        " undone (prepass: the scoring before the write lock), in chunks, and report both",
-    )
-    ap.add_argument("--chunk", type=int, default=50, help="requests per chunk of --ab")
     args = ap.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -183,8 +143,6 @@ def main(argv: list[str] | None = None) -> int:
         work = typed_bodies(reqfile, args.requests, rng)
         load = os.getloadavg()[0]
         result = {"backend": args.backend, "size": size, "load": round(load, 2)}
-        if args.ab and hold is not None:
-            result["ab"] = ab(app, typed_bodies(reqfile, args.requests, rng, "ab"), hold, AB[args.ab], args.chunk)
         for kind in KINDS:
             counts.c.clear()
             if hold is not None:
@@ -217,13 +175,6 @@ def main(argv: list[str] | None = None) -> int:
                         f"{kind:8} {h['turns']:.2f} turns, hold {h['hold_ms']:.3f}/{h['hold_cpu_ms']:.3f}"
                         f" (COMMIT median {h['commit_median_ms']} ms, slowest 1% {h['commit_slowest_1pct_share']} of"
                         f" COMMIT time): {parts}"
-                    )
-            for kind, arms in result.get("ab", {}).items():
-                for name, r in arms.items():
-                    print(
-                        f"{kind:8} {name:10} CPU {r['cpu_ms']:.3f} ms/request (chunks' median {r['cpu_ms_chunk_median']:.3f}),"
-                        f" hold {r['hold_ms']:.3f}/{r['hold_cpu_ms']:.3f}, COMMIT {r['parts_ms'].get('COMMIT', [0, 0])[1]:.3f}"
-                        f" CPU, Scorer.score_many {r['parts_ms'].get('Scorer.score_many', [0, 0])[1]:.3f} CPU"
                     )
         return 1 if any(result[k]["errors"] for k in KINDS) else 0
     finally:

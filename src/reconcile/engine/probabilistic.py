@@ -61,7 +61,7 @@ class ProbabilisticOutcome:
     best: dict | None = None
 
 
-def blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
+def _blocking_keys(row: ContactRow, guards: Guards) -> dict[str, str]:
     """The row's blocking keys, minus those derived from placeholders and role mailboxes."""
     keys = {}
     for column, source in _KEY_SOURCES.items():
@@ -114,7 +114,7 @@ def link_probabilistic(
     lower threshold, may also become an audit item (:mod:`reconcile.engine.audit_sampling`).
     """
     outcome = ProbabilisticOutcome(primary_id=primary_id)
-    candidates = fetch_candidates(tx, blocking_keys(row, guards), primary_id, per_key)
+    candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
     if not candidates:
         return outcome
     scores = scorer.score_many(contact_features(row), [contact_features(c) for c in candidates])

@@ -19,7 +19,6 @@ from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
 from .audit_sampling import AuditPlan
 from .probabilistic import Scorer, Thresholds, judge_held_pair, link_probabilistic
-from .score_memo import ScoreMemo, prescore
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +96,8 @@ class Reconciler:
             return None if fast is None else self._result(fast, request_id, fast.method, ModelOpinion(model.version))
 
         event = Event(identity, request_id, at)
-        memo = ScoreMemo(model.scorer) if model.scorer is not None else None
-        prepare = None
-        if memo is not None:
-            prepare = functools.partial(
-                prescore, identity=identity, memo=memo, guards=self.guards, per_key=self.settings.candidates_per_key
-            )
         result = self.store.read_else_write(
-            look_up, lambda tx: self._write_path(tx, event, model, memo), lock_keys=_lock_keys(identity), prepare=prepare
+            look_up, lambda tx: self._write_path(tx, event, model), lock_keys=_lock_keys(identity)
         )
         result.match["warnings"] = identity.warnings
         return result
@@ -148,16 +141,12 @@ class Reconciler:
         keys = sorted({key for event in events for key in _lock_keys(event.identity)})
         return self.store.write(work, lock_keys=keys, tx_type=BatchContactTx)
 
-    def _write_path(
-        self, tx: ContactTx, event: Event, model: ModelSnapshot, memo: ScoreMemo | None = None
-    ) -> IdentifyResult:
-        """Both stages for one request that the read path could not answer, in ``tx``.
-        ``memo`` scores with ``model``'s scorer, remembering the pairs scored before the
-        write lock (:mod:`reconcile.engine.score_memo`)."""
+    def _write_path(self, tx: ContactTx, event: Event, model: ModelSnapshot) -> IdentifyResult:
+        """Both stages for one request that the read path could not answer, in ``tx``."""
         identity = event.identity
         cause = f"{event.source}:{event.request_id}"
         tx.clock = utcnow if event.at is None else (lambda: event.at)
-        scorer: Scorer | None = memo if memo is not None else model.scorer
+        scorer = model.scorer
         screen = None
         if scorer is not None:
             screen = functools.partial(

@@ -164,12 +164,7 @@ class Store:
             return self._write_on(conn, work, list(lock_keys), tx_type)
 
     def read_else_write(
-        self,
-        read: Callable[[ContactTx], T | None],
-        work: Callable[[ContactTx], T],
-        lock_keys: Iterable[str] = (),
-        *,
-        prepare: Callable[[ContactTx], None] | None = None,
+        self, read: Callable[[ContactTx], T | None], work: Callable[[ContactTx], T], lock_keys: Iterable[str] = ()
     ) -> T:
         """``read``'s answer; when it has none (``None``), :meth:`write`'s with ``work``,
         on the same pooled connection.
@@ -183,12 +178,6 @@ class Store:
         write lock: what ``read`` saw only told it a write was needed. (A writer waiting
         for its turn holds its connection: the pool must allow one per thread, which
         ``RECONCILE_DB_POOL_SIZE`` plus as many in overflow does by default.)
-
-        ``prepare`` runs between the two, on the same connection and also outside any
-        transaction (each statement its own snapshot), before the write lock is taken:
-        work that only warms what ``work`` will compute (the engine scores the candidates
-        it sees now), so that the lock, which every other writer waits for, is held for
-        less. Nothing it read may decide anything: ``work`` reads again under the lock.
         """
         keys = list(lock_keys)
         with self._connection() as conn:
@@ -197,10 +186,6 @@ class Store:
                 conn.commit()
             if answer is not None:
                 return answer
-            if prepare is not None:
-                prepare(ContactTx(conn, self.dialect))
-                if conn.in_transaction():
-                    conn.commit()
             return self._write_on(conn, work, keys, ContactTx)
 
     def _write_on(self, conn: Connection, work: Callable[[TX], T], keys: list[str], tx_type: type[TX]) -> T:
