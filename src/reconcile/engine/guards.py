@@ -20,6 +20,7 @@ from ..config import Settings
 from ..names import NamedKey, distinct_names, keys_compatible, local_part_names_nobody
 from ..normalize import email_parts, normalize_email, normalize_phone
 from ..references import ref
+from ..store.detach import DETACH_GUARD
 
 #: local parts that *say* "the customer gave no email" at any domain; short or filler
 #: ones (``test``, ``a``, ``x``, ``abc``, ``asdf``, ``customer``) are ordinary values that
@@ -36,13 +37,16 @@ ROLE_LOCAL_PARTS = frozenset(
     "enquiries enquiry inquiries service customerservice reception marketing webmaster postmaster "
     "hostmaster abuse noc security mail shop store booking bookings reservations".split()
 )
-#: the guards whose record on a value says different people use it: a placeholder or role
+#: The guards whose record on a value says different people use it: a placeholder or role
 #: mailbox, names that clash on it, many groups on it, a reviewer's rejection of a join
-#: through it. A size hold (``group-size``, ``large-merge``) says only that a group grew,
-#: so a value it recorded is not "known to be shared" (:func:`reconcile.engine.exact`):
-#: counting it made one frequent customer's every later request a shared-identifier hold
-#: (bench/README.md, ``queue_mix``).
-SHARED_BY_PEOPLE = frozenset({"placeholder", "role-mailbox", "shared-identifier", "shared-value", "cannot-link"})
+#: through it, a reviewer's detachment that left it on both sides. A size hold
+#: (``group-size``, ``large-merge``) says only that a group grew, so a value it recorded
+#: is not "known to be shared" (:mod:`reconcile.engine.exact`, the detachment's evidence
+#: graph, the batch re-resolution): counting it made a frequent customer's every later
+#: request a shared-identifier hold, 99-100% the same person (bench/README.md, ``queue_mix``).
+SHARED_BY_PEOPLE = frozenset(
+    {"placeholder", "role-mailbox", "shared-identifier", "shared-value", "cannot-link", DETACH_GUARD}
+)
 _DIGITS = re.compile(r"\D")
 MIN_PATTERN_DIGITS = 7
 _UP, _DOWN = "0123456789", "9876543210"
