@@ -4,7 +4,9 @@ Used by the shared-identifier guard: an email or phone that already carries a na
 *clearly different* from the request's is probably shared (a family phone, a role
 mailbox, a till placeholder), so linking on it alone is not safe. "Clearly different"
 is deliberately conservative: order swaps, initials, clipped forms ("Al", "Alex"),
-nicknames, dropped diacritics and small typos all count as compatible.
+nicknames, dropped diacritics and small typos all count as compatible. The size and
+known-shared holds ask the converse (:func:`one_person`): do all the names of the groups
+a join would make one belong to one person?
 """
 from __future__ import annotations
 
