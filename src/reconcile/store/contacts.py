@@ -311,8 +311,10 @@ def _add_holdings_stmt(dialect: str):
 def _guarded_values_stmt(n: int, guards: frozenset[str]):
     """Which of ``n`` pairs (bound as ``f0, v0, f1, ...``) have a ``link_guard`` row of one
     of ``guards``: one index probe each, reading the value's rows until one qualifies."""
-    # inline constants (the statement is prepared once per set): guard names are ours
-    kinds = [literal_column(f"'{name}'") for name in sorted(guards) if name.replace("-", "").isalnum()]
+    # inlined (the prepared statement binds only values): guard names are the engine's words
+    if not all(name.replace("-", "").isalpha() for name in guards):
+        raise ValueError(f"not a guard name: {sorted(guards)}")
+    kinds = [literal_column(f"'{name}'") for name in sorted(guards)]
     probes = [
         select(literal(i)).where(
             exists().where(
