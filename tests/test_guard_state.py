@@ -21,7 +21,7 @@ from sqlalchemy import case, select, text, update
 
 from reconcile.config import Settings
 from reconcile.engine.exact import MAX_LISTED_HOLDS, _held_values, _judge_links, primary_of
-from reconcile.engine.guards import Guards
+from reconcile.engine.guards import SHARED_BY_PEOPLE, Guards
 from reconcile.engine.reconciler import Reconciler
 from reconcile.names import names_compatible
 from reconcile.store import Store
@@ -45,11 +45,13 @@ def _old_distinct(names: list[str | None]) -> list[str]:
 
 def old_judgement(conn, values: dict[str, str | None], name: str | None, guards: Guards):
     """The exact stage's judgement as computed before: from every live holder, every name
-    re-normalised and compared pairwise, the groups counted from the rows."""
+    re-normalised and compared pairwise, the groups counted from the rows. Returns the
+    joinable groups, the holds and the joinable groups reached only through values known
+    to be shared by different people."""
     live = contact.c.deletedAt.is_(None)
     conditions = [getattr(contact.c, f) == v for f, v in values.items() if v is not None]
     if not conditions:
-        return set(), {}, False
+        return set(), {}, set()
     order = case((contact.c.email == values["email"], 0), else_=1)
     matches = conn.execute(select(contact).where(live, conditions[0] if len(conditions) == 1 else conditions[0] | conditions[1]).order_by(order, contact.c.id)).all()
     by_group: dict[int, dict[str, list]] = defaultdict(lambda: defaultdict(list))
@@ -59,7 +61,8 @@ def old_judgement(conn, values: dict[str, str | None], name: str | None, guards:
             if value is not None and getattr(m, field) == value:
                 by_group[primary_of(m)][field].append(m)
                 groups_by_value[field].add(primary_of(m))
-    guarded = {(r.field, r.value) for r in conn.execute(select(link_guard.c.field, link_guard.c.value))}
+    shared_by = link_guard.c.guard.in_(sorted(SHARED_BY_PEOPLE))  # a size hold is no evidence of sharing
+    guarded = {(r.field, r.value) for r in conn.execute(select(link_guard.c.field, link_guard.c.value).where(shared_by))}
     strong, weak, holds = set(), set(), {}
     for group, fields in by_group.items():
         usable = []
@@ -78,10 +81,9 @@ def old_judgement(conn, values: dict[str, str | None], name: str | None, guards:
         if usable:
             holds.pop(group, None)
             (weak if all((f, values[f]) in guarded for f in usable) else strong).add(group)
-    if not strong and weak:
-        return weak, holds, True
-    holds.update(dict.fromkeys(weak, "shared-identifier"))
-    return strong, holds, False
+    # groups reached only through known-shared values are joinable on their names' evidence,
+    # which link_exact weighs over the whole groups it locks
+    return strong | weak, holds, weak
 
 
 @pytest.fixture(scope="module")

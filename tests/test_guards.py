@@ -142,6 +142,81 @@ def test_merging_two_large_groups_waits_for_a_reviewer(sqlite_db):
     assert_sound(store)
 
 
+def test_one_persons_named_group_grows_past_the_size_cap(sqlite_db):
+    """A frequent customer's many contacts carry one person's names: the cap, which stops
+    a chain of false joins (other people's names), does not hold them."""
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, max_group_size=3))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    names = ("Anthony Wright", "Tony Wright", "Wright Anthony", "ANTHONY WRIGHT")
+    answers = [identify(client, email="anthony@w.net", phoneNumber=f"55500{n}", name=name) for n, name in enumerate(names)]
+    assert {a["contact"]["primaryContactId"] for a in answers} == {answers[0]["contact"]["primaryContactId"]}
+    assert len(answers[-1]["contact"]["secondaryContactIds"]) == 3
+    assert answers[-1]["match"]["guards"] == []
+    assert rows(store, pending_merge) == []
+    assert_sound(store)
+
+
+def test_a_nameless_request_on_a_full_group_is_still_held(sqlite_db):
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, max_group_size=3))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    for n in range(3):
+        identify(client, email="anthony@w.net", phoneNumber=f"55500{n}", name="Anthony Wright")
+    nameless = identify(client, email="anthony@w.net", phoneNumber="555009")
+    assert nameless["match"]["guards"][0]["guard"] == "group-size"
+    assert nameless["contact"]["secondaryContactIds"] == []
+    assert_sound(store)
+
+
+@pytest.mark.parametrize("right_name,joined", [("Ann Lee", True), ("Annie Lee", True), ("Bob Lee", False)])
+def test_two_large_groups_join_when_their_names_are_one_person(sqlite_db, right_name, joined):
+    """A nameless bridge between two large groups: their names are the only evidence."""
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, large_group_size=2))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    for phone in ("1001", "1002"):
+        identify(client, email="left@x.com", phoneNumber=phone, name="Ann Lee")
+    for phone in ("2001", "2002"):
+        identify(client, email="right@x.com", phoneNumber=phone, name=right_name)
+    bridge = identify(client, email="left@x.com", phoneNumber="2001")
+    if joined:
+        assert bridge["contact"]["emails"] == ["left@x.com", "right@x.com"]
+        assert bridge["match"]["guards"] == []
+    else:
+        assert bridge["match"]["guards"][0]["guard"] == "large-merge"
+        assert bridge["contact"]["emails"] == ["left@x.com"]
+    assert_sound(store)
+
+
+def test_a_size_hold_does_not_mark_a_value_shared_by_different_people(client, store):
+    """Only guards that saw different people on a value make it "known to be shared"."""
+    from reconcile.engine.guards import SHARED_BY_PEOPLE
+
+    a = identify(client, email="someone@x.com")["contact"]["primaryContactId"]
+    with store.engine.begin() as conn:
+        for value, guard in (("grown@x.com", "group-size"), ("big@x.com", "large-merge"), ("home@x.com", "shared-identifier")):
+            conn.execute(
+                insert(link_guard).values(contactId=a, field="email", value=value, guard=guard, reason="t", createdAt=utcnow())
+            )
+    asked = [("email", v) for v in ("grown@x.com", "big@x.com", "home@x.com", "nobody@x.com")]
+    with store.read() as tx:
+        assert tx.guarded_values(asked, SHARED_BY_PEOPLE) == {("email", "home@x.com")}
+
+
+def test_a_family_phone_joins_one_persons_other_group_and_holds_the_relative(client, store):
+    """The phone is known to be shared (Alice and Bob Smith); Alice's second group, reached
+    through her new email, and her first, reached only through the family phone, carry one
+    person's names: they join. Bob's group stays held, with or without a name on the request."""
+    alice = identify(client, email="alice@smith.org", phoneNumber="4155552671", name="Alice Smith")
+    bob = identify(client, email="bob@smith.org", phoneNumber="4155552671", name="Bob Smith")
+    alice2 = identify(client, email="alice.s@mail.com", name="Alice Smith")
+    both = identify(client, email="alice.s@mail.com", phoneNumber="4155552671", name="Alice Smith")
+    groups = {alice["contact"]["primaryContactId"], alice2["contact"]["primaryContactId"]}
+    assert both["contact"]["primaryContactId"] in groups
+    assert set(both["contact"]["secondaryContactIds"]) >= groups - {both["contact"]["primaryContactId"]}
+    held = {g["primaryContactId"]: g["guard"] for g in both["match"]["guards"]}
+    assert held == {bob["contact"]["primaryContactId"]: "shared-identifier"}
+    assert_sound(store)
+
+
 def family_phone_in_three_groups(client) -> list[int]:
     """Three clearly different people on one phone: the names guard gives each a group."""
     primaries = [

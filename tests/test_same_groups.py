@@ -30,8 +30,10 @@ SEED = 13
 #: Changed on purpose by the review-load work (issue 12): a shared-identifier hold the model
 #: scores below the lower threshold opens no review unless the held audit draws it, and the
 #: lower threshold is 0.9975 (was c866a0a4..., main at the audit sample and review cases,
-#: before the hot-path change)
-EXPECTED = "b96895c11bf45e162fa4042b3d50326caf27714bd53de2f5bcd827f3b7cb9a6d"
+#: before the hot-path change). Changed on purpose again by the guard-load work (issue 12):
+#: the size and known-shared holds weigh the groups' names, a size hold no longer marks a
+#: value shared, and "Groß" is "Gross" (was b96895c1...)
+EXPECTED = "2047b2ab79df12d72c4b7f5099e268cf4f48932963f49e4de437e836d4d46dbd"
 
 
 def replay(url: str) -> Store:

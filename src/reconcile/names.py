@@ -4,7 +4,9 @@ Used by the shared-identifier guard: an email or phone that already carries a na
 *clearly different* from the request's is probably shared (a family phone, a role
 mailbox, a till placeholder), so linking on it alone is not safe. "Clearly different"
 is deliberately conservative: order swaps, initials, clipped forms ("Al", "Alex"),
-nicknames, dropped diacritics and small typos all count as compatible.
+nicknames, dropped diacritics and small typos all count as compatible. The size and
+known-shared holds ask the converse (:func:`one_person`): do all the names of the groups
+a join would make one belong to one person?
 """
 from __future__ import annotations
 
@@ -130,6 +132,12 @@ _OTHER_FAMILIES: tuple[str, ...] = (
 NICKNAME_FAMILIES: tuple[str, ...] = (*_ENGLISH_FAMILIES, *_OTHER_FAMILIES)
 
 
+#: Letters that Unicode does not decompose, so :func:`reconcile.normalize.name_key` keeps
+#: them, with how they are written without them: "Groß" typed as "Gross", "Łukasz" as
+#: "Lukasz" is the same name with its diacritics dropped (the module's own rule), not a
+#: typo; Jaro-Winkler alone scores "groß" / "gross" at 0.85.
+_ASCII_SPELLING = str.maketrans({"ß": "ss", "ł": "l", "ø": "o", "đ": "d", "æ": "ae", "œ": "oe", "þ": "th", "ı": "i"})
+
 #: a short form at least this long that starts the other token is compatible with it
 #: ("Al" / "Alex", "Sam" / "Samuel"); one letter is an initial, handled on its own
 MIN_SHORT_FORM = 2
@@ -167,12 +175,17 @@ def _family_tokens() -> dict[str, frozenset[str]]:
 def _tokens_compatible(a: str, b: str) -> bool:
     if a == b:
         return True
+    heads = _full_names()  # before the ASCII spelling: the families keep "ł"
+    if heads.get(a, frozenset()) & heads.get(b, frozenset()):
+        return True
+    a, b = a.translate(_ASCII_SPELLING), b.translate(_ASCII_SPELLING)
+    if a == b:
+        return True
     if len(a) == 1 or len(b) == 1:  # an initial
         return a[0] == b[0]
     short, long = sorted((a, b), key=len)
     if len(short) >= MIN_SHORT_FORM and long.startswith(short):  # a clipped form: "al" / "alex"
         return True
-    heads = _full_names()
     if heads.get(a, frozenset()) & heads.get(b, frozenset()):
         return True
     return jellyfish.jaro_winkler_similarity(a, b) >= TOKEN_SIMILARITY
@@ -182,8 +195,8 @@ def names_compatible(a: str | None, b: str | None) -> bool:
     """True unless both names are present and clearly belong to different people.
 
     Every token of the shorter name must find a compatible token in the longer one
-    (equal, initial, a clipped form of it, a nickname of the same full name, or
-    Jaro-Winkler >= 0.88), in any order.
+    (equal, equal once written in ASCII (``ß`` as ``ss``), initial, a clipped form of
+    it, a nickname of the same full name, or Jaro-Winkler >= 0.88), in any order.
     """
     return keys_compatible(name_key(a), name_key(b))
 
@@ -250,3 +263,21 @@ def local_part_names_nobody(local: str, name_keys: Iterable[str], other_locals: 
         if theirs and jellyfish.jaro_winkler_similarity(letters, theirs) >= TOKEN_SIMILARITY:
             return False
     return True
+
+
+def one_person(*sides: Iterable[str | None]) -> bool:
+    """True when every side carries a name and all the names on all sides are pairwise
+    compatible: by the names alone, one person. The evidence a size guard asks before it
+    holds a join (:meth:`reconcile.engine.guards.Guards.merge_block`): a chain of false
+    joins through a family phone or a borrowed email brings in other names, one person's
+    many contacts do not. Pairwise, not greedy clusters: "J Smith" is compatible with
+    both "John Smith" and "Jane Smith", who are not one person. A side without names
+    (nameless contacts, a nameless request) is no evidence, so the answer is False."""
+    keys: set[str] = set()
+    for side in sides:
+        named = {key for key in side if key}
+        if not named:
+            return False
+        keys |= named
+    ordered = sorted(keys)
+    return all(keys_compatible(a, b) for i, a in enumerate(ordered) for b in ordered[i + 1:])

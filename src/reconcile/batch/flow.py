@@ -26,7 +26,7 @@ from splink import Linker
 
 from ..config import Settings
 from ..engine.active_model import ModelManager
-from ..engine.guards import Guards
+from ..engine.guards import SHARED_BY_PEOPLE, Guards
 from ..names import distinct_names
 from ..scoring.documents import ModelUnavailable, resolve_path
 from ..scoring.scorer import tf_path_for
@@ -100,7 +100,7 @@ def resolve(
         directory = snapshot_dir or Path(scratch)
         keys = blocking_keys(document)
         snapshot = write_snapshot(store, guards, directory, keys, settings.batch_block_cap)
-        decided = judgements(store)
+        decided = judgements(store, SHARED_BY_PEOPLE)
         timings["snapshot"] = time.perf_counter() - started
         scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit), document, keys, snapshot.path, model.path)
         try:

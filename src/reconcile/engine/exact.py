@@ -24,12 +24,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..names import NamedKey
+from ..names import one_person as names_one_person
 from ..normalize import Identity, name_key
 from ..references import ref, render_from_rows
 from ..store import ContactRow, ContactTx
 from ..store.pending import cannot_link_pairs, open_pending_merge, record_guard
 from .audit_sampling import HELD
-from .guards import Guards
+from .guards import SHARED_BY_PEOPLE, Guards
 
 FIELDS = ("email", "phoneNumber")
 MAX_REVIEWS_PER_GUARD = 3
@@ -73,6 +74,17 @@ def request_values(identity: Identity) -> dict[str, str | None]:
 
 def request_name(identity: Identity) -> NamedKey | None:
     return (identity.name, name_key(identity.name)) if identity.name else None
+
+
+def _name_keys_by_group(members: list[ContactRow]) -> dict[int, list[str]]:
+    """Each group's distinct stored name keys (``nameKey``), the evidence the size and
+    known-shared holds weigh (:func:`reconcile.names.one_person`)."""
+    found: dict[int, set[str]] = defaultdict(set)
+    for m in members:
+        keys = found[primary_of(m)]  # a group without names is listed, with none
+        if m.nameKey:
+            keys.add(m.nameKey)
+    return {group: sorted(keys) for group, keys in found.items()}
 
 
 def names_of(rows: list[ContactRow]) -> list[NamedKey]:
@@ -203,13 +215,15 @@ def _held_values(tx: ContactTx, identity: Identity, guards: Guards) -> dict[str,
 
 def _judge_links(
     tx: ContactTx, identity: Identity, matches: list[ContactRow], held: dict[str, HeldValue], guards: Guards
-) -> tuple[set[int], dict[int, Hold], bool, int]:
+) -> tuple[set[int], dict[int, Hold], set[int], int]:
     """Split the matched groups into those the request may join and those held apart.
 
-    The flag is true when only values already known to be shared connect the request
-    to the joinable groups: then it joins the oldest of them and holds the others. The
-    count is of held groups not read (a held value's groups beyond the first few, which
-    are all held alike).
+    The second set holds the joinable groups the request reaches only through values
+    already known to be shared by different people (:data:`SHARED_BY_PEOPLE`): such a
+    value alone does not say which of its holders the request is, so
+    :func:`link_exact` joins them only on their names' evidence. The count is of held
+    groups not read (a held value's groups beyond the first few, which are all held
+    alike).
     """
     values = request_values(identity)
     by_group: dict[int, dict[str, list[ContactRow]]] = defaultdict(dict)
@@ -222,7 +236,9 @@ def _judge_links(
     unlisted = sum(max(0, value.total - len(groups_by_value[name])) for name, value in held.items())
 
     known_shared = (  # weak or strong only matters when there is more than one group
-        tx.guarded_values((n, v) for n, v in values.items() if v is not None) if len(by_group) > 1 else set()
+        tx.guarded_values(((n, v) for n, v in values.items() if v is not None), SHARED_BY_PEOPLE)
+        if len(by_group) > 1
+        else set()
     )
     strong: set[int] = set()
     weak: set[int] = set()
@@ -262,17 +278,7 @@ def _judge_links(
                 strong.add(group)
     for hold in holds.values():
         hold.shown = render_from_rows(hold.reason, matches)
-    if not strong and weak:
-        return weak, holds, True, unlisted
-    for group in weak:
-        holds[group] = Hold(
-            group,
-            "shared-identifier",
-            "reached only through values already known to be shared by different people",
-            True,
-            [(n, values[n]) for n in by_group[group] if values[n] is not None],
-        )
-    return strong, holds, False, unlisted
+    return strong | weak, holds, weak, unlisted
 
 
 def link_exact(
@@ -295,29 +301,37 @@ def link_exact(
         row = tx.insert_contact(identity, linked_id=None, method="new", cause=cause)
         return ExactOutcome(primary_id=row.id, members=[row], created=[row])
 
-    joinable, holds, weak_only, unlisted = _judge_links(tx, identity, matches, held, guards)
+    joinable, holds, weak, unlisted = _judge_links(tx, identity, matches, held, guards)
     if not joinable:
         return _new_primary_beside(tx, identity, matches, holds, cause, unlisted, screen)
 
     locked, members = tx.lock_groups(joinable, matches)
-    primaries = sorted(locked, key=age_key)
+    # the oldest group reached through a value not known to be shared comes first (or
+    # the oldest of all when there is none); each other group is weighed against it
+    primaries = sorted(locked, key=lambda r: (r.id in weak and len(weak) < len(locked), age_key(r)))
     sizes = Counter(primary_of(m) for m in members)
+    names = _name_keys_by_group(members)
+    asked = [name_key(identity.name)] if identity.name else []
     rejected = cannot_link_pairs(tx, joinable)
-    winner, merged = primaries[0], [primaries[0]]
+    merged = [primaries[0]]
     for candidate in primaries[1:]:
-        if weak_only:
+        one_person = names_one_person([*asked, *(k for m in merged for k in names.get(m.id, ()))], names.get(candidate.id, ()))
+        if candidate.id in weak and not one_person:
             holds[candidate.id] = Hold(
-                candidate.id, "shared-identifier", "reached only through values known to be shared", True
+                candidate.id, "shared-identifier",
+                "reached only through values already known to be shared by different people", True,
             )
             continue
         if any(tuple(sorted((candidate.id, m.id))) in rejected for m in merged):
             holds[candidate.id] = Hold(candidate.id, "cannot-link", "a reviewer rejected merging these groups", True)
             continue
-        block = guards.merge_block([sum(sizes.get(m.id, 1) for m in merged), sizes.get(candidate.id, 1)])
+        block = guards.merge_block([sum(sizes.get(m.id, 1) for m in merged), sizes.get(candidate.id, 1)], one_person)
         if block:
             holds[candidate.id] = Hold(candidate.id, block[0], block[1], True)
             continue
         merged.append(candidate)
+    merged.sort(key=age_key)  # the oldest contact of the joined groups is their primary
+    winner = merged[0]
     for hold in holds.values():
         if not hold.values:
             hold.values = [
@@ -347,7 +361,8 @@ def link_exact(
     )
     if brings_new:
         group_size = sum(sizes.get(i, 1) for i in merged_ids)
-        if group_size >= guards.max_group_size:
+        known_person = names_one_person(asked, [k for i in merged_ids for k in names.get(i, ())])
+        if group_size >= guards.max_group_size and not known_person:
             holds[winner.id] = Hold(
                 winner.id, "group-size", f"the group already holds {group_size} contacts", True,
                 [(n, v) for n, v in request_values(identity).items() if v is not None],

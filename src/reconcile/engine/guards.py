@@ -20,6 +20,7 @@ from ..config import Settings
 from ..names import NamedKey, distinct_names, keys_compatible, local_part_names_nobody
 from ..normalize import email_parts, normalize_email, normalize_phone
 from ..references import ref
+from ..store.detach import DETACH_GUARD
 
 #: local parts that *say* "the customer gave no email" at any domain; short or filler
 #: ones (``test``, ``a``, ``x``, ``abc``, ``asdf``, ``customer``) are ordinary values that
@@ -35,6 +36,16 @@ ROLE_LOCAL_PARTS = frozenset(
     "contact contactus support help helpdesk billing invoices finance hr jobs careers team hello "
     "enquiries enquiry inquiries service customerservice reception marketing webmaster postmaster "
     "hostmaster abuse noc security mail shop store booking bookings reservations".split()
+)
+#: The guards whose record on a value says different people use it: a placeholder or role
+#: mailbox, names that clash on it, many groups on it, a reviewer's rejection of a join
+#: through it, a reviewer's detachment that left it on both sides. A size hold
+#: (``group-size``, ``large-merge``) says only that a group grew, so a value it recorded
+#: is not "known to be shared" (:mod:`reconcile.engine.exact`, the detachment's evidence
+#: graph, the batch re-resolution): counting it made a frequent customer's every later
+#: request a shared-identifier hold, 99-100% the same person (bench/README.md, ``queue_mix``).
+SHARED_BY_PEOPLE = frozenset(
+    {"placeholder", "role-mailbox", "shared-identifier", "shared-value", "cannot-link", DETACH_GUARD}
 )
 _DIGITS = re.compile(r"\D")
 MIN_PATTERN_DIGITS = 7
@@ -158,8 +169,21 @@ class Guards:
             return f"is held by {groups} separate groups (limit {self.max_groups_per_identifier})"
         return None
 
-    def merge_block(self, sizes: list[int]) -> tuple[str, str] | None:
-        """(guard, reason) when joining groups of these sizes must wait for a reviewer."""
+    def merge_block(self, sizes: list[int], one_person: bool = False) -> tuple[str, str] | None:
+        """(guard, reason) when joining groups of these sizes must wait for a reviewer.
+
+        The size limits stop a chain of false joins (a family phone, then a relative's
+        email, then that relative's workplace...) from growing one group without end.
+        Such a chain brings in other people's names; ``one_person`` says the evidence
+        shows none: both sides carry names and all of them (the request's too) are one
+        person's by :func:`reconcile.names.one_person` (nicknames, typos, initials,
+        swapped order, dropped diacritics). Then the join is not held for its size:
+        measured on the synthetic streams, such holds were one frequent customer's
+        contacts, 99-100% the same person (bench/README.md, ``queue_mix``). A side
+        without names gives no evidence, so it stays capped.
+        """
+        if one_person:
+            return None
         total = sum(sizes)
         if total > self.max_group_size:
             return "group-size", f"the merged group would hold {total} contacts (limit {self.max_group_size})"

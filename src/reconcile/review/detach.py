@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from ..engine.exact import FIELDS, age_key, primary_of
-from ..engine.guards import Guards
+from ..engine.guards import SHARED_BY_PEOPLE, Guards
 from ..engine.reconciler import _lock_keys
 from ..normalize import Identity
 from ..store import Store, detach as statements
@@ -282,7 +282,7 @@ def detach(
             return refused
         if len(members) == 1:
             return NothingToDetach(contact_id, f"contact {contact_id} is alone in its group: there is nothing to detach it from")
-        guarded = tx.guarded_values((n, getattr(m, n)) for m in members for n in FIELDS)
+        guarded = tx.guarded_values(((n, getattr(m, n)) for m in members for n in FIELDS), SHARED_BY_PEOPLE)
         merges = statements.merge_history(tx, [m.id for m in members])
         graph = evidence_graph(members, merges, guards=guards, guarded=guarded)
         kept, detached = split_group(members, contact_id, graph)

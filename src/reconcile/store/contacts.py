@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (
-    Connection, Row, and_, bindparam, case, delete, exists, func, insert, literal, or_, select, text, union, union_all,
-    update,
+    Connection, Row, and_, bindparam, case, delete, exists, func, insert, literal, literal_column, or_, select, text,
+    union, union_all, update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -308,12 +308,20 @@ def _add_holdings_stmt(dialect: str):
 
 
 @functools.cache
-def _guarded_values_stmt(n: int):
-    """Which of ``n`` pairs (bound as ``f0, v0, f1, ...``) have a ``link_guard`` row: one
-    index probe each, however many rows a much-guarded value has gathered."""
+def _guarded_values_stmt(n: int, guards: frozenset[str]):
+    """Which of ``n`` pairs (bound as ``f0, v0, f1, ...``) have a ``link_guard`` row of one
+    of ``guards``: one index probe each, reading the value's rows until one qualifies."""
+    # inlined (the prepared statement binds only values): guard names are the engine's words
+    if not all(name.replace("-", "").isalpha() for name in guards):
+        raise ValueError(f"not a guard name: {sorted(guards)}")
+    kinds = [literal_column(f"'{name}'") for name in sorted(guards)]
     probes = [
         select(literal(i)).where(
-            exists().where(link_guard.c.field == bindparam(f"f{i}"), link_guard.c.value == bindparam(f"v{i}"))
+            exists().where(
+                link_guard.c.field == bindparam(f"f{i}"),
+                link_guard.c.value == bindparam(f"v{i}"),
+                link_guard.c.guard.in_(kinds),
+            )
         )
         for i in range(n)
     ]
@@ -486,13 +494,13 @@ class ContactTx:
         rows = _GROUP_SIZES.rows(self.conn, {"ids": sorted(set(primary_ids))})
         return {primary: count for primary, count in rows}
 
-    def guarded_values(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        """Which (field, value) pairs a guard has already kept from linking groups."""
+    def guarded_values(self, pairs: Iterable[tuple[str, str]], guards: frozenset[str]) -> set[tuple[str, str]]:
+        """Which (field, value) pairs one of ``guards`` has already kept from linking groups."""
         wanted = [(f, v) for f, v in pairs if v is not None]
         if not wanted:
             return set()
         params = {f"{kind}{i}": x for i, pair in enumerate(wanted) for kind, x in zip("fv", pair)}
-        return {wanted[i] for (i,) in _guarded_values_stmt(len(wanted)).rows(self.conn, params)}
+        return {wanted[i] for (i,) in _guarded_values_stmt(len(wanted), guards).rows(self.conn, params)}
 
     # --- writes --------------------------------------------------------------------
 

@@ -75,7 +75,9 @@ class Judgements:
     requests: list[tuple[int, ...]]
 
 
-def judgements(store: Store) -> Judgements:
+def judgements(store: Store, shared_by: frozenset[str]) -> Judgements:
+    """The decisions a re-resolution keeps; ``shared_by`` are the guards whose records say
+    different people use a value (:data:`reconcile.engine.guards.SHARED_BY_PEOPLE`)."""
     with store.read() as tx:
         cannot = [tuple(r) for r in tx.conn.execute(select(cannot_link.c.leftContactId, cannot_link.c.rightContactId))]
         must = [
@@ -93,7 +95,11 @@ def judgements(store: Store) -> Judgements:
         ]
         guarded = {
             (r.field, r.value)
-            for r in tx.conn.execute(select(link_guard.c.field, link_guard.c.value).where(link_guard.c.value.is_not(None)).distinct())
+            for r in tx.conn.execute(
+                select(link_guard.c.field, link_guard.c.value)
+                .where(link_guard.c.value.is_not(None), link_guard.c.guard.in_(sorted(shared_by)))
+                .distinct()
+            )
         }
         requests = set()
         for (detail,) in tx.conn.execute(
