@@ -7,7 +7,7 @@ from conftest import assert_sound, identify, rows
 from sqlalchemy import insert
 
 from reconcile.config import Settings
-from reconcile.engine.guards import Guards
+from reconcile.engine.guards import ONE_PERSON_CEILING, Guards
 from reconcile.store.contacts import utcnow
 from reconcile.store.schema import cannot_link, link_guard, pending_merge
 from reconcile.web import create_app
@@ -153,6 +153,24 @@ def test_one_persons_named_group_grows_past_the_size_cap(sqlite_db):
     assert len(answers[-1]["contact"]["secondaryContactIds"]) == 3
     assert answers[-1]["match"]["guards"] == []
     assert rows(store, pending_merge) == []
+    assert_sound(store)
+
+
+def test_one_persons_named_group_stops_at_the_ceiling(sqlite_db):
+    """One name is weak evidence at scale (a till typing the same name on its own phone):
+    past ONE_PERSON_CEILING times the cap, even one person's named group is held."""
+    app = create_app(Settings(database_url=sqlite_db, probabilistic=False, max_group_size=2))
+    client, store = app.test_client(), app.extensions["reconcile"].store
+    ceiling = 2 * ONE_PERSON_CEILING
+    answers = [
+        identify(client, email=f"walk.in.{n}@till.example", phoneNumber="555000", name="Walk In")
+        for n in range(ceiling + 1)
+    ]
+    assert len(answers[ceiling - 1]["contact"]["secondaryContactIds"]) == ceiling - 1
+    assert answers[ceiling - 1]["match"]["guards"] == []
+    held = answers[ceiling]
+    assert held["match"]["guards"][0]["guard"] == "group-size"
+    assert len(held["contact"]["secondaryContactIds"]) == 0
     assert_sound(store)
 
 

@@ -14,13 +14,15 @@ people's decisions say:
    every engine gives the same order).
 2. **Refusals.** A link is refused when its two clusters hold a cannot-link pair (a
    reviewer's rejection or a detachment: nomenklatura's negative judgements), when the
-   joined cluster would exceed the group-size cap, or (except for a reviewer's
+   joined cluster would exceed the group-size cap (for a shared value between clusters
+   whose names are all one person's, the higher cap the online guard gives them:
+   :meth:`reconcile.engine.guards.Guards.merge_block`), or (except for a reviewer's
    confirmation) when no name of one cluster is compatible with any name of the other
    (:func:`reconcile.names.keys_compatible`: equal, initial, nickname or near spelling;
    the online ``shared-identifier`` guard's test, applied to whole clusters).
 
-Cannot-links and the size cap only grow stricter as clusters grow, so a link refused for
-them stays refused. Every accepted and refused link is kept, so the diff can say which
+Cannot-links and the size caps only grow stricter as clusters grow (a cluster's names
+only add clashes), so a link refused for them stays refused. Every accepted and refused link is kept, so the diff can say which
 link joined two live groups and why a live group came apart.
 """
 from __future__ import annotations
@@ -28,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..names import keys_compatible
+from ..names import keys_compatible, one_person
 
 #: the kinds of link, strongest first
 REVIEW, SHARED_VALUE, MODEL = "review", "shared-value", "model"
@@ -66,8 +68,14 @@ def cluster(
     *,
     cannot_link: Iterable[tuple[int, int]],
     max_size: int,
+    one_person_size: int | None = None,
 ) -> Clusters:
     """Cluster the contacts ``names`` lists (id -> stored name key) along ``links``.
+
+    ``one_person_size`` (default ``max_size``) is the cap on a shared-value link between
+    two clusters whose names are all one person's (:func:`reconcile.names.one_person`), as
+    the online exact stage allows them; a live group grown so would otherwise come back
+    from every re-resolution as a proposed split.
 
     A contact no link touches stays a cluster of its own without costing an entry in the
     union-find (most of a million contacts are alone): ``parent``, ``size`` and the
@@ -103,7 +111,7 @@ def cluster(
         refusal = None
         if any(find(x) == rb for x in forbidden.get(ra, ())):
             refusal = "cannot-link"
-        elif size.get(ra, 1) + size.get(rb, 1) > max_size:
+        elif size.get(ra, 1) + size.get(rb, 1) > _cap(link, names_of(ra), names_of(rb), max_size, one_person_size):
             refusal = "group-size"
         elif link.kind != REVIEW and not _names_agree(names_of(ra), names_of(rb)):
             refusal = "names"
@@ -128,6 +136,13 @@ def cluster(
         smallest[root] = min(smallest.get(root, root), i)
     outcome.label = {i: smallest.get(find(i), i) for i in names}
     return outcome
+
+
+def _cap(link: Link, left: list[str], right: list[str], max_size: int, one_person_size: int | None) -> int:
+    """The size a cluster joined by ``link`` may reach."""
+    if one_person_size is not None and link.kind == SHARED_VALUE and one_person(left, right):
+        return one_person_size
+    return max_size
 
 
 def _names_agree(left: list[str], right: list[str]) -> bool:

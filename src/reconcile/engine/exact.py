@@ -362,7 +362,7 @@ def link_exact(
     if brings_new:
         group_size = sum(sizes.get(i, 1) for i in merged_ids)
         known_person = names_one_person(asked, [k for i in merged_ids for k in names.get(i, ())])
-        if group_size >= guards.max_group_size and not known_person:
+        if group_size >= guards.size_limit(known_person):
             holds[winner.id] = Hold(
                 winner.id, "group-size", f"the group already holds {group_size} contacts", True,
                 [(n, v) for n, v in request_values(identity).items() if v is not None],

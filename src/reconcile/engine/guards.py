@@ -47,6 +47,9 @@ ROLE_LOCAL_PARTS = frozenset(
 SHARED_BY_PEOPLE = frozenset(
     {"placeholder", "role-mailbox", "shared-identifier", "shared-value", "cannot-link", DETACH_GUARD}
 )
+#: a group whose names are all one person's passes ``max_group_size`` up to this many
+#: times it (:meth:`Guards.merge_block`); beyond, it is held like any other
+ONE_PERSON_CEILING = 4
 _DIGITS = re.compile(r"\D")
 MIN_PATTERN_DIGITS = 7
 _UP, _DOWN = "0123456789", "9876543210"
@@ -169,6 +172,10 @@ class Guards:
             return f"is held by {groups} separate groups (limit {self.max_groups_per_identifier})"
         return None
 
+    def size_limit(self, one_person: bool = False) -> int:
+        """The most contacts a group may reach without a reviewer (see :meth:`merge_block`)."""
+        return self.max_group_size * ONE_PERSON_CEILING if one_person else self.max_group_size
+
     def merge_block(self, sizes: list[int], one_person: bool = False) -> tuple[str, str] | None:
         """(guard, reason) when joining groups of these sizes must wait for a reviewer.
 
@@ -177,16 +184,19 @@ class Guards:
         Such a chain brings in other people's names; ``one_person`` says the evidence
         shows none: both sides carry names and all of them (the request's too) are one
         person's by :func:`reconcile.names.one_person` (nicknames, typos, initials,
-        swapped order, dropped diacritics). Then the join is not held for its size:
-        measured on the synthetic streams, such holds were one frequent customer's
-        contacts, 99-100% the same person (bench/README.md, ``queue_mix``). A side
-        without names gives no evidence, so it stays capped.
+        swapped order, dropped diacritics). Then the join is not held for its size, up to
+        :data:`ONE_PERSON_CEILING` times the cap: measured on the synthetic streams, such
+        holds were one frequent customer's contacts, 99-100% the same person
+        (bench/README.md, ``queue_mix``). The ceiling stays because one name is weak
+        evidence at scale: a till that types the same name with every customer's email
+        on its own phone would otherwise grow one group, and every answer that lists it,
+        without end. A side without names gives no evidence, so it stays capped.
         """
+        total, limit = sum(sizes), self.size_limit(one_person)
+        if total > limit:
+            return "group-size", f"the merged group would hold {total} contacts (limit {limit})"
         if one_person:
             return None
-        total = sum(sizes)
-        if total > self.max_group_size:
-            return "group-size", f"the merged group would hold {total} contacts (limit {self.max_group_size})"
         big = [s for s in sizes if s >= self.large_group_size]
         if len(big) >= 2:
             return "large-merge", f"joins groups of {' and '.join(map(str, sorted(big)))} contacts"
