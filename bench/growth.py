@@ -260,6 +260,7 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
         for event in read_stream(stream, args.events):
             result = None
             gc_ms0, gc_full0, ckpt0 = gc_clock.ms, gc_clock.full, checkpoints()
+            usage0 = resource.getrusage(resource.RUSAGE_THREAD)
             t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 identity = reconciler.parse({k: event.get(k) for k in ("email", "phoneNumber", "name")})
@@ -273,7 +274,7 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
             window.calls_cpu_ms.append(cpu_ms)
             n += 1
             if window.slow_enough(wall_ms):
-                window.keep_slow(wall_ms, n, _cause(result, cpu_ms, gc_clock, gc_ms0, gc_full0, checkpoints() - ckpt0))
+                window.keep_slow(wall_ms, n, _cause(result, cpu_ms, gc_clock, gc_ms0, gc_full0, checkpoints() - ckpt0, usage0))
             if n % args.window == 0:
                 windows.append(window.close(n, db_cpu(), gc_clock) | _table_stats(store))
                 _log_window(log, backend, windows[-1])
@@ -303,12 +304,18 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
             "kept": str(handle) if args.keep_db else None}
 
 
-def _cause(result, cpu_ms: float, gc_clock: GcClock, gc_ms0: float, gc_full0: int, checkpoints: int) -> dict:
-    """What a slow call did and what ran meanwhile: its CPU, the collector's pause inside
-    it, background WAL checkpoints that ran during it, and its answer's shape (the path,
-    contacts created, the group's size, reviews opened, guards listed)."""
-    cause = {"cpu_ms": round(cpu_ms, 1), "gc_ms": round(gc_clock.ms - gc_ms0, 1),
-             "full_gc": gc_clock.full - gc_full0, "checkpoints": checkpoints}
+def _cause(result, cpu_ms: float, gc_clock: GcClock, gc_ms0: float, gc_full0: int, checkpoints: int,
+           usage0: resource.struct_rusage) -> dict:
+    """What a slow call did and what ran meanwhile: its CPU (of it in the kernel), the
+    collector's pause inside it, background WAL checkpoints that ran during it, its page
+    faults (major ones read the disk: SQLite reads the file through a memory map) and the
+    times the scheduler took the core from it, and its answer's shape (the path, contacts
+    created, the group's size, reviews opened, guards listed)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    cause = {"cpu_ms": round(cpu_ms, 1), "sys_ms": round((usage.ru_stime - usage0.ru_stime) * 1000, 1),
+             "gc_ms": round(gc_clock.ms - gc_ms0, 1), "full_gc": gc_clock.full - gc_full0, "checkpoints": checkpoints,
+             "minor_faults": usage.ru_minflt - usage0.ru_minflt, "major_faults": usage.ru_majflt - usage0.ru_majflt,
+             "preempted": usage.ru_nivcsw - usage0.ru_nivcsw, "waits": usage.ru_nvcsw - usage0.ru_nvcsw}
     if result is not None:
         match = result.match
         cause |= {"method": match["method"], "created": len(match["createdContactIds"]),
