@@ -352,7 +352,7 @@ def print_tables(runs: list[dict], meta: dict) -> None:
                       f"max {last['cpu_max_ms']:,.1f} ms")
         t = Table(title=title)
         for col in ["events", "events/s", "x first", "CPU ms/event", "CPU x first", "db CPU ms/event", "p50 ms", "p99 ms",
-                    "max ms", "CPU p99 ms", "CPU max ms", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
+                    "max ms", "CPU p99 ms", "CPU max ms", "GC ms/event", "full GCs", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
             t.add_column(col, justify="right")
         first = run["windows"][0]["events_per_s"] if run["windows"] else 0
         first_cpu = run["windows"][0]["cpu_ms_per_event"] if run["windows"] else 0
@@ -362,7 +362,8 @@ def print_tables(runs: list[dict], meta: dict) -> None:
                       f"{w['cpu_ms_per_event']:.2f}", f"{w['cpu_ms_per_event'] / first_cpu:.2f}" if first_cpu else "—",
                       f"{w['db_cpu_ms_per_event']:.2f}" if run["backend"] == "postgresql" else "—",
                       f"{w['p50_ms']:.2f}", f"{w['p99_ms']:.2f}", f"{w['max_ms']:,.1f}",
-                      f"{w['cpu_p99_ms']:.2f}", f"{w['cpu_max_ms']:,.1f}", str(w["peak_rss_mb"]),
+                      f"{w['cpu_p99_ms']:.2f}", f"{w['cpu_max_ms']:,.1f}", f"{w.get('gc_ms_per_event', 0):.3f}",
+                      str(w.get("full_gcs", "—")), str(w["peak_rss_mb"]),
                       f"{w['contacts']:,}", f"{w['pending_merges']:,}", f"{w['guard_entries']:,}", str(w["rejected"]),
                       f"{w['load_1m']:.1f}")
         console.print(t)
@@ -373,7 +374,7 @@ def print_tables(runs: list[dict], meta: dict) -> None:
                 print(f"  {w['first']:,}-{w['last']:,}: {w['slowest'][0]}")
     print("Per window: events/s = events / wall seconds; CPU ms/event = this process's CPU (engine, driver, SQLite) per "
           "event, steadier than events/s on a shared machine (CPU x first: its growth over the first window's); db CPU = the PostgreSQL backends'; p50/p99/max = one "
-          "parse + identify call (wall); CPU p99/max = the same calls' CPU time (the thread's), which the machine's load does not inflate; peak RSS = this process's high-water mark within the window; contacts / merges "
+          "parse + identify call (wall); CPU p99/max = the same calls' CPU time (the thread's), which the machine's load does not inflate; GC ms/event and full GCs = the garbage collector's pauses (CPU) and full collections in the window; peak RSS = this process's high-water mark within the window; contacts / merges "
           "proposed (pending merges of any status) = at the window's end; guard entries = entries in the answers' match.guards.")
     print(f"stream: {meta['stream']} (seed {meta['seed']}); shipped settings (model on, guards on); "
           f"{os.cpu_count()} cores; uptime at start: {meta['uptime_start']}; at end: {meta['uptime_end']}")
