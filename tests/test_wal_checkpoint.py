@@ -63,7 +63,6 @@ def test_the_thread_copies_what_was_committed_into_the_database(url):
     database = url.removeprefix("sqlite:///")
     before = os.path.getsize(database)  # the migrated schema; commits write only to the log
     store = Store(url)
-    store.checkpointer.due_pages = 50  # a checkpoint falls due within these few commits
     try:
         create_people(store, batches=3)
         deadline = time.monotonic() + 10
@@ -82,19 +81,3 @@ def test_dispose_stops_the_thread(url):
     assert thread is not None and thread.is_alive()
     store.dispose()
     assert not thread.is_alive()
-
-
-def test_the_pages_waiting_are_read_as_sqlite_counts_them(url):
-    store = Store(url)
-    store.checkpointer.interval = 3600
-    try:
-        create_people(store, batches=2)
-        waiting = store.checkpointer.waiting_pages()
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        conn.close()
-        assert (busy, copied) == (0, frames)
-        assert waiting == frames > 0  # nothing had been copied from this log before
-        assert store.checkpointer.waiting_pages() == 0
-    finally:
-        store.dispose()

@@ -7,8 +7,10 @@ request scanned them all: 159-255 ms of CPU in the growth replay's early windows
 (bench/README.md, ``growth``). :func:`settle_heap`, called once the process is set up,
 collects what start-up left behind and moves the rest out of the collector's reach
 (``gc.freeze``), so later collections scan only what requests have added since. Every
-entry point that serves requests calls it: the server's workers
-(:func:`reconcile.web.app.create_serving_app`) and ``bench growth``, which measures them.
+entry point that runs the engine for long calls it: the server's workers
+(:func:`reconcile.web.app.create_serving_app`), ``reconcile import`` (before it forks its
+parse-ahead workers, which then share the frozen pages) and ``bench growth``, which
+measures what the workers do.
 """
 from __future__ import annotations
 
