@@ -81,3 +81,28 @@ def test_dispose_stops_the_thread(url):
     assert thread is not None and thread.is_alive()
     store.dispose()
     assert not thread.is_alive()
+
+
+def test_a_failed_checkpoint_is_tried_again(url, monkeypatch):
+    store = Store(url)
+    checkpointer = store.checkpointer
+    checkpointer.interval = 0.05
+    real = checkpointer.checkpoint
+    calls = []
+
+    def fails_once(conn: sqlite3.Connection) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sqlite3.OperationalError("database is locked")
+        real(conn)
+
+    monkeypatch.setattr(checkpointer, "checkpoint", fails_once)
+    try:
+        create_people(store, batches=1, per_batch=20)
+        deadline = time.monotonic() + 10
+        while checkpointer.runs == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert checkpointer.failures == 1
+        assert checkpointer.runs >= 1
+    finally:
+        store.dispose()

@@ -32,6 +32,7 @@ import logging
 import os
 import sqlite3
 import threading
+from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,9 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        #: passive checkpoints run so far (tests and benchmarks read it)
+        #: passive checkpoints run so far, and failed (tests and benchmarks read them)
         self.runs = 0
+        self.failures = 0
 
     def ensure_running(self) -> None:
         """Start the thread unless it runs in this process (cheap: called before each write)."""
@@ -95,14 +97,21 @@ class WalCheckpointer:
                     continue
                 state = (st.st_mtime_ns, st.st_size)
                 if state != seen:
-                    if conn is None:
-                        conn = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-                    self.checkpoint(conn)
-                    seen = state
+                    try:
+                        if conn is None:
+                            conn = sqlite3.connect(  # mode=rw: never creates a database that went away
+                                f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0, isolation_level=None,
+                                check_same_thread=False,
+                            )
+                        self.checkpoint(conn)
+                        seen = state
+                    except sqlite3.Error:
+                        # with the automatic checkpoint off, a thread that gave up would let
+                        # the log grow without end: try again at the next look
+                        log.warning("WAL checkpoint of %s failed; trying again", self.path, exc_info=True)
+                        self.failures += 1
                 if stopping:
                     return
-        except sqlite3.Error:  # the database went away (a test's temporary folder): nothing to do
-            log.debug("WAL checkpointer of %s stopped", self.path, exc_info=True)
         finally:
             if conn is not None:
                 conn.close()
