@@ -7,8 +7,11 @@ generator's ``large`` stream (``reconcile synth --size large``: family phones,
 placeholders, role mailboxes, recycled numbers, typos) exactly as ``POST /identify`` runs
 it (``Reconciler.parse`` then ``Reconciler.identify``, the shipped settings: model on,
 guards on) into a fresh database, on SQLite and PostgreSQL, and prints per window:
-events/s, CPU ms per event, single-call p50/p99/max, the process's peak RSS and the
-contacts, guard entries and pending merges so far.
+events/s, CPU ms per event, single-call p50/p99/max, the garbage collector's pauses, the
+process's peak RSS and the contacts, guard entries and pending merges so far; and each
+window's slowest calls with their cause (CPU, collector pause, background WAL checkpoints,
+page faults, preemptions, the answer's shape). Once set up it calls
+``engine.heap.settle_heap`` as a server worker does, so it measures what the workers run.
 
 Targets (issue 13): the last window at least 0.7 times the first, the whole 1M in one run,
 and single calls at p99 <= 10 ms and max <= 100 ms on the grown table (the last window). ``--max-minutes`` stops a backend cleanly (the table so far is still printed), so a
