@@ -7,8 +7,11 @@ generator's ``large`` stream (``reconcile synth --size large``: family phones,
 placeholders, role mailboxes, recycled numbers, typos) exactly as ``POST /identify`` runs
 it (``Reconciler.parse`` then ``Reconciler.identify``, the shipped settings: model on,
 guards on) into a fresh database, on SQLite and PostgreSQL, and prints per window:
-events/s, CPU ms per event, single-call p50/p99/max, the process's peak RSS and the
-contacts, guard entries and pending merges so far.
+events/s, CPU ms per event, single-call p50/p99/max, the garbage collector's pauses, the
+process's peak RSS and the contacts, guard entries and pending merges so far; and each
+window's slowest calls with their cause (CPU, collector pause, background WAL checkpoints,
+page faults, preemptions, the answer's shape). Once set up it calls
+``engine.heap.settle_heap`` as a server worker does, so it measures what the workers run.
 
 Targets (issue 13): the last window at least 0.7 times the first, the whole 1M in one run,
 and single calls at p99 <= 10 ms and max <= 100 ms on the grown table (the last window). ``--max-minutes`` stops a backend cleanly (the table so far is still printed), so a
@@ -19,7 +22,9 @@ Run ``python -m bench growth --help`` for the options.
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
+import heapq
 import inspect
 import json
 import os
@@ -95,6 +100,28 @@ def _pct(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=1000, method="inclusive")[round(q * 10) - 1]
 
 
+class GcClock:
+    """The garbage collector's pauses in this process (``gc.callbacks``): CPU ms so far,
+    and how many full (generation 2) collections, so a slow call can name its cause."""
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.full = 0
+        self._t0 = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._t0 = time.thread_time()
+            return
+        self.ms += (time.thread_time() - self._t0) * 1000
+        if info["generation"] == 2:
+            self.full += 1
+
+
+#: the slowest calls each window keeps, with what they did and what happened meanwhile
+SLOWEST = 3
+
+
 @dataclass
 class Window:
     """The events of one window: their wall, CPU and per-call times."""
@@ -108,8 +135,22 @@ class Window:
     wall0: float = field(default_factory=time.perf_counter)
     cpu0: float = field(default_factory=time.process_time)
     db_cpu0: dict[int, float] = field(default_factory=dict)
+    gc_ms0: float = 0.0
+    gc_full0: int = 0
+    #: (wall ms, event, cause) of the window's slowest calls, a min-heap of SLOWEST
+    slowest: list[tuple[float, int, dict]] = field(default_factory=list)
 
-    def close(self, end: int, db_cpu: dict[int, float]) -> dict:
+    def slow_enough(self, wall_ms: float) -> bool:
+        return len(self.slowest) < SLOWEST or wall_ms > self.slowest[0][0]
+
+    def keep_slow(self, wall_ms: float, event: int, cause: dict) -> None:
+        item = (wall_ms, event, cause)
+        if len(self.slowest) < SLOWEST:
+            heapq.heappush(self.slowest, item)
+        else:
+            heapq.heapreplace(self.slowest, item)
+
+    def close(self, end: int, db_cpu: dict[int, float], gc_clock: GcClock) -> dict:
         wall = time.perf_counter() - self.wall0
         events = end - self.start
         calls = sorted(self.calls_ms)
@@ -130,6 +171,9 @@ class Window:
             "peak_rss_mb": round(_peak_rss_mb()),
             "rejected": self.rejected,
             "guard_entries": self.guards,
+            "gc_ms_per_event": round((gc_clock.ms - self.gc_ms0) / max(1, events), 3),
+            "full_gcs": gc_clock.full - self.gc_full0,
+            "slowest": [{"event": e, "ms": round(ms, 1), **cause} for ms, e, cause in sorted(self.slowest, reverse=True)],
             "load_1m": round(os.getloadavg()[0], 2),
         }
 
@@ -186,6 +230,7 @@ def _table_stats(store) -> dict:
 def run_backend(backend: str, stream: Path, args, log) -> dict:
     """Replay ``stream`` into a fresh ``backend`` database; windows until done or out of time."""
     from reconcile.config import Settings
+    from reconcile.engine.heap import settle_heap
     from reconcile.engine.reconciler import Reconciler
     from reconcile.normalize import InvalidInput
     from reconcile.store import Store
@@ -195,6 +240,13 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
     settings = Settings(database_url=url)  # the shipped configuration: model on, guards on
     store = Store(url, pool_size=2)
     reconciler = Reconciler(store, settings)
+    settle_heap()  # as a server worker does once it is set up (create_serving_app)
+    gc_clock = GcClock()
+    gc.callbacks.append(gc_clock)
+    checkpointer = store.checkpointer
+
+    def checkpoints() -> int:
+        return checkpointer.runs if checkpointer is not None else 0
 
     def db_cpu() -> dict[int, float]:
         """CPU seconds so far of each PostgreSQL backend serving this run's pool."""
@@ -209,6 +261,9 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
     started = time.perf_counter()
     try:
         for event in read_stream(stream, args.events):
+            result = None
+            gc_ms0, gc_full0, ckpt0 = gc_clock.ms, gc_clock.full, checkpoints()
+            usage0 = resource.getrusage(resource.RUSAGE_THREAD)
             t0, c0 = time.perf_counter(), time.thread_time()
             try:
                 identity = reconciler.parse({k: event.get(k) for k in ("email", "phoneNumber", "name")})
@@ -217,22 +272,26 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
             else:
                 result = reconciler.identify(identity)
                 window.guards += len(result.match["guards"])
-            window.calls_ms.append((time.perf_counter() - t0) * 1000)
-            window.calls_cpu_ms.append((time.thread_time() - c0) * 1000)
+            wall_ms, cpu_ms = (time.perf_counter() - t0) * 1000, (time.thread_time() - c0) * 1000
+            window.calls_ms.append(wall_ms)
+            window.calls_cpu_ms.append(cpu_ms)
             n += 1
+            if window.slow_enough(wall_ms):
+                window.keep_slow(wall_ms, n, _cause(result, cpu_ms, gc_clock, gc_ms0, gc_full0, checkpoints() - ckpt0, usage0))
             if n % args.window == 0:
-                windows.append(window.close(n, db_cpu()) | _table_stats(store))
+                windows.append(window.close(n, db_cpu(), gc_clock) | _table_stats(store))
                 _log_window(log, backend, windows[-1])
                 _reset_peak_rss()
-                window = Window(n, db_cpu0=db_cpu())
+                window = Window(n, db_cpu0=db_cpu(), gc_ms0=gc_clock.ms, gc_full0=gc_clock.full)
             if time.monotonic() > deadline:
                 stop_reason = f"stopped at the {args.max_minutes:g}-minute budget"
                 break
     except KeyboardInterrupt:
         stop_reason = "interrupted"
     finally:
+        gc.callbacks.remove(gc_clock)
         if n > (windows[-1]["last"] if windows else 0):
-            part = window.close(n, db_cpu()) | _table_stats(store)
+            part = window.close(n, db_cpu(), gc_clock) | _table_stats(store)
             part["partial"] = True
             windows.append(part)
             _log_window(log, backend, part)
@@ -248,10 +307,32 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
             "kept": str(handle) if args.keep_db else None}
 
 
+def _cause(result, cpu_ms: float, gc_clock: GcClock, gc_ms0: float, gc_full0: int, checkpoints: int,
+           usage0: resource.struct_rusage) -> dict:
+    """What a slow call did and what ran meanwhile: its CPU (of it in the kernel), the
+    collector's pause inside it, background WAL checkpoints that ran during it, its page
+    faults (major ones read the disk: SQLite reads the file through a memory map) and the
+    times the scheduler took the core from it, and its answer's shape (the path, contacts
+    created, the group's size, reviews opened, guards listed)."""
+    usage = resource.getrusage(resource.RUSAGE_THREAD)
+    cause = {"cpu_ms": round(cpu_ms, 1), "sys_ms": round((usage.ru_stime - usage0.ru_stime) * 1000, 1),
+             "gc_ms": round(gc_clock.ms - gc_ms0, 1), "full_gc": gc_clock.full - gc_full0, "checkpoints": checkpoints,
+             "minor_faults": usage.ru_minflt - usage0.ru_minflt, "major_faults": usage.ru_majflt - usage0.ru_majflt,
+             "preempted": usage.ru_nivcsw - usage0.ru_nivcsw, "waits": usage.ru_nvcsw - usage0.ru_nvcsw}
+    if result is not None:
+        match = result.match
+        cause |= {"method": match["method"], "created": len(match["createdContactIds"]),
+                  "group": 1 + len(result.contact["secondaryContactIds"]), "pending": len(match["pendingMergeIds"]),
+                  "guards": len(match["guards"]) + match["guardsOmitted"], "scored": match["score"] is not None}
+    return cause
+
+
 def _log_window(log, backend: str, w: dict) -> None:
     log(f"{backend} {w['first']:,}-{w['last']:,}: {w['events_per_s']:,.0f} events/s, "
         f"p50/p99/max {w['p50_ms']}/{w['p99_ms']}/{w['max_ms']} ms (CPU p99/max {w['cpu_p99_ms']}/{w['cpu_max_ms']}), peak RSS {w['peak_rss_mb']} MB, "
-        f"{w['contacts']:,} contacts, load {w['load_1m']}")
+        f"{w['contacts']:,} contacts, GC {w['gc_ms_per_event']} ms/event ({w['full_gcs']} full), load {w['load_1m']}")
+    for slow in w["slowest"]:
+        log(f"  slow call {slow}")
 
 
 # --- report ---------------------------------------------------------------------------------
@@ -274,7 +355,7 @@ def print_tables(runs: list[dict], meta: dict) -> None:
                       f"max {last['cpu_max_ms']:,.1f} ms")
         t = Table(title=title)
         for col in ["events", "events/s", "x first", "CPU ms/event", "CPU x first", "db CPU ms/event", "p50 ms", "p99 ms",
-                    "max ms", "CPU p99 ms", "CPU max ms", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
+                    "max ms", "CPU p99 ms", "CPU max ms", "GC ms/event", "full GCs", "peak RSS MB", "contacts", "merges proposed", "guard entries", "rejected", "load 1m"]:
             t.add_column(col, justify="right")
         first = run["windows"][0]["events_per_s"] if run["windows"] else 0
         first_cpu = run["windows"][0]["cpu_ms_per_event"] if run["windows"] else 0
@@ -284,13 +365,19 @@ def print_tables(runs: list[dict], meta: dict) -> None:
                       f"{w['cpu_ms_per_event']:.2f}", f"{w['cpu_ms_per_event'] / first_cpu:.2f}" if first_cpu else "—",
                       f"{w['db_cpu_ms_per_event']:.2f}" if run["backend"] == "postgresql" else "—",
                       f"{w['p50_ms']:.2f}", f"{w['p99_ms']:.2f}", f"{w['max_ms']:,.1f}",
-                      f"{w['cpu_p99_ms']:.2f}", f"{w['cpu_max_ms']:,.1f}", str(w["peak_rss_mb"]),
+                      f"{w['cpu_p99_ms']:.2f}", f"{w['cpu_max_ms']:,.1f}", f"{w.get('gc_ms_per_event', 0):.3f}",
+                      str(w.get("full_gcs", "—")), str(w["peak_rss_mb"]),
                       f"{w['contacts']:,}", f"{w['pending_merges']:,}", f"{w['guard_entries']:,}", str(w["rejected"]),
                       f"{w['load_1m']:.1f}")
         console.print(t)
+        print("The slowest call of each window (wall ms; its CPU; the collector's pause inside it and whether a full "
+              "collection; background WAL checkpoints meanwhile; its path, created contacts, group size, reviews opened, guards):")
+        for w in run["windows"]:
+            if w.get("slowest"):
+                print(f"  {w['first']:,}-{w['last']:,}: {w['slowest'][0]}")
     print("Per window: events/s = events / wall seconds; CPU ms/event = this process's CPU (engine, driver, SQLite) per "
           "event, steadier than events/s on a shared machine (CPU x first: its growth over the first window's); db CPU = the PostgreSQL backends'; p50/p99/max = one "
-          "parse + identify call (wall); CPU p99/max = the same calls' CPU time (the thread's), which the machine's load does not inflate; peak RSS = this process's high-water mark within the window; contacts / merges "
+          "parse + identify call (wall); CPU p99/max = the same calls' CPU time (the thread's), which the machine's load does not inflate; GC ms/event and full GCs = the garbage collector's pauses (CPU) and full collections in the window; peak RSS = this process's high-water mark within the window; contacts / merges "
           "proposed (pending merges of any status) = at the window's end; guard entries = entries in the answers' match.guards.")
     print(f"stream: {meta['stream']} (seed {meta['seed']}); shipped settings (model on, guards on); "
           f"{os.cpu_count()} cores; uptime at start: {meta['uptime_start']}; at end: {meta['uptime_end']}")

@@ -39,13 +39,15 @@ def db_upgrade(revision: str) -> None:
 def db_purge() -> None:
     """Rewrite the database so erased values leave no bytes in free space (SQLite: VACUUM
     and a WAL checkpoint; PostgreSQL: VACUUM FULL, which locks each table in turn)."""
-    from ..store import Store
+    from ..store import DatabaseBusy, Store
     from ..store.erasure import purge_free_space
 
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
         purge_free_space(store)
+    except DatabaseBusy as exc:  # the file is rewritten, but the log may still hold old bytes: run it again
+        raise click.ClickException(f"{exc}; run `reconcile db purge` again") from None
     finally:
         store.dispose()
     click.echo(f"database rewritten: {_redact(settings.database_url)}")

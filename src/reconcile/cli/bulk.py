@@ -22,6 +22,7 @@ def import_command(
     """Load historical events from PATH (CSV or JSON Lines: email, phoneNumber, name,
     createdAt, externalId) through the same engine, rules and guards as /identify, oldest
     first. Interrupted, it resumes where it stopped when run again on the same file."""
+    from ..engine.heap import settle_heap
     from ..engine.reconciler import Reconciler
     from ..ingest.loader import import_file
     from ..ingest.source import ImportFileError
@@ -51,6 +52,7 @@ def import_command(
 
     try:
         reconciler = Reconciler(store, settings)
+        settle_heap()  # as a server worker does: start-up's objects out of the collector's scans
         summary = import_file(
             path, reconciler, file_format=file_format, batch_size=batch_size, rejects_path=rejects_path,
             on_start=on_start, on_batch=on_batch, workers=workers,

@@ -11,13 +11,16 @@ import random
 import sqlite3
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, event, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from .checkpoint import WalCheckpointer
 from .contacts import ContactRow, ContactTx, StaleGroup, utcnow
 from .engine import DEFAULT_LOCK_TIMEOUT, make_engine
 from .prepared import run_script
@@ -44,10 +47,22 @@ class Store:
     ):
         self.url = url
         self.lock_timeout = lock_timeout
-        self.engine: Engine = make_engine(url, pool_size=pool_size, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+        database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+        on_file = bool(database) and database != ":memory:"
+        #: a SQLite file's WAL is checkpointed by a background thread, not inside a request's
+        #: commit (:mod:`.checkpoint`); started by the process's first transaction
+        self.checkpointer = WalCheckpointer(database) if on_file else None
+        self.engine: Engine = make_engine(
+            url, pool_size=pool_size, lock_timeout=lock_timeout, statement_timeout=statement_timeout,
+            autocheckpoint=self.checkpointer is None,
+        )
         self.dialect = self.engine.dialect.name
-        database = self.engine.url.database if self.dialect == "sqlite" else None
-        self._writer_lock_path = f"{database}-writelock" if database and database != ":memory:" else None
+        self._writer_lock_path = f"{database}-writelock" if on_file else None
+        if self.checkpointer is not None:
+            checkpointer = self.checkpointer
+            # every transaction may write: the process's first one starts the thread
+            event.listen(self.engine, "begin", lambda _conn: checkpointer.ensure_running())
+            weakref.finalize(self, checkpointer.stop_soon)
         self._turn = threading.local()
         self._turn_here = threading.Lock()  # this process's writers queue here, woken at once
 
@@ -261,6 +276,8 @@ class Store:
         return {"contacts": contacts, "audit_log": audits}
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self.engine.dispose()
 
 

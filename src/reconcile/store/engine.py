@@ -35,12 +35,19 @@ SQLITE_MMAP_BYTES = 1 << 30
 
 
 def make_engine(
-    url: str, pool_size: int = 8, *, lock_timeout: float = DEFAULT_LOCK_TIMEOUT, statement_timeout: float | None = None
+    url: str,
+    pool_size: int = 8,
+    *,
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: float | None = None,
+    autocheckpoint: bool = True,
 ) -> Engine:
     """Create an engine for ``url`` (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
     ``lock_timeout`` (seconds) bounds every wait for a lock; ``statement_timeout``
     (seconds, PostgreSQL only; ``None``: unbounded, for batch work) bounds a statement.
+    ``autocheckpoint=False`` (SQLite): no connection checkpoints the write-ahead log in
+    its commits; the caller runs checkpoints elsewhere (:mod:`.checkpoint`).
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -55,7 +62,7 @@ def make_engine(
             # statements are the warm ones (FIFO cycled through every pooled connection)
             pool_use_lifo=True,
         )
-        _configure_sqlite(engine, round(lock_timeout * 1000))
+        _configure_sqlite(engine, round(lock_timeout * 1000), autocheckpoint)
         return engine
     if parsed.get_backend_name() == "postgresql":
         options = f"-c lock_timeout={round(lock_timeout * 1000)}"
@@ -77,7 +84,7 @@ def create_private_file(path: Path) -> None:
         pass
 
 
-def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int, autocheckpoint: bool) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record) -> None:
         dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, below
@@ -87,6 +94,8 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
+        if not autocheckpoint:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -21,12 +21,13 @@ Where a customer's values live, and what each write below does to them:
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import delete, func, insert, or_, select, update
 
-from . import Store
+from . import DatabaseBusy, Store
 from .contacts import ContactRow, ContactTx
 from .schema import audit_log, contact, import_ref, link_guard, pending_merge
 
@@ -135,12 +136,28 @@ def purge_free_space(store: Store) -> None:
         raw = store.engine.raw_connection()  # outside any transaction (no BEGIN is emitted)
         try:
             raw.driver_connection.execute("VACUUM")
-            raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            _truncate_log(raw.driver_connection, store.lock_timeout)
         finally:
             raw.close()
         return
     with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.exec_driver_sql("VACUUM FULL")
+
+
+def _truncate_log(driver, timeout: float) -> None:
+    """``PRAGMA wal_checkpoint(TRUNCATE)`` until it ran. A checkpoint already running in
+    another connection (a process's background checkpointer, :mod:`.checkpoint`) makes it
+    return "busy" at once, without waiting and without emptying the log; it is tried again
+    until ``timeout`` seconds have passed, then :class:`DatabaseBusy` says the log still
+    holds the old bytes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        busy, _frames, _copied = driver.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if not busy:
+            return
+        if time.monotonic() >= deadline:
+            raise DatabaseBusy(f"the write-ahead log could not be emptied within {timeout:g} s")
+        time.sleep(0.05)
 
 
 __all__ = ["PERSONAL_COLUMNS", "groups_holding", "group_of", "members", "tombstone", "supersede_reviews", "purge_free_space"]

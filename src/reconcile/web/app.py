@@ -2,12 +2,12 @@
 each area's blueprint. Nothing below ``web/`` imports Flask."""
 from __future__ import annotations
 
-import gc
 import logging
 
 from flask import Flask
 
 from ..config import Settings
+from ..engine.heap import settle_heap
 from ..engine.reconciler import Reconciler
 from ..store import Store
 from .auth import persistent_secret_key
@@ -92,9 +92,10 @@ def _register_default_model(store: Store, settings: Settings) -> None:
 def create_serving_app() -> Flask:
     """The app one server worker serves: :func:`create_app`, then every object built at
     start-up (modules, the model and its scorer tables, SQLAlchemy's metadata: some 90k)
-    moved out of the garbage collector's reach (``gc.freeze``). A full collection then
-    scans only what requests have added since; replaying the growth stream, the longest
-    collection pause went from 47 to 20 ms of CPU (bench/README.md)."""
+    moved out of the garbage collector's reach (:func:`reconcile.engine.heap.settle_heap`).
+    A full collection then scans only what requests have added since; replaying the
+    growth stream, the longest collection pause went from 47 to 20 ms of CPU
+    (bench/README.md)."""
     app = create_app()
-    gc.freeze()
+    settle_heap()
     return app
