@@ -6,14 +6,25 @@ the database file and waits for two ``fsync``s (``synchronous=NORMAL`` syncs onl
 checkpoint). Replaying the growth stream, one such commit took 2.0 s of wall time for
 0.24 s of CPU (bench/README.md, ``growth``). Here the request connections turn the
 automatic checkpoint off (``PRAGMA wal_autocheckpoint=0``, :mod:`.engine`) and one daemon
-thread per process runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection once a
-second when the log has changed since its last look (its modification time and size, by
-``stat``). A passive checkpoint waits for no reader and no writer, and the driver lets go of
-the GIL while SQLite works, so requests go on meanwhile. The copying is the same as
-SQLite's own (a checkpoint copies only the pages added since the last one); the fsyncs are
-at most two a second (SQLite's trigger, every 1,000 pages, fired about three times a second
-at 300 created contacts a second). Two processes' checkpointers (two server workers) do
+thread per process runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own connection every
+:data:`INTERVAL_SECONDS` when the log has changed since its last look (its modification time
+and size, by ``stat``). A passive checkpoint waits for no reader and no writer, and the driver
+lets go of the GIL while SQLite works, so requests go on meanwhile. The copying is the same
+as SQLite's own (a checkpoint copies only the pages added since the last one). Two
+processes' checkpointers (two server workers) do
 not wait on each other either: the one that finds the other checkpointing skips its turn.
+
+A passive checkpoint alone does not bound the log. SQLite starts writing the log from its
+beginning again only when a writer finds every frame copied and no reader still reading
+from the log, and under steady load with two worker processes that moment never comes: the
+other worker commits during each checkpoint, and readers hold snapshots that stop it short
+(measured with ``bench identify``, 2 workers at ~1,000 requests/s: the log grew by ~45 MB a
+second, to 840 MB in 17 s, with this thread's passive checkpoints and, before it, with
+SQLite's own; SQLite's documentation calls this checkpoint starvation). So once the log
+passes :data:`TRUNCATE_BYTES` the thread runs ``wal_checkpoint(TRUNCATE)`` instead: it
+waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers of older snapshots to finish,
+holding new writers back meanwhile, copies what the passive checkpoints left, and empties
+the log file. Writers wait for it as for any writer, within their own lock timeout.
 
 The thread never opens the database's files itself, only ``stat``s the log: closing any
 descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and
@@ -36,8 +47,16 @@ from urllib.parse import quote
 
 log = logging.getLogger(__name__)
 
-#: how often the thread looks at the log (seconds): the log holds at most this long's writes
-INTERVAL_SECONDS = 1.0
+#: how often the thread looks at the log (seconds); a look that finds it past
+#: TRUNCATE_BYTES empties it, so the shorter, the less a truncating checkpoint has to copy
+#: while writers wait (bench/README.md, ``identify``, "The write-ahead log under load")
+INTERVAL_SECONDS = 0.25
+#: a log larger than this (4,000 pages of 4 KiB) is checkpointed with TRUNCATE, which waits
+#: for readers and empties it; a smaller one with PASSIVE, which waits for nobody
+TRUNCATE_BYTES = 16 << 20
+#: the longest a TRUNCATE checkpoint waits for readers and writers before it gives up
+#: until the next look (writers queue behind it meanwhile, so it must stay short)
+TRUNCATE_WAIT_MS = 250
 
 
 class WalCheckpointer:
@@ -51,9 +70,11 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        #: passive checkpoints run so far, and failed (tests and benchmarks read them)
+        #: passive checkpoints run so far, truncating ones, and failed (tests and benchmarks read them)
         self.runs = 0
+        self.truncations = 0
         self.failures = 0
+        self.truncate_bytes = TRUNCATE_BYTES
 
     def ensure_running(self) -> None:
         """Start the thread unless it runs in this process (cheap: called before each write)."""
@@ -103,8 +124,11 @@ class WalCheckpointer:
                                 f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0, isolation_level=None,
                                 check_same_thread=False,
                             )
-                        self.checkpoint(conn)
-                        seen = state
+                        if st.st_size <= self.truncate_bytes:
+                            self.checkpoint(conn)
+                            seen = state
+                        elif self.truncate(conn):
+                            seen = None  # the log is empty now; look at it afresh
                     except sqlite3.Error:
                         # with the automatic checkpoint off, a thread that gave up would let
                         # the log grow without end: try again at the next look
@@ -115,6 +139,23 @@ class WalCheckpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+    def truncate(self, conn: sqlite3.Connection) -> bool:
+        """Copy the whole log into the database and empty it, waiting a little for readers
+        and writers; whether it did (one that stays busy is tried at the next look, even
+        if nothing was written meanwhile). A passive checkpoint first copies what it can
+        without holding writers back, so the truncating one, which does, copies little."""
+        self.checkpoint(conn)
+        conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+        try:
+            busy, _log_frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute("PRAGMA busy_timeout=0")
+        if busy:
+            log.info("WAL of %s still in use after %d ms; truncating at the next look", self.path, TRUNCATE_WAIT_MS)
+            return False
+        self.truncations += 1
+        return True
 
     def checkpoint(self, conn: sqlite3.Connection) -> None:
         """One passive checkpoint on ``conn``: copies what no reader still needs, waits for nobody."""
