@@ -21,10 +21,12 @@ other worker commits during each checkpoint, and readers hold snapshots that sto
 (measured with ``bench identify``, 2 workers at ~1,000 requests/s: the log grew by ~45 MB a
 second, to 840 MB in 17 s, with this thread's passive checkpoints and, before it, with
 SQLite's own; SQLite's documentation calls this checkpoint starvation). So once the log
-passes :data:`TRUNCATE_BYTES` the thread runs ``wal_checkpoint(TRUNCATE)`` instead: it
-waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers of older snapshots to finish,
-holding new writers back meanwhile, copies what the passive checkpoints left, and empties
-the log file. Writers wait for it as for any writer, within their own lock timeout.
+passes :data:`TRUNCATE_BYTES`, each look whose passive checkpoint copied every frame (no
+reader holds an older snapshot) follows it with ``wal_checkpoint(TRUNCATE)``: it holds new
+writers back while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers of the moment
+to finish, copies the few frames added since, and empties the log file. Writers wait for it
+as for any writer, within their own lock timeout. A long reader (an export) keeps the log
+from emptying until it ends, as it would anyway, without holding writers back meanwhile.
 
 The thread never opens the database's files itself, only ``stat``s the log: closing any
 descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and
@@ -56,7 +58,7 @@ INTERVAL_SECONDS = 0.25
 TRUNCATE_BYTES = 16 << 20
 #: the longest a TRUNCATE checkpoint waits for readers and writers before it gives up
 #: until the next look (writers queue behind it meanwhile, so it must stay short)
-TRUNCATE_WAIT_MS = 250
+TRUNCATE_WAIT_MS = 100
 
 
 class WalCheckpointer:
@@ -141,14 +143,22 @@ class WalCheckpointer:
                 conn.close()
 
     def truncate(self, conn: sqlite3.Connection) -> bool:
-        """Copy the whole log into the database and empty it, waiting a little for readers
-        and writers; whether it did (one that stays busy is tried at the next look, even
-        if nothing was written meanwhile). A passive checkpoint first copies what it can
-        without holding writers back, so the truncating one, which does, copies little."""
-        self.checkpoint(conn)
+        """Copy the whole log into the database and empty it; whether it did.
+
+        A passive checkpoint goes first: it copies what it can without holding anyone
+        back, and says whether it copied every frame. Only then, when no reader holds a
+        snapshot older than the log's end, does the truncating checkpoint run: it holds
+        new writers back while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers
+        of the moment to finish, and has little left to copy. While a long reader (an
+        export, a snapshot for ``reconcile resolve``) holds an older snapshot, nothing
+        could empty the log anyway, and trying every look would hold writers back on
+        every look: the log waits for the reader, and writers go on."""
+        busy, frames, copied = self.checkpoint(conn)
+        if busy or copied < frames:
+            return False
         conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
         try:
-            busy, _log_frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
             conn.execute("PRAGMA busy_timeout=0")
         if busy:
@@ -157,8 +167,10 @@ class WalCheckpointer:
         self.truncations += 1
         return True
 
-    def checkpoint(self, conn: sqlite3.Connection) -> None:
-        """One passive checkpoint on ``conn``: copies what no reader still needs, waits for nobody."""
-        busy, _log_frames, _copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
+        """One passive checkpoint on ``conn``: copies what no reader still needs, waits for
+        nobody; SQLite's answer (busy, frames in the log, frames copied)."""
+        busy, frames, copied = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         if not busy:
             self.runs += 1
+        return busy, frames, copied
