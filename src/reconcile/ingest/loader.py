@@ -21,6 +21,7 @@ from pathlib import Path
 from ..engine.reconciler import Event, IdentifyResult, Reconciler
 from ..store import ContactTx
 from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id, start_run
+from .collector import fewer_collections
 from .prepare import Prefetcher, Ready, Refused
 from .source import Scan, detect_format, fingerprint, raw_lines, scan
 
@@ -133,10 +134,11 @@ def import_file(
     try:
         if position == found.to_load:  # nothing (left) to load: close the run
             store.write(lambda tx: advance(tx, run.id, start=position, position=position, totals={}, finished=True))
-        for (start, stop), prepared in zip(bounds, prefetcher.batches(iter(bounds))):
-            _load_batch(reconciler, run.id, found, start, stop, prepared)
-            if on_batch is not None:
-                on_batch(stop - start)
+        with fewer_collections():
+            for (start, stop), prepared in zip(bounds, prefetcher.batches(iter(bounds))):
+                _load_batch(reconciler, run.id, found, start, stop, prepared)
+                if on_batch is not None:
+                    on_batch(stop - start)
     finally:
         prefetcher.close()
         run = run_by_id(store, run.id)
