@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from conftest import sqlite_url
@@ -119,6 +121,16 @@ def test_a_log_past_the_limit_is_emptied_once_no_reader_holds_an_older_snapshot(
     store = Store(url)
     checkpointer = store.checkpointer
     checkpointer.interval, checkpointer.truncate_bytes = 0.05, 64 * 1024
+    turns = []
+    writers_turn = checkpointer.turn
+
+    @contextmanager
+    def recorded_turn():
+        with writers_turn():
+            turns.append(threading.current_thread().name)
+            yield
+
+    checkpointer.turn = recorded_turn
     reader = sqlite3.connect(database, isolation_level=None)
     try:
         create_people(store, batches=1, per_batch=20)
@@ -137,6 +149,8 @@ def test_a_log_past_the_limit_is_emptied_once_no_reader_holds_an_older_snapshot(
             time.sleep(0.05)
         assert checkpointer.truncations >= 1
         assert os.path.getsize(f"{database}-wal") < checkpointer.truncate_bytes
+        # it truncated in the writers' turn, where writers wait for it and wake when it ends
+        assert turns and set(turns) == {"sqlite-wal-checkpoint"}
     finally:
         reader.close()
         store.dispose()

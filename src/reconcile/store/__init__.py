@@ -51,20 +51,18 @@ class Store:
         on_file = bool(database) and database != ":memory:"
         #: a SQLite file's WAL is checkpointed by a background thread, not inside a request's
         #: commit (:mod:`.checkpoint`); started by the process's first transaction
-        self.checkpointer = WalCheckpointer(database) if on_file else None
+        self._writer_turn = WriterTurn(f"{database}-writelock" if on_file else None, lock_timeout)
+        self.checkpointer = WalCheckpointer(database, self._writer_turn.hold) if on_file else None
         self.engine: Engine = make_engine(
             url, pool_size=pool_size, lock_timeout=lock_timeout, statement_timeout=statement_timeout,
             autocheckpoint=self.checkpointer is None,
         )
         self.dialect = self.engine.dialect.name
-        self._writer_lock_path = f"{database}-writelock" if on_file else None
         if self.checkpointer is not None:
             checkpointer = self.checkpointer
             # every transaction may write: the process's first one starts the thread
             event.listen(self.engine, "begin", lambda _conn: checkpointer.ensure_running())
             weakref.finalize(self, checkpointer.stop_soon)
-        self._turn = threading.local()
-        self._turn_here = threading.Lock()  # this process's writers queue here, woken at once
 
     # --- transactions --------------------------------------------------------------
 
@@ -121,44 +119,9 @@ class Store:
             run_script(conn, _begin_locked(sorted({_lock_id(k) for k in lock_keys})))
             yield tx_type(conn, self.dialect)
 
-    @contextmanager
-    def _sqlite_writer_turn(self) -> Iterator[None]:
-        """Queue SQLite writers: this process's threads on a lock, worker processes on an
-        ``flock``; either wait ends after ``lock_timeout`` with :class:`DatabaseBusy`.
-
-        Without the queue, a writer that finds the database locked sleeps in SQLite's
-        busy handler (1, 2, 5, 10, ... ms) however soon the lock is released; a thread
-        queued on the lock wakes as soon as the writer before it is done. Between
-        processes the ``flock`` is polled (a blocking ``flock`` cannot be given a
-        deadline). A blocking ``flock`` on a helper thread, which wakes the waiter the
-        moment the lock is free, was tried and measured costlier: the workers then take
-        turns 4-10 times as often, and each turn after the other process's commit starts
-        from an emptied page cache (+17-51% CPU per write with two processes writing,
-        +7-8% per request over HTTP, no more requests served; bench/README.md, "SQLite
-        workers"). The polling waiter lets the worker that holds the lock go on with its
-        next write first. ``BEGIN IMMEDIATE`` and the busy timeout still guard against
-        writers that do not queue here. A thread that already holds its turn (a nested
-        write) does not queue again.
-        """
-        if self._writer_lock_path is None or getattr(self._turn, "held", False):
-            yield
-            return
-        deadline = time.monotonic() + self.lock_timeout
-        if not self._turn_here.acquire(timeout=self.lock_timeout):
-            raise DatabaseBusy(f"another writer held the database for over {self.lock_timeout:g} s")
-        try:
-            fd = os.open(self._writer_lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                _flock_until(fd, deadline, self.lock_timeout)
-                self._turn.held = True
-                try:
-                    yield
-                finally:
-                    self._turn.held = False
-            finally:
-                os.close(fd)  # releases the flock
-        finally:
-            self._turn_here.release()
+    def _sqlite_writer_turn(self):
+        """This thread's turn to write (:class:`WriterTurn`)."""
+        return self._writer_turn.hold()
 
     def write(
         self, work: Callable[[TX], T], lock_keys: Iterable[str] = (), *, tx_type: type[TX] = ContactTx
@@ -279,6 +242,60 @@ class Store:
         if self.checkpointer is not None:
             self.checkpointer.stop()
         self.engine.dispose()
+
+
+class WriterTurn:
+    """The queue a SQLite database's writers take turns in, across threads and processes.
+
+    Held by :meth:`Store.write` around ``BEGIN IMMEDIATE`` ... ``COMMIT`` and by the WAL
+    checkpointer's truncating checkpoints (:mod:`.checkpoint`), so that a writer waiting
+    for either is woken as soon as it ends instead of sleeping in SQLite's busy handler
+    (1, 2, 5, 10, 15, 20, 25 ms...: behind an 80 ms checkpoint it would wake after 103)."""
+
+    def __init__(self, lock_path: str | None, timeout: float):
+        self.lock_path = lock_path
+        self.timeout = timeout
+        self._local = threading.local()
+        self._here = threading.Lock()  # this process's writers queue here, woken at once
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Queue SQLite writers: this process's threads on a lock, worker processes on an
+        ``flock``; either wait ends after ``lock_timeout`` with :class:`DatabaseBusy`.
+
+        Without the queue, a writer that finds the database locked sleeps in SQLite's
+        busy handler (1, 2, 5, 10, ... ms) however soon the lock is released; a thread
+        queued on the lock wakes as soon as the writer before it is done. Between
+        processes the ``flock`` is polled (a blocking ``flock`` cannot be given a
+        deadline). A blocking ``flock`` on a helper thread, which wakes the waiter the
+        moment the lock is free, was tried and measured costlier: the workers then take
+        turns 4-10 times as often, and each turn after the other process's commit starts
+        from an emptied page cache (+17-51% CPU per write with two processes writing,
+        +7-8% per request over HTTP, no more requests served; bench/README.md, "SQLite
+        workers"). The polling waiter lets the worker that holds the lock go on with its
+        next write first. ``BEGIN IMMEDIATE`` and the busy timeout still guard against
+        writers that do not queue here. A thread that already holds its turn (a nested
+        write) does not queue again.
+        """
+        if self.lock_path is None or getattr(self._local, "held", False):
+            yield
+            return
+        deadline = time.monotonic() + self.timeout
+        if not self._here.acquire(timeout=self.timeout):
+            raise DatabaseBusy(f"another writer held the database for over {self.timeout:g} s")
+        try:
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                _flock_until(fd, deadline, self.timeout)
+                self._local.held = True
+                try:
+                    yield
+                finally:
+                    self._local.held = False
+            finally:
+                os.close(fd)  # releases the flock
+        finally:
+            self._here.release()
 
 
 class DatabaseBusy(Exception):

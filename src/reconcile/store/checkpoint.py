@@ -24,8 +24,9 @@ SQLite's own; SQLite's documentation calls this checkpoint starvation). So once 
 passes :data:`TRUNCATE_BYTES`, each look whose passive checkpoint copied every frame (no
 reader holds an older snapshot) follows it with ``wal_checkpoint(TRUNCATE)``: it holds new
 writers back while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers of the moment
-to finish, copies the few frames added since, and empties the log file. Writers wait for it
-as for any writer, within their own lock timeout. A long reader (an export) keeps the log
+to finish, copies the few frames added since, and empties the log file. It runs in the
+writers' turn (:class:`reconcile.store.WriterTurn`), so writers wait for it as for any writer,
+within their own lock timeout, and go on the moment it ends. A long reader (an export) keeps the log
 from emptying until it ends, as it would anyway, without holding writers back meanwhile.
 
 The thread never opens the database's files itself, only ``stat``s the log: closing any
@@ -45,6 +46,8 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from urllib.parse import quote
 
 log = logging.getLogger(__name__)
@@ -66,8 +69,13 @@ TRUNCATE_WAIT_MS = 100
 class WalCheckpointer:
     """Checkpoints the SQLite database at ``path`` from a background thread (see the module)."""
 
-    def __init__(self, path: str, interval: float = INTERVAL_SECONDS):
+    def __init__(
+        self, path: str, turn: Callable[[], AbstractContextManager[None]] = nullcontext, interval: float = INTERVAL_SECONDS
+    ):
         self.path = path
+        #: the writers' turn (:class:`reconcile.store.WriterTurn`), held by a truncating
+        #: checkpoint so that writers queue behind it there, not in SQLite's busy handler
+        self.turn = turn
         self.wal_path = f"{path}-wal"
         self.interval = interval
         self._lock = threading.Lock()
@@ -133,7 +141,7 @@ class WalCheckpointer:
                             seen = state
                         elif self.truncate(conn):
                             seen = None  # the log is empty now; look at it afresh
-                    except sqlite3.Error:
+                    except Exception:  # noqa: BLE001 - SQLite's errors, a turn not had in time: never end the thread
                         # with the automatic checkpoint off, a thread that gave up would let
                         # the log grow without end: try again at the next look
                         log.warning("WAL checkpoint of %s failed; trying again", self.path, exc_info=True)
@@ -149,8 +157,10 @@ class WalCheckpointer:
 
         A passive checkpoint goes first: it copies what it can without holding anyone
         back, and says whether it copied every frame. Only then, when no reader holds a
-        snapshot older than the log's end, does the truncating checkpoint run: it holds
-        new writers back while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers
+        snapshot older than the log's end, does the truncating checkpoint run, in the
+        writers' turn (:attr:`turn`: writers queue behind it there and wake the moment it
+        ends, not at the next step of SQLite's busy handler): it holds new writers back
+        while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers
         of the moment to finish, and has little left to copy. While a long reader (an
         export, a snapshot for ``reconcile resolve``) holds an older snapshot, nothing
         could empty the log anyway, and trying every look would hold writers back on
@@ -158,11 +168,12 @@ class WalCheckpointer:
         busy, frames, copied = self.checkpoint(conn)
         if busy or copied < frames:
             return False
-        conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
-        try:
-            busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        finally:
-            conn.execute("PRAGMA busy_timeout=0")
+        with self.turn():
+            conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+            try:
+                busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                conn.execute("PRAGMA busy_timeout=0")
         if busy:
             log.info("WAL of %s still in use after %d ms; truncating at the next look", self.path, TRUNCATE_WAIT_MS)
             return False
