@@ -115,8 +115,8 @@ def resolve(
                 dict(zip(snapshot.ids, snapshot.name_keys)),
                 [link for link in links if link.a != link.b],
                 cannot_link=decided.cannot_link,
-                max_size=settings.max_group_size,
-                one_person_size=Guards.from_settings(settings).size_limit(one_person=True),
+                max_size=guards.size_limit(),
+                one_person_size=guards.size_limit(one_person=True),
             )
             found = diff(snapshot, clusters)
             timings["cluster"] = time.perf_counter() - mark

@@ -9,7 +9,8 @@ caches): 7.5% of the importing process's CPU (bench/README.md, ``batch``). Nothi
 decided depends on when the collector runs, so this changes no result.
 
 For the import's duration, :func:`fewer_collections` moves what the process already
-holds out of the collector's reach (``gc.freeze``, as the web server does at start-up)
+holds out of the collector's reach (:func:`reconcile.engine.heap.settle_heap`, as the web
+server does at start-up)
 and collects the young generation every :data:`YOUNG_THRESHOLD` allocations instead of
 700: most of a batch is still alive at a young collection, so a low threshold only
 moves it, object by object, into the older generations, which are then walked again.
@@ -19,6 +20,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+from ..engine.heap import settle_heap
 
 #: allocations (net of deallocations) between two young collections during an import
 YOUNG_THRESHOLD = 50_000
@@ -35,8 +38,7 @@ def fewer_collections() -> Iterator[None]:
     before = gc.get_threshold()
     freeze = gc.get_freeze_count() == 0
     if freeze:
-        gc.collect()
-        gc.freeze()
+        settle_heap()
     gc.set_threshold(YOUNG_THRESHOLD, *OLDER_THRESHOLDS)
     try:
         yield

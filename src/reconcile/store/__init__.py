@@ -47,7 +47,8 @@ class Store:
     ):
         self.url = url
         self.lock_timeout = lock_timeout
-        database = make_url(url).database if make_url(url).get_backend_name() == "sqlite" else None
+        parsed = make_url(url)
+        database = parsed.database if parsed.get_backend_name() == "sqlite" else None
         on_file = bool(database) and database != ":memory:"
         #: a SQLite file's WAL is checkpointed by a background thread, not inside a request's
         #: commit (:mod:`.checkpoint`); started by the process's first transaction
@@ -107,7 +108,7 @@ class Store:
     def _write_once(self, conn: Connection, lock_keys: list[str], tx_type: type[ContactTx]) -> Iterator[ContactTx]:
         """One attempt at a write transaction on ``conn`` (from :meth:`_connection`)."""
         if self.dialect == "sqlite":
-            with self._sqlite_writer_turn():
+            with self._writer_turn.hold():
                 with conn.execution_options(sqlite_begin="IMMEDIATE").begin():
                     yield tx_type(conn, self.dialect)
             return
@@ -118,10 +119,6 @@ class Store:
         with conn.begin():
             run_script(conn, _begin_locked(sorted({_lock_id(k) for k in lock_keys})))
             yield tx_type(conn, self.dialect)
-
-    def _sqlite_writer_turn(self):
-        """This thread's turn to write (:class:`WriterTurn`)."""
-        return self._writer_turn.hold()
 
     def write(
         self, work: Callable[[TX], T], lock_keys: Iterable[str] = (), *, tx_type: type[TX] = ContactTx
