@@ -31,12 +31,16 @@ def url(tmp_path) -> str:
     return url
 
 
-def create_people(store: Store, batches: int, per_batch: int = 200) -> None:
-    """Commit ``batches`` transactions of ``per_batch`` new people each."""
+def create_people(store: Store, batches: int, per_batch: int = 200, prefix: str = "p") -> None:
+    """Commit ``batches`` transactions of ``per_batch`` new people each (new to a store that
+    has only people of another ``prefix``)."""
     reconciler = Reconciler(store, Settings(database_url=store.url, probabilistic=False))
     for b in range(batches):
         events = [
-            Event(parse_identity({"email": f"p{b}-{i}@example.com", "phoneNumber": f"+1415555{b:02d}{i:03d}"}), f"r{b}-{i}")
+            Event(
+                parse_identity({"email": f"{prefix}{b}-{i}@example.com", "phoneNumber": f"+1415{len(prefix) + 4}55{b:02d}{i:03d}"}),
+                f"r{b}-{i}",
+            )
             for i in range(per_batch)
         ]
         reconciler.identify_many(events)
@@ -112,15 +116,25 @@ def test_a_failed_checkpoint_is_tried_again(url, monkeypatch):
         store.dispose()
 
 
-def test_a_log_past_the_limit_is_emptied_once_no_reader_holds_an_older_snapshot(url):
+def log_frames(database: str) -> int:
+    """The frames the log holds now (SQLite's answer to a passive checkpoint)."""
+    conn = sqlite3.connect(database, isolation_level=None)
+    try:
+        return conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
+    finally:
+        conn.close()
+
+
+def test_a_log_past_the_limit_starts_over_once_no_reader_holds_an_older_snapshot(url):
     """Passive checkpoints never let the log start over while readers hold older snapshots
     and others write (it grew by ~45 MB/s under `bench identify`): past the limit the thread
-    truncates it once no reader holds an older snapshot, and while one does it holds no
-    writer back (writes go on at once)."""
+    restarts it once no reader holds an older snapshot, and while one does it holds no
+    writer back (writes go on at once). The next commits write the file over from its
+    beginning: it does not grow again."""
     database = url.removeprefix("sqlite:///")
     store = Store(url)
     checkpointer = store.checkpointer
-    checkpointer.interval, checkpointer.truncate_bytes = 0.05, 64 * 1024
+    checkpointer.interval, checkpointer.restart_bytes = 0.05, 64 * 1024
     turns = []
     writers_turn = checkpointer.turn
 
@@ -140,17 +154,23 @@ def test_a_log_past_the_limit_is_emptied_once_no_reader_holds_an_older_snapshot(
         time.sleep(0.6)  # several looks, each finding the reader's snapshot in the way
         started = time.monotonic()
         create_people(store, batches=1, per_batch=5)
-        assert time.monotonic() - started < 1.0  # not held back by truncation attempts
-        assert checkpointer.truncations == 0
-        assert os.path.getsize(f"{database}-wal") > checkpointer.truncate_bytes
+        assert time.monotonic() - started < 1.0  # not held back by restart attempts
+        assert checkpointer.restarts == 0
+        long_log = os.path.getsize(f"{database}-wal")
+        assert long_log > checkpointer.restart_bytes
         reader.execute("COMMIT")
         deadline = time.monotonic() + 10
-        while checkpointer.truncations == 0 and time.monotonic() < deadline:
+        while checkpointer.restarts == 0 and time.monotonic() < deadline:  # no write needed to restart
             time.sleep(0.05)
-        assert checkpointer.truncations >= 1
-        assert os.path.getsize(f"{database}-wal") < checkpointer.truncate_bytes
-        # it truncated in the writers' turn, where writers wait for it and wake when it ends
+        assert checkpointer.restarts >= 1
+        # it restarted in the writers' turn, where writers wait for it and wake when it ends
         assert turns and set(turns) == {"sqlite-wal-checkpoint"}
+        checkpointer.interval = 3600  # no further look: what follows is the writers' own doing
+        time.sleep(0.2)
+        create_people(store, batches=1, per_batch=2, prefix="late")
+        frame_bytes = 4096 + 24
+        assert log_frames(database) * frame_bytes < long_log // 4  # written from the start again
+        assert os.path.getsize(f"{database}-wal") == long_log  # over the old frames: no new blocks
     finally:
         reader.close()
         store.dispose()

@@ -21,13 +21,19 @@ other worker commits during each checkpoint, and readers hold snapshots that sto
 (measured with ``bench identify``, 2 workers at ~1,000 requests/s: the log grew by ~45 MB a
 second, to 840 MB in 17 s, with this thread's passive checkpoints and, before it, with
 SQLite's own; SQLite's documentation calls this checkpoint starvation). So once the log
-passes :data:`TRUNCATE_BYTES`, each look whose passive checkpoint copied every frame (no
-reader holds an older snapshot) follows it with ``wal_checkpoint(TRUNCATE)``: it holds new
-writers back while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers of the moment
-to finish, copies the few frames added since, and empties the log file. It runs in the
-writers' turn (:class:`reconcile.store.WriterTurn`), so writers wait for it as for any writer,
-within their own lock timeout, and go on the moment it ends. A long reader (an export) keeps the log
-from emptying until it ends, as it would anyway, without holding writers back meanwhile.
+holds more than :data:`RESTART_BYTES` of frames, each look whose passive checkpoint copied
+every frame (no reader holds an older snapshot) follows it with ``wal_checkpoint(RESTART)``:
+it holds new writers back while it waits (at most :data:`RESTART_WAIT_MS`) for the readers
+of the moment to finish, copies the few frames added since, and makes the next writer start
+the log again from its beginning. The file keeps its size (its high-water mark, a little past
+the limit) and is written over from the start: no ``ftruncate`` and no ``fsync`` of the log
+while writers wait, and no blocks to allocate again for the next commits. A first version
+emptied the file (``TRUNCATE``); the requests that waited for it were the slowest calls of
+the growth replay, 110-166 ms (bench/README.md, ``growth``). It runs in the writers' turn
+(:class:`reconcile.store.WriterTurn`), so writers wait for it as for any writer, within their
+own lock timeout, and go on the moment it ends. A long reader (an export) keeps the log from
+starting over until it ends, as it would anyway, without holding writers back meanwhile.
+(``reconcile db purge`` still empties the file: :mod:`.erasure`.)
 
 The thread never opens the database's files itself, only ``stat``s the log: closing any
 descriptor of a file drops every POSIX lock the process holds on it, SQLite's included, and
@@ -53,17 +59,20 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 #: how often the thread looks at the log (seconds); a look that finds it past
-#: TRUNCATE_BYTES empties it, so the shorter, the less a truncating checkpoint has to copy
+#: RESTART_BYTES starts it over, so the shorter, the less a restarting checkpoint has to copy
 #: while writers wait (bench/README.md, ``identify``, "The write-ahead log under load")
 INTERVAL_SECONDS = 0.25
-#: a log larger than this (16,000 pages of 4 KiB) is checkpointed with TRUNCATE, which waits
-#: for readers and empties it; a smaller one with PASSIVE, which waits for nobody. Each
-#: truncation costs every connection its cached view of the log: at 1M contacts 16 MB cost
-#: ~25% more CPU per request than 64 MB (bench/README.md, "The write-ahead log under load")
-TRUNCATE_BYTES = 64 << 20
-#: the longest a TRUNCATE checkpoint waits for readers and writers before it gives up
-#: until the next look (writers queue behind it meanwhile, so it must stay short)
-TRUNCATE_WAIT_MS = 100
+#: a log holding more frames than this (16,000 pages of 4 KiB) is checkpointed with RESTART,
+#: which waits for readers and makes the next writer start the log over; a shorter one with
+#: PASSIVE, which waits for nobody. Each restart costs every connection its cached view of
+#: the log: at 1M contacts 16 MB cost ~25% more CPU per request than 64 MB (bench/README.md,
+#: "The write-ahead log under load")
+RESTART_BYTES = 64 << 20
+#: the longest a RESTART checkpoint waits for readers and writers before it gives up until
+#: the next look (writers queue behind it meanwhile, so it must stay short)
+RESTART_WAIT_MS = 100
+#: the bytes a frame adds to its page in the log (its header)
+FRAME_HEADER_BYTES = 24
 
 
 class WalCheckpointer:
@@ -73,7 +82,7 @@ class WalCheckpointer:
         self, path: str, turn: Callable[[], AbstractContextManager[None]] = nullcontext, interval: float = INTERVAL_SECONDS
     ):
         self.path = path
-        #: the writers' turn (:class:`reconcile.store.WriterTurn`), held by a truncating
+        #: the writers' turn (:class:`reconcile.store.WriterTurn`), held by a restarting
         #: checkpoint so that writers queue behind it there, not in SQLite's busy handler
         self.turn = turn
         self.wal_path = f"{path}-wal"
@@ -82,11 +91,11 @@ class WalCheckpointer:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
-        #: passive checkpoints run so far, truncating ones, and failed (tests and benchmarks read them)
+        #: passive checkpoints run so far, restarting ones, and failed (tests and benchmarks read them)
         self.runs = 0
-        self.truncations = 0
+        self.restarts = 0
         self.failures = 0
-        self.truncate_bytes = TRUNCATE_BYTES
+        self.restart_bytes = RESTART_BYTES
 
     def ensure_running(self) -> None:
         """Start the thread unless it runs in this process (cheap: called before each write)."""
@@ -117,6 +126,7 @@ class WalCheckpointer:
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
+        frame_bytes = 0
         seen: tuple[int, int] | None = None
         stop = self._stop
         try:
@@ -136,11 +146,9 @@ class WalCheckpointer:
                                 f"file:{quote(self.path)}?mode=rw", uri=True, timeout=0, isolation_level=None,
                                 check_same_thread=False,
                             )
-                        if st.st_size <= self.truncate_bytes:
-                            self.checkpoint(conn)
-                            seen = state
-                        elif self.truncate(conn):
-                            seen = None  # the log is empty now; look at it afresh
+                            frame_bytes = conn.execute("PRAGMA page_size").fetchone()[0] + FRAME_HEADER_BYTES
+                        if self.look(conn, frame_bytes):
+                            seen = state  # else a restart is still due: try again at the next look
                     except Exception:  # noqa: BLE001 - SQLite's errors, a turn not had in time: never end the thread
                         # with the automatic checkpoint off, a thread that gave up would let
                         # the log grow without end: try again at the next look
@@ -152,32 +160,36 @@ class WalCheckpointer:
             if conn is not None:
                 conn.close()
 
-    def truncate(self, conn: sqlite3.Connection) -> bool:
-        """Copy the whole log into the database and empty it; whether it did.
+    def look(self, conn: sqlite3.Connection, frame_bytes: int) -> bool:
+        """One look at a log that changed: a passive checkpoint, then a restart if the log
+        is past :attr:`restart_bytes`; whether the log is settled (short, or started over)
+        rather than still due a restart.
 
-        A passive checkpoint goes first: it copies what it can without holding anyone
-        back, and says whether it copied every frame. Only then, when no reader holds a
-        snapshot older than the log's end, does the truncating checkpoint run, in the
-        writers' turn (:attr:`turn`: writers queue behind it there and wake the moment it
-        ends, not at the next step of SQLite's busy handler): it holds new writers back
-        while it waits (at most :data:`TRUNCATE_WAIT_MS`) for the readers
-        of the moment to finish, and has little left to copy. While a long reader (an
-        export, a snapshot for ``reconcile resolve``) holds an older snapshot, nothing
-        could empty the log anyway, and trying every look would hold writers back on
+        The passive checkpoint copies what it can without holding anyone back, and says
+        how many frames the log holds and whether it copied every one. Only when the log
+        is long and no reader holds a snapshot older than its end does the restarting
+        checkpoint run, in the writers' turn (:attr:`turn`: writers queue behind it there
+        and wake the moment it ends, not at the next step of SQLite's busy handler): it
+        holds new writers back while it waits (at most :data:`RESTART_WAIT_MS`) for the
+        readers of the moment to finish, and has little left to copy. While a long reader
+        (an export, a snapshot for ``reconcile resolve``) holds an older snapshot, nothing
+        could start the log over anyway, and trying every look would hold writers back on
         every look: the log waits for the reader, and writers go on."""
         busy, frames, copied = self.checkpoint(conn)
+        if frames * frame_bytes <= self.restart_bytes:
+            return True
         if busy or copied < frames:
             return False
         with self.turn():
-            conn.execute(f"PRAGMA busy_timeout={TRUNCATE_WAIT_MS}")
+            conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
             try:
-                busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+                busy, _frames, _copied = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
             finally:
                 conn.execute("PRAGMA busy_timeout=0")
         if busy:
-            log.info("WAL of %s still in use after %d ms; truncating at the next look", self.path, TRUNCATE_WAIT_MS)
+            log.info("WAL of %s still in use after %d ms; restarting it at the next look", self.path, RESTART_WAIT_MS)
             return False
-        self.truncations += 1
+        self.restarts += 1
         return True
 
     def checkpoint(self, conn: sqlite3.Connection) -> tuple[int, int, int]:
