@@ -22,14 +22,17 @@ other worker commits during each checkpoint, and readers hold snapshots that sto
 second, to 840 MB in 17 s, with this thread's passive checkpoints and, before it, with
 SQLite's own; SQLite's documentation calls this checkpoint starvation). So once the log
 holds more than :data:`RESTART_BYTES` of frames, each look whose passive checkpoint copied
-every frame (no reader holds an older snapshot) follows it with ``wal_checkpoint(RESTART)``:
-it holds new writers back while it waits (at most :data:`RESTART_WAIT_MS`) for the readers
-of the moment to finish, copies the few frames added since, and makes the next writer start
-the log again from its beginning. The file keeps its size (its high-water mark, a little past
-the limit) and is written over from the start: no ``ftruncate`` and no ``fsync`` of the log
-while writers wait, and no blocks to allocate again for the next commits. A first version
-emptied the file (``TRUNCATE``); the requests that waited for it were the slowest calls of
-the growth replay, 110-166 ms (bench/README.md, ``growth``). It runs in the writers' turn
+every frame (no reader holds an older snapshot) runs a second passive one (the frames
+committed meanwhile, copied and synced while writers go on) and then
+``wal_checkpoint(RESTART)``: it holds new writers back while it waits (at most
+:data:`RESTART_WAIT_MS`) for the readers of the moment to finish, copies and syncs the few
+frames added since, and makes the next writer start the log again from its beginning. The
+file keeps its size (its high-water mark, a little past the limit) and is written over from
+the start: no ``ftruncate`` and no ``fsync`` of the log while writers wait, and no blocks to
+allocate again for the next commits. A first version emptied the file (``TRUNCATE``): the
+requests that waited for it were the slowest calls of the growth replay (110-166 ms on a
+quiet machine), and it held writers 114 ms at the median under load against 21 ms now
+(bench/README.md, ``growth``, "Starting the log over"). It runs in the writers' turn
 (:class:`reconcile.store.WriterTurn`), so writers wait for it as for any writer, within their
 own lock timeout, and go on the moment it ends. A long reader (an export) keeps the log from
 starting over until it ends, as it would anyway, without holding writers back meanwhile.
@@ -178,6 +181,12 @@ class WalCheckpointer:
         busy, frames, copied = self.checkpoint(conn)
         if frames * frame_bytes <= self.restart_bytes:
             return True
+        if busy or copied < frames:
+            return False
+        # the frames committed while that one copied, copied and synced now, outside the
+        # turn: what the restart copies and syncs while writers wait is then only what
+        # came in during this second, short checkpoint
+        busy, frames, copied = self.checkpoint(conn)
         if busy or copied < frames:
             return False
         with self.turn():
