@@ -245,7 +245,7 @@ class WriterTurn:
     """The queue a SQLite database's writers take turns in, across threads and processes.
 
     Held by :meth:`Store.write` around ``BEGIN IMMEDIATE`` ... ``COMMIT`` and by the WAL
-    checkpointer's truncating checkpoints (:mod:`.checkpoint`), so that a writer waiting
+    checkpointer's restarting checkpoints (:mod:`.checkpoint`), so that a writer waiting
     for either is woken as soon as it ends instead of sleeping in SQLite's busy handler
     (1, 2, 5, 10, 15, 20, 25 ms...: behind an 80 ms checkpoint it would wake after 103)."""
 
