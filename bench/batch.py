@@ -1,7 +1,10 @@
 """Batch work at scale, one section per stage (``--stage``): ``import`` loads a realistic
 stream with ``reconcile import``'s code path into a fresh SQLite database with the shipped
 settings (model on, guards on) and reports events/s per window and overall, CPU ms per
-event and peak RSS.
+event and peak RSS; ``resolve`` then runs ``reconcile resolve --dry-run`` over the imported
+contacts on each engine of ``--engines`` (wall time, CPU, peak RSS of the process tree,
+proposals) and scores the online groups and the batch clusters against the stream's truth
+(each row's ``externalId`` names its person), pairwise and B-cubed.
 
 The stream is the generator's noisiest, ``reconcile synth --size large`` (1M events of
 ~390k persons; the same cached file as ``bench growth``), its first ``--events`` events
@@ -9,8 +12,10 @@ written as an import file (JSON Lines: email, phoneNumber, name, createdAt = the
 time, externalId = the person). Issue 9's target: at least 3,000 events/s for 1M events
 on this 2-core machine.
 
-Sections are functions in :data:`STAGES`; a new stage (``resolve``) adds its own.
-Run ``python -m bench batch --help`` for the options.
+Sections are functions in :data:`STAGES`. ``--stage import,resolve --events 1000000`` is
+issue 9's benchmark on DuckDB; ``--stage import,resolve --events 100000 --engines spark``
+its Spark ``local[2]`` run. ``--stage resolve`` alone resolves the database the last import
+left. Run ``python -m bench batch --help`` for the options.
 """
 from __future__ import annotations
 
@@ -146,8 +151,56 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def stage_resolve(args, log) -> dict:
+    """``reconcile resolve --dry-run`` over the imported database on each engine, then the
+    accuracy of the online groups and of the batch clusters against the stream's truth."""
+    from bench.resolve import run_resolve
+
+    db = ib.RUN_DIR / "batch-import.db"
+    if not db.exists():
+        raise SystemExit(f"{db} is missing: run --stage import first (or --stage import,resolve)")
+    runs = []
+    for engine in [e.strip() for e in args.engines.split(",") if e.strip()]:
+        extra = ["--memory-limit", args.memory_limit] if engine == "duckdb" else []
+        runs.append(run_resolve(db, engine, log, extra))
+    result: dict = {"stage": "resolve", "database": str(db.relative_to(ib.ROOT)), "runs": runs}
+    if not args.skip_accuracy:
+        result["accuracy"] = import_accuracy(db, args.memory_limit, log)
+    return result
+
+
+def import_accuracy(db: Path, memory_limit: str, log) -> dict:
+    """Online groups and batch clusters (DuckDB, the active model) scored per loaded row
+    against its ``externalId`` (the stream's person), pairwise and B-cubed."""
+    from reconcile.batch.flow import resolve
+    from reconcile.config import Settings
+    from reconcile.store import Store
+    from reconcile.store.exports import primary_of_each_contact
+    from reconcile.store.imports import external_ids
+    from reconcile.training.evaluation import cluster_metrics
+
+    url = f"sqlite:///{db}"
+    store = Store(url, pool_size=1)
+    try:
+        rows = external_ids(store)
+        online = primary_of_each_contact(store)
+        started = time.perf_counter()
+        batch = resolve(store, Settings(database_url=url), memory_limit=memory_limit)
+        seconds = time.perf_counter() - started
+    finally:
+        store.dispose()
+    label = batch.clusters.label
+    scored = [(person, contact) for person, contact in rows if contact in online]  # erased contacts have no group
+    metrics = {
+        "online": cluster_metrics((p, online[c]) for p, c in scored).as_dict(),
+        "batch": cluster_metrics((p, label[c]) for p, c in scored).as_dict(),
+    }
+    log(f"accuracy: {len(scored):,} loaded rows scored; in-process resolve {seconds:.0f}s")
+    return {"rows": len(scored), "metrics": metrics, "resolve_seconds": round(seconds, 1)}
+
+
 #: --stage NAME -> the function that runs it and returns its result
-STAGES: dict[str, Callable] = {"import": stage_import}
+STAGES: dict[str, Callable] = {"import": stage_import, "resolve": stage_resolve}
 
 
 def print_import(result: dict) -> None:
@@ -178,6 +231,25 @@ def print_import(result: dict) -> None:
     )
 
 
+def print_resolve(result: dict) -> None:
+    print(f"\nreconcile resolve --dry-run on {result['database']}")
+    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'CPU s':>8}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}"
+          f"{'cluster s':>11}{'merges':>9}{'splits':>8}")
+    for r in result["runs"]:
+        c, s = r["counts"], r["stages"]
+        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mib']:>14.0f}"
+              f"{s.get('snapshot', 0):>12.1f}{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}"
+              f"{c['proposedMerges']:>9,}{c['suspectedOverMerges']:>8,}  load {' '.join(f'{x:.1f}' for x in r['load'])}")
+    if "accuracy" in result:
+        a = result["accuracy"]
+        print(f"\naccuracy per loaded row ({a['rows']:,} rows; truth: each row's externalId)")
+        print(f"{'clusters':<10}{'pair P':>8}{'pair R':>8}{'pair F1':>9}{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}{'over-merged':>13}{'split persons':>15}")
+        for name, m in a["metrics"].items():
+            print(f"{name:<10}{m['pairwise_precision']:>8.4f}{m['pairwise_recall']:>8.4f}{m['pairwise_f1']:>9.4f}"
+                  f"{m['bcubed_precision']:>8.4f}{m['bcubed_recall']:>8.4f}{m['bcubed_f1']:>8.4f}"
+                  f"{m['overmerged_clusters']:>13,}{m['split_persons']:>15,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench batch", description=__doc__.splitlines()[0])
     parser.add_argument("--stage", default="import", help=f"comma-separated: {', '.join(STAGES)}")
@@ -186,6 +258,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="processes parsing records ahead (reconcile import --workers)")
     parser.add_argument("--window", type=int, default=50_000, help="events per table row")
     parser.add_argument("--check", action="store_true", help="run reconcile check on the result (slow at 1M)")
+    parser.add_argument("--engines", default="duckdb", help="resolve stage: comma-separated engines (duckdb, spark)")
+    parser.add_argument("--memory-limit", default="2GB", help="resolve stage: passed to resolve --memory-limit on DuckDB")
+    parser.add_argument("--skip-accuracy", action="store_true", help="resolve stage: skip scoring against the truth")
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -198,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         results[stage] = STAGES[stage](args, log)
         if stage == "import":
             print_import(results[stage])
+        elif stage == "resolve":
+            print_resolve(results[stage])
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return 0

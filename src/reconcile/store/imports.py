@@ -146,3 +146,16 @@ def run_by_id(store: Store, run_id: int) -> ImportRun:
 
 
 __all__ = ["ImportConflict", "ImportRun", "find_run", "start_run", "advance", "rejects_of", "run_by_id"]
+
+
+def external_ids(store: Store) -> list[tuple[str, int]]:
+    """Every loaded row's ``externalId`` and the contact it created or was answered with,
+    in load order (run, then line): what a benchmark scores the groups against when the
+    file's external ids name the real person."""
+    with store.engine.connect() as conn:
+        return [
+            (row.externalId, row.contactId)
+            for row in conn.execute(
+                select(import_ref.c.externalId, import_ref.c.contactId).order_by(import_ref.c.runId, import_ref.c.line)
+            )
+        ]
