@@ -195,7 +195,7 @@ def _fresh_database(backend: str) -> tuple[str, object]:
         return url, path
     from sqlalchemy import text
 
-    db = "bench_growth_run"
+    db = f"{ib.PG_PREFIX}_growth_run"
     admin = ib._pg_admin()
     try:
         ib._pg_drop(admin, db)
@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--size", default="large", help="the generator's stream size (reconcile synth --size)")
     ap.add_argument("--seed", type=int, default=0, help="the generator's seed")
     ap.add_argument("--keep-db", action="store_true",
-                    help="keep the grown database (bench/results/run/growth.db, PostgreSQL bench_growth_run)")
+                    help="keep the grown database (bench/results/run/growth.db, PostgreSQL <prefix>_growth_run)")
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 

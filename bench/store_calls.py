@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
+from .identify import PG_PREFIX, RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
 from .lock_hold import HoldClock, Tally
 from .web_profile import app_and_requests, call, request_values
 
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
         from sqlalchemy import text
 
-        own_db = f"bench_store_calls_{os.getpid()}"
+        own_db = f"{PG_PREFIX}_store_calls_{os.getpid()}"
         admin = _pg_admin()
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
