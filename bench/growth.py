@@ -137,6 +137,8 @@ class Window:
     db_cpu0: dict[int, float] = field(default_factory=dict)
     gc_ms0: float = 0.0
     gc_full0: int = 0
+    #: PostgreSQL: ``ANALYZE`` runs in the window (:class:`Analyser`), not in its wall time
+    analysed: int = 0
     #: (wall ms, event, cause) of the window's slowest calls, a min-heap of SLOWEST
     slowest: list[tuple[float, int, dict]] = field(default_factory=list)
 
@@ -173,6 +175,7 @@ class Window:
             "guard_entries": self.guards,
             "gc_ms_per_event": round((gc_clock.ms - self.gc_ms0) / max(1, events), 3),
             "full_gcs": gc_clock.full - self.gc_full0,
+            "analysed": self.analysed,
             "slowest": [{"event": e, "ms": round(ms, 1), **cause} for ms, e, cause in sorted(self.slowest, reverse=True)],
             "load_1m": round(os.getloadavg()[0], 2),
         }
@@ -195,7 +198,7 @@ def _fresh_database(backend: str) -> tuple[str, object]:
         return url, path
     from sqlalchemy import text
 
-    db = "bench_growth_run"
+    db = f"{ib.PG_PREFIX}_growth_run"
     admin = ib._pg_admin()
     try:
         ib._pg_drop(admin, db)
@@ -227,6 +230,44 @@ def _table_stats(store) -> dict:
     return {"contacts": contact_count(store.url), "pending_merges": pending_merge_count(store)}
 
 
+class Analyser:
+    """PostgreSQL: ``ANALYZE`` the run's database as autovacuum would, outside the timing.
+
+    Without statistics the planner estimates every table by its size on disk with default
+    selectivities, and plans made for an empty table serve one of a million rows. A
+    production server's autovacuum analyses a table once the rows changed since its last
+    analysis pass ``autovacuum_analyze_threshold`` + ``autovacuum_analyze_scale_factor``
+    of it (50 + 10%, the defaults), in a process of its own; a server run with autovacuum
+    off (as the benchmark machine's is) never does. This applies the same rule to the
+    events replayed (each changes about one row), on a connection of its own, and the
+    window's wall time leaves it out, as a request never waits for autovacuum.
+    """
+
+    THRESHOLD, SCALE = 50, 0.1
+
+    def __init__(self, url: str):
+        self.conninfo = url.replace("postgresql+psycopg://", "postgresql://")
+        self.next = self.THRESHOLD
+        self.runs = 0
+        self.seconds = 0.0
+
+    def due(self, n: int) -> bool:
+        return n >= self.next
+
+    def run(self, n: int) -> float:
+        """Analyse every table now; returns the wall seconds it took."""
+        import psycopg
+
+        t0 = time.perf_counter()
+        with psycopg.connect(self.conninfo, autocommit=True) as conn:
+            conn.execute("ANALYZE")
+        took = time.perf_counter() - t0
+        self.next = n + self.THRESHOLD + self.SCALE * n
+        self.runs += 1
+        self.seconds += took
+        return took
+
+
 def run_backend(backend: str, stream: Path, args, log) -> dict:
     """Replay ``stream`` into a fresh ``backend`` database; windows until done or out of time."""
     from reconcile.config import Settings
@@ -252,6 +293,7 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
         """CPU seconds so far of each PostgreSQL backend serving this run's pool."""
         return {p: ib._cpu_s(p) for p in ib.pg_backend_pids(url)} if backend == "postgresql" else {}
 
+    analyser = Analyser(url) if backend == "postgresql" and args.analyse else None
     deadline = time.monotonic() + args.max_minutes * 60
     windows: list[dict] = []
     stop_reason = "done"
@@ -278,6 +320,10 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
             n += 1
             if window.slow_enough(wall_ms):
                 window.keep_slow(wall_ms, n, _cause(result, cpu_ms, gc_clock, gc_ms0, gc_full0, checkpoints() - ckpt0, usage0))
+            if analyser is not None and analyser.due(n):
+                took = analyser.run(n)
+                window.wall0 += took  # not the requests' time: autovacuum's, in a process of its own
+                window.analysed += 1
             if n % args.window == 0:
                 windows.append(window.close(n, db_cpu(), gc_clock) | _table_stats(store))
                 _log_window(log, backend, windows[-1])
@@ -301,9 +347,11 @@ def run_backend(backend: str, stream: Path, args, log) -> dict:
     total = time.perf_counter() - started
     full = [w for w in windows if not w.get("partial")]
     ratio = round(full[-1]["events_per_s"] / full[0]["events_per_s"], 2) if len(full) >= 2 else None
-    log(f"{backend}: {n:,} events in {total / 60:.1f} min ({stop_reason}); last/first window events/s: {ratio}")
+    analysed = None if analyser is None else {"runs": analyser.runs, "seconds": round(analyser.seconds, 1)}
+    log(f"{backend}: {n:,} events in {total / 60:.1f} min ({stop_reason}); last/first window events/s: {ratio}"
+        + (f"; ANALYZE {analyser.runs} times, {analyser.seconds:.1f} s outside the windows' time" if analyser else ""))
     return {"backend": backend, "events": n, "seconds": round(total, 1), "stop": stop_reason,
-            "windows": windows, "last_over_first": ratio,
+            "windows": windows, "last_over_first": ratio, "analysed": analysed,
             "kept": str(handle) if args.keep_db else None}
 
 
@@ -391,8 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-minutes", type=float, default=60.0, help="wall-time budget per backend; then stop and report")
     ap.add_argument("--size", default="large", help="the generator's stream size (reconcile synth --size)")
     ap.add_argument("--seed", type=int, default=0, help="the generator's seed")
+    ap.add_argument("--no-analyse", dest="analyse", action="store_false",
+                    help="PostgreSQL: never ANALYZE the run's tables (by default as autovacuum would, outside the timing)")
     ap.add_argument("--keep-db", action="store_true",
-                    help="keep the grown database (bench/results/run/growth.db, PostgreSQL bench_growth_run)")
+                    help="keep the grown database (bench/results/run/growth.db, PostgreSQL <prefix>_growth_run)")
     args = ap.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
 

@@ -9,7 +9,7 @@ beside bare-framework ceilings measured in the same run.
    phones, role mailboxes, placeholders, fillers: ``bench/shared_values.py``), sent
    through the engine so the guards record what they would in production. SQLite seeds
    are cached under ``bench/results/seed/``; PostgreSQL seeds are template databases
-   (``bench_identify_seed_*``) copied for every run.
+   (``bench_identify_seed_*``; ``bench`` is ``RECONCILE_BENCH_PG_PREFIX``) copied for every run.
 2. For each (backend, size), runs the configurations of :data:`CONFIGS`: a Flask echo app
    (``bench/echo_app.py``, the service's JSON shape, no database) on gunicorn sync workers
    and on granian, then the service through ``reconcile serve --workers W --threads T
@@ -61,6 +61,9 @@ SEED_VERSION = 2  # bump when the generator below changes: invalidates cached se
 SEED_REVISION = "0005"
 SEED = 20261121
 PG_ADMIN_URL = os.environ.get("RECONCILE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: the first part of every PostgreSQL database a bench creates: several people (or branches)
+#: benchmarking on one server each set their own, so no run drops another's databases
+PG_PREFIX = os.environ.get("RECONCILE_BENCH_PG_PREFIX", "bench")
 
 # --- synthetic people ------------------------------------------------------------------
 
@@ -345,14 +348,14 @@ def _pg_drop(admin, db: str) -> None:
 
 
 def seed_postgresql(size: int, log, population: Population | None = None) -> str:
-    """A seeded template database ``bench_<tag>_seed_<size>_<key>`` (reused if present)."""
+    """A seeded template database ``<PG_PREFIX>_<tag>_seed_<size>_<key>`` (reused if present)."""
     import psycopg
     from sqlalchemy import text
 
     from reconcile.store.migrate import upgrade
 
     pop = population or Population()
-    db = f"bench_{pop.tag}_seed_{size}_{seed_key(size, pop)}"
+    db = f"{PG_PREFIX}_{pop.tag}_seed_{size}_{seed_key(size, pop)}"
     admin = _pg_admin()
     try:
         if _pg_exists(admin, db):
@@ -360,7 +363,7 @@ def seed_postgresql(size: int, log, population: Population | None = None) -> str
             return db
         with admin.connect() as conn:
             for (old,) in conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
-                                       {"p": f"bench_{pop.tag}_seed_{size}_%"}):
+                                       {"p": f"{PG_PREFIX}_{pop.tag}_seed_{size}_%"}):
                 conn.execute(text(f'DROP DATABASE "{old}" WITH (FORCE)'))
             conn.execute(text(f'CREATE DATABASE "{db}"'))
     finally:
@@ -734,7 +737,7 @@ class Backend:
             return f"sqlite:///{path}"
         from sqlalchemy import text
 
-        self.run_db = f"bench_{self.tag}_run_{self.size}"
+        self.run_db = f"{PG_PREFIX}_{self.tag}_run_{self.size}"
         admin = _pg_admin()
         try:
             _pg_drop(admin, self.run_db)

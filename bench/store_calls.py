@@ -11,7 +11,8 @@ database runs them (SQLite's trace callback: one per statement, ``BEGIN`` and ``
 included, ``executemany`` once per row) or as the client sends them (PostgreSQL: one per ``execute``/``executemany`` of the driver, a multi-statement
 message once), commits (SQLite's ``COMMIT``; PostgreSQL's driver ``commit()`` calls that
 had a transaction to end), and checkouts of a pooled connection. CPU is this process's
-(``time.process_time``): on PostgreSQL the server backend's work is not in it.
+(``time.process_time``); on PostgreSQL the server backends' CPU per request (``db CPU``, from
+``/proc``) is printed beside it.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .identify import RUN_DIR, SEED, Backend, _pg_admin, _pg_drop, _pg_url, parse_size
+from .identify import PG_PREFIX, RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, _pg_url, parse_size, pg_backend_pids
 from .lock_hold import HoldClock, Tally
 from .web_profile import app_and_requests, call, request_values
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
         from sqlalchemy import text
 
-        own_db = f"bench_store_calls_{os.getpid()}"
+        own_db = f"{PG_PREFIX}_store_calls_{os.getpid()}"
         admin = _pg_admin()
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
@@ -143,16 +144,18 @@ def main(argv: list[str] | None = None) -> int:
         work = typed_bodies(reqfile, args.requests, rng)
         load = os.getloadavg()[0]
         result = {"backend": args.backend, "size": size, "load": round(load, 2)}
+        pids = pg_backend_pids(url) if own_db else []
         for kind in KINDS:
             counts.c.clear()
             if hold is not None:
                 hold.tally = Tally()
-            cpu = time.process_time()
+            cpu, db = time.process_time(), sum(_cpu_s(p) for p in pids)
             statuses = [call(app, body) for body in work[kind]]
-            cpu = time.process_time() - cpu
+            cpu, db = time.process_time() - cpu, sum(_cpu_s(p) for p in pids) - db
             n = len(work[kind])
             result[kind] = {
                 "cpu_ms": round(cpu * 1000 / n, 3),
+                "db_cpu_ms": round(db * 1000 / n, 3),
                 **{k: round(counts.c[k] / n, 3) for k in ("statements", "commits", "checkouts")},
                 "errors": sum(s >= 400 for s in statuses),
             }
@@ -162,10 +165,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result))
         else:
             print(f"{args.backend} {size:,} contacts, {args.requests} requests of each kind, load 1m {load:.2f}")
-            print(f"{'kind':8} {'CPU ms':>7} {'stmts':>6} {'commits':>7} {'checkouts':>9} errors")
+            print(f"{'kind':8} {'CPU ms':>7} {'db CPU':>7} {'stmts':>6} {'commits':>7} {'checkouts':>9} errors")
             for kind in KINDS:
                 r = result[kind]
-                print(f"{kind:8} {r['cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f} {r['checkouts']:9.2f} {r['errors']}")
+                print(f"{kind:8} {r['cpu_ms']:7.3f} {r['db_cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f}"
+                      f" {r['checkouts']:9.2f} {r['errors']}")
             if hold is not None:
                 print("writer turn per request, ms wall/CPU, by part (wall time inside the turn, own time of each call):")
                 for kind in KINDS:

@@ -1,12 +1,15 @@
 """Where one worker's time goes on ``POST /identify``: a cProfile of the WSGI app.
 
 The service as it ships (model and guards on) over a fresh copy of ``bench/identify.py``'s
-seeded SQLite database (100k contacts by default), called in-process through
+seeded database (SQLite, or PostgreSQL with ``--backend postgresql``; 100k contacts by
+default), called in-process through
 ``app.wsgi_app`` (no HTTP server, no client: only what a worker runs) with the same
 mix as ``bench/identify.lua`` (50% look-ups of known people, 30% new people, 20% new
 information). Prints the top functions by own time and the share of the run spent in
 each area (cumulative time of its entry points, so areas can overlap). With ``--no-profile``
-it prints requests per second of one thread instead (no profiler overhead).
+it prints requests per second of one thread instead (no profiler overhead). On PostgreSQL
+it also prints the CPU its server backends spent per request (from ``/proc``): the profile
+sees only the client's side.
 """
 from __future__ import annotations
 
@@ -22,7 +25,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .identify import RUN_DIR, SEED, Backend, human, parse_size, seed_key, write_requests
+from .identify import (
+    PG_PREFIX, RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, _pg_url, human, parse_size, pg_backend_pids, seed_key,
+    write_requests,
+)
 
 #: Entry points whose cumulative time is an area's cost (file path fragment, function).
 AREAS = {
@@ -109,6 +115,7 @@ def area_shares(stats: pstats.Stats) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench web_profile", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="100k")
+    ap.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--no-profile", dest="profile", action="store_false")
@@ -118,8 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
     size = parse_size(args.size)
-    backend = Backend("sqlite", size, log)
-    url = backend.fresh()
+    backend = Backend(args.backend, size, log)
+    own_db = None
+    if args.backend == "sqlite":
+        url = backend.fresh()
+    else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
+        from sqlalchemy import text
+
+        own_db = f"{PG_PREFIX}_web_profile_{os.getpid()}"
+        admin = _pg_admin()
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
+        admin.dispose()
+        url = _pg_url(own_db)
     try:
         app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
@@ -128,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         work = bodies(reqfile, args.requests, rng)
         profiler = cProfile.Profile() if args.profile else None
         load = os.getloadavg()[0]
+        pids = pg_backend_pids(url) if own_db else []
+        db_started = sum(_cpu_s(p) for p in pids)
         started, cpu_started = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
@@ -135,10 +155,11 @@ def main(argv: list[str] | None = None) -> int:
         if profiler:
             profiler.disable()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        db = f", PostgreSQL backends {(sum(_cpu_s(p) for p in pids) - db_started) * 1000 / len(work):.2f}" if own_db else ""
         bad = sum(s >= 400 for s in statuses)
         print(f"{len(work)} requests at {human(size)} contacts in {elapsed:.2f}s: {len(work) / elapsed:,.0f} req/s in one "
               f"thread{' under cProfile' if profiler else ''} ({elapsed * 1000 / len(work):.2f} ms/request, CPU "
-              f"{cpu * 1000 / len(work):.2f} ms/request); "
+              f"{cpu * 1000 / len(work):.2f} ms/request{db}); "
               f"{bad} errors; load 1m {load:.2f}")
         if profiler:
             stats = pstats.Stats(profiler)
@@ -149,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if bad else 0
     finally:
         backend.cleanup()
+        if own_db is not None:
+            admin = _pg_admin()
+            _pg_drop(admin, own_db)
+            admin.dispose()
 
 
 if __name__ == "__main__":

@@ -32,6 +32,15 @@ PRIVATE_FILE_MODE = 0o600
 #: transaction: without the map every page it then needs is a ``pread`` and a copy (41
 #: per ``/identify`` over HTTP at 100k contacts, 4-8 with it; bench/README.md).
 SQLITE_MMAP_BYTES = 1 << 30
+#: PostgreSQL plans a statement psycopg has prepared (its fifth run on a connection) once,
+#: with its parameters left open, and runs that plan from then on, instead of planning it
+#: again for every run's values ("custom plans", which the server's default ``auto`` keeps
+#: for a statement whose open plan it estimates costlier, however alike the plans are).
+#: Every statement the store runs often is an index look-up or a write by key whose plan
+#: does not depend on the values; the whole merge in one statement (``contacts._MERGE_PG``)
+#: was planned on every run, ~0.7 ms of the server's CPU each time (bench/README.md,
+#: "PostgreSQL at 1M contacts").
+PG_PLAN_CACHE_MODE = "force_generic_plan"
 
 
 def make_engine(
@@ -65,7 +74,7 @@ def make_engine(
         _configure_sqlite(engine, round(lock_timeout * 1000), autocheckpoint)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        options = f"-c lock_timeout={round(lock_timeout * 1000)}"
+        options = f"-c lock_timeout={round(lock_timeout * 1000)} -c plan_cache_mode={PG_PLAN_CACHE_MODE}"
         if statement_timeout is not None:
             options += f" -c statement_timeout={round(statement_timeout * 1000)}"
         return create_engine(
