@@ -60,15 +60,27 @@ contact = Table(
     sqlite_autoincrement=True,
 )
 
+#: ``<column> IS NOT NULL``: the rows a partial index on ``column`` holds (migration 0014).
+#: Every query of such a column compares it with a value, which implies the condition, so
+#: the index still serves it; the insert of a row with no value writes no entry there.
+def _present(column: str):
+    return text(f'"{column}" IS NOT NULL')
+
+
 Index("ix_contact_email", contact.c.email)
 Index("ix_contact_phone", contact.c.phoneNumber)
-Index("ix_contact_linked", contact.c.linkedId)
+# primaries (most contacts) have no linkedId: only secondaries are in the index
+Index("ix_contact_linked", contact.c.linkedId, sqlite_where=_present("linkedId"), postgresql_where=_present("linkedId"))
 # blocking keys with the id, so "newest N sharing this key" is read from the index alone
 Index("ix_contact_mailbox_id", contact.c.emailMailbox, contact.c.id)
 Index("ix_contact_local_id", contact.c.emailLocal, contact.c.id)
 Index("ix_contact_phone_national_id", contact.c.phoneNational, contact.c.id)
 Index("ix_contact_phone_tail_id", contact.c.phoneTail, contact.c.id)
-Index("ix_contact_name_key_id", contact.c.nameKey, contact.c.id)
+# contacts without a name have no nameKey: only named ones are in the index
+Index(
+    "ix_contact_name_key_id", contact.c.nameKey, contact.c.id,
+    sqlite_where=_present("nameKey"), postgresql_where=_present("nameKey"),
+)
 
 audit_log = Table(
     "audit_log",
