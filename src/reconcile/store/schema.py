@@ -21,6 +21,7 @@ from sqlalchemy import (
     literal_column,
     text,
 )
+from sqlalchemy.sql.elements import TextClause
 
 metadata = MetaData()
 
@@ -61,10 +62,10 @@ contact = Table(
     sqlite_autoincrement=True,
 )
 
-#: ``<column> IS NOT NULL``: the rows a partial index on ``column`` holds (migration 0014).
-#: Every query of such a column compares it with a value, which implies the condition, so
-#: the index still serves it; the insert of a row with no value writes no entry there.
-def _present(column: str):
+def _present(column: str) -> TextClause:
+    """The rows a partial index on ``column`` holds (migration 0014): those with a value.
+    Every query of such a column compares it with a value, which implies the condition, so
+    the index still serves it; the insert of a row without one writes no entry there."""
     return text(f'"{column}" IS NOT NULL')
 
 
