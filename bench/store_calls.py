@@ -102,6 +102,31 @@ class Counts:
         psycopg.Connection.commit = counted_commit
 
 
+class WalPages:
+    """Pages written to a SQLite file, counted as the frames its write-ahead log gained.
+
+    The WAL checkpointer is stopped for the run (its thread never starts), so the log only
+    grows: each committed transaction appends one frame per page it changed, once however
+    often it changed it. Unlike a time, the count does not move with the machine's load;
+    B-tree page splits make it vary a little with the data."""
+
+    def __init__(self, path: Path):
+        import sqlite3
+
+        from reconcile.store.checkpoint import WalCheckpointer
+
+        WalCheckpointer.ensure_running = lambda self: None  # type: ignore[method-assign]
+        db = sqlite3.connect(path)
+        try:
+            self.frame = db.execute("PRAGMA page_size").fetchone()[0] + 24  # a frame: its header and the page
+        finally:
+            db.close()
+        self.wal = Path(f"{path}-wal")
+
+    def frames(self) -> int:
+        return self.wal.stat().st_size // self.frame if self.wal.exists() else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench store_calls", description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="100k")
@@ -111,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--hold", action="store_true",
         help="also time the write lock's hold per request and what it is spent on (bench/lock_hold.py)",
+    )
+    ap.add_argument(
+        "--pages", action="store_true",
+        help="SQLite: also count the pages each request writes (WAL frames, the checkpointer stopped so the log only grows)",
     )
     args = ap.parse_args(argv)
 
@@ -136,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         url = _pg_url(own_db)
     counts = Counts(args.backend)
     hold = HoldClock() if args.hold else None
+    pages = WalPages(own_file) if args.pages and own_file is not None else None
     try:
         app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
@@ -149,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             counts.c.clear()
             if hold is not None:
                 hold.tally = Tally()
+            frames = pages.frames() if pages is not None else 0
             cpu, db = time.process_time(), sum(_cpu_s(p) for p in pids)
             statuses = [call(app, body) for body in work[kind]]
             cpu, db = time.process_time() - cpu, sum(_cpu_s(p) for p in pids) - db
@@ -159,17 +190,22 @@ def main(argv: list[str] | None = None) -> int:
                 **{k: round(counts.c[k] / n, 3) for k in ("statements", "commits", "checkouts")},
                 "errors": sum(s >= 400 for s in statuses),
             }
+            if pages is not None:
+                result[kind]["pages"] = round((pages.frames() - frames) / n, 2)
             if hold is not None:
                 result[kind]["hold"] = hold.tally.summary(n)
         if args.json:
             print(json.dumps(result))
         else:
             print(f"{args.backend} {size:,} contacts, {args.requests} requests of each kind, load 1m {load:.2f}")
-            print(f"{'kind':8} {'CPU ms':>7} {'db CPU':>7} {'stmts':>6} {'commits':>7} {'checkouts':>9} errors")
+            print(f"{'kind':8} {'CPU ms':>7} {'db CPU':>7} {'stmts':>6} {'commits':>7} {'checkouts':>9} errors"
+                  + ("  pages" if pages else ""))
             for kind in KINDS:
                 r = result[kind]
-                print(f"{kind:8} {r['cpu_ms']:7.3f} {r['db_cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f}"
-                      f" {r['checkouts']:9.2f} {r['errors']}")
+                print(
+                    f"{kind:8} {r['cpu_ms']:7.3f} {r['db_cpu_ms']:7.3f} {r['statements']:6.2f} {r['commits']:7.2f}"
+                    f" {r['checkouts']:9.2f} {r['errors']:6}" + (f" {r['pages']:6.2f}" if pages else "")
+                )
             if hold is not None:
                 print("writer turn per request, ms wall/CPU, by part (wall time inside the turn, own time of each call):")
                 for kind in KINDS:

@@ -28,7 +28,7 @@ def test_downgrade_to_nothing_and_back(sqlite_db):
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     engine.dispose()
     upgrade(sqlite_db)
-    assert current(sqlite_db) == "0013"
+    assert current(sqlite_db) == "0014"
 
 
 def test_unreadable_value_columns_come_and_go_with_migration_0005(db_url):

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 
 from .contacts import ContactTx
 from .persons import undone_audit_ids
-from .schema import audit_log, cannot_link, contact, link_guard
+from .schema import NOT_CREATED, audit_log, cannot_link, contact, link_guard
 
 #: the guard name on the ``link_guard`` rows a detachment records
 DETACH_GUARD = "detach"
@@ -134,9 +134,13 @@ def move_contacts(tx: ContactTx, moves: Sequence[Move], *, cause: str, detail: d
 
 
 def link_changes(tx: ContactTx, cause: str) -> list[Any]:
-    """Every audited change of a link made with ``cause``, in the order it was written."""
+    """Every audited change of a link made with ``cause``, in the order it was written.
+    ``cause`` is a confirmation's or a detachment's, which create no contact: saying so
+    (``NOT_CREATED``) lets the read use ``ix_audit_cause``, which holds no creations."""
     return tx.conn.execute(
-        select(audit_log).where(audit_log.c.cause == cause, audit_log.c.newPrecedence.is_not(None)).order_by(audit_log.c.id)
+        select(audit_log)
+        .where(audit_log.c.cause == cause, NOT_CREATED, audit_log.c.newPrecedence.is_not(None))
+        .order_by(audit_log.c.id)
     ).all()
 
 

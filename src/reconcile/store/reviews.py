@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, delete, func, insert, or_, select, update
 
 from . import Store
 from .contacts import ContactTx
-from .schema import audit_log, cannot_link, contact, label, link_guard, pending_merge
+from .schema import NOT_CREATED, audit_log, cannot_link, contact, label, link_guard, pending_merge
 
 Order = Literal["score", "age"]
 
@@ -296,10 +296,12 @@ def audit_note(tx: ContactTx, at: datetime, contact_ids: Iterable[int], action: 
 
 
 def link_changes(tx: ContactTx, cause: str) -> list[Any]:
-    """Every audited change of a link made with ``cause``, in the order it was written."""
+    """Every audited change of a link made with ``cause``, in the order it was written.
+    ``cause`` is a confirmation's or a detachment's, which create no contact: saying so
+    (``NOT_CREATED``) lets the read use ``ix_audit_cause``, which holds no creations."""
     return tx.conn.execute(
         select(audit_log)
-        .where(audit_log.c.cause == cause, audit_log.c.newPrecedence.is_not(None))
+        .where(audit_log.c.cause == cause, NOT_CREATED, audit_log.c.newPrecedence.is_not(None))
         .order_by(audit_log.c.id)
     ).all()
 
