@@ -136,6 +136,20 @@ def _compare(op: Callable[[Any, Any], bool], node: exp.Expression, sql: str) -> 
     return compare
 
 
+def _any_null(columns: list[tuple[bool, str]]) -> Expr:
+    """``"x_l" IS NULL OR "y_r" IS NULL ...``, the null level of every Splink comparison:
+    one closure instead of one per operand and the ``OR`` (``IS NULL`` is never NULL, so
+    the ``OR`` is plain). Evaluated first for every comparison of every pair."""
+    if len(columns) == 2 and columns[0][0] and not columns[1][0]:
+        left_key, right_key = columns[0][1], columns[1][1]
+        return lambda a, b, c: a.get(left_key) is None or b.get(right_key) is None
+
+    def any_null(a: Record, b: Record, c: dict) -> bool:
+        return any((a if left else b).get(key) is None for left, key in columns)
+
+    return any_null
+
+
 def _compile(node: exp.Expression, sql: str) -> Expr:
     """Compile one sqlglot node; values follow SQL semantics with None as NULL."""
     if isinstance(node, exp.Paren):
@@ -188,7 +202,10 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
 
         return conj
     if isinstance(node, exp.Or):
-        parts = [_compile(p, sql) for p in node.flatten()]
+        operands = list(node.flatten())
+        if all(isinstance(p, exp.Is) and isinstance(p.this, exp.Column) and isinstance(p.expression, exp.Null) for p in operands):
+            return _any_null([_side(p.this, sql) for p in operands])
+        parts = [_compile(p, sql) for p in operands]
 
         def disj(a: Record, b: Record, c: dict) -> bool | None:
             unknown = False
