@@ -142,8 +142,6 @@ class Reconciler:
             tx.flush()
             if then is not None:
                 then(tx, results)
-            if resident is not None:
-                resident.end(tx.conn)
             return results
 
         keys = sorted({key for event in events for key in _lock_keys(event.identity)})

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Integer, bindparam, func, select, text, union
 
 from .contacts import ContactRow, ContactTx
 from .prepared import Prepared, StoredRow, row_class
-from .schema import audit_log, contact
+from .schema import contact
 
 #: blocking-key columns, strongest first
 BLOCKING_KEYS = ("emailMailbox", "phoneNational", "emailLocal", "phoneTail", "nameKey")
@@ -33,8 +33,6 @@ _NAME_KEY_HOLDERS = Prepared(
     .limit(bindparam("depth", type_=Integer))
 )
 
-_AUDIT_MARK = select(func.max(audit_log.c.id))
-
 #: rows a resident list keeps beyond ``per_key``: the look-up skips the new contact's own
 #: group, whose members often share its name key (the new contact itself always does)
 RESIDENT_SLACK = 16
@@ -56,17 +54,12 @@ class ResidentNameKeys:
     features, 3.3 µs a candidate) it may keep beside the row (:attr:`derived`,
     :meth:`keep`): a row's values do not change while the lists are valid.
 
-    Valid only while nothing else changes the contact table. :meth:`begin`, at the start
+    Valid only while nothing else changes the contact table: :meth:`begin`, at the start
     of each batch transaction (SQLite, after ``BEGIN IMMEDIATE``, so no one can commit
-    until it ends), drops every list when the last batch did not commit (:meth:`committed`
-    was not called after :meth:`end`: the lists may hold its rolled-back rows), or when
-    someone else may have written since. That is known in two steps: ``PRAGMA
-    data_version`` on the same connection as the last batch unchanged means nobody else
-    committed anything; otherwise (another connection, or the number moved, which the
-    background checkpointer's truncating checkpoints also do, every few batches at 300k
-    contacts) the audit log's last id is compared with where the last batch left it:
-    every change of a contact (creation, link, erasure) appends to the audit log
-    (PRODUCT.md, invariant 4), so an unchanged last id means no contact changed. Every
+    until it ends), drops every list when another connection committed since the last
+    batch (``PRAGMA data_version``), when the batch runs on another connection than the
+    last (the number is per connection), or when the last batch did not commit
+    (:meth:`committed` was not called: the lists may hold its rolled-back rows). Every
     write of the import's own connection to ``Contact`` must go through the transactions
     it is attached to (:class:`reconcile.store.batch.BatchContactTx`), which tell it.
     """
@@ -81,25 +74,17 @@ class ResidentNameKeys:
         self.derived: dict[int, Any] = {}
         self._conn: object | None = None
         self._version: int | None = None
-        #: the audit log's last id when the last batch ended
-        self._mark: int | None = None
         self._open = False
 
     def begin(self, conn: Connection) -> None:
         """Start a batch transaction on ``conn`` (SQLite, write lock held)."""
         raw = conn.connection.dbapi_connection
         version = conn.exec_driver_sql("PRAGMA data_version").scalar_one()
-        unchanged = raw is self._conn and version == self._version
-        if self._open or not (unchanged or conn.execute(_AUDIT_MARK).scalar() == self._mark):
+        if self._open or raw is not self._conn or version != self._version:
             self._lists.clear()
             self._key_of.clear()
             self.derived.clear()
         self._conn, self._version, self._open = raw, version, True
-
-    def end(self, conn: Connection) -> None:
-        """The batch made all its writes (its audit rows written): note where the audit log
-        stands, before it commits."""
-        self._mark = conn.execute(_AUDIT_MARK).scalar()
 
     def committed(self) -> None:
         """The batch transaction begun last committed: its writes are the database's."""
