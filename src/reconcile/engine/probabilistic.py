@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from ..scoring.features import stored_features
 from ..store import ContactRow, ContactTx
-from ..store.candidates import ResidentNameKeys, fetch_candidates
+from ..store.candidates import fetch_candidates
 from ..store.pending import cannot_link_pairs, open_pending_merge
 from . import audit_sampling
 from .audit_sampling import AuditPlan
@@ -85,24 +85,6 @@ def contact_features(row: ContactRow) -> dict[str, str | None]:
     )
 
 
-def _candidate_features(tx: ContactTx, candidates: list[ContactRow]) -> list[dict[str, str | None]]:
-    """:func:`contact_features` of each candidate; a bulk import's resident name-key rows
-    keep theirs (:class:`ResidentNameKeys`), since the same holders of a common name come
-    back for every new contact with that name."""
-    resident: ResidentNameKeys | None = getattr(tx, "resident", None)
-    if resident is None:
-        return [contact_features(c) for c in candidates]
-    derived = resident.derived
-    found = []
-    for candidate in candidates:
-        features = derived.get(candidate.id)
-        if features is None:
-            features = contact_features(candidate)
-            resident.keep(candidate.id, features)
-        found.append(features)
-    return found
-
-
 def _evidence(row: ContactRow, candidate: ContactRow, scored: ScoredPair, version: str) -> dict:
     return {
         "contactId": row.id,
@@ -135,7 +117,7 @@ def link_probabilistic(
     candidates = fetch_candidates(tx, _blocking_keys(row, guards), primary_id, per_key)
     if not candidates:
         return outcome
-    scores = scorer.score_many(contact_features(row), _candidate_features(tx, candidates))
+    scores = scorer.score_many(contact_features(row), [contact_features(c) for c in candidates])
 
     best: dict[int, tuple[ScoredPair, ContactRow]] = {}
     for candidate, scored in zip(candidates, scores):

@@ -14,7 +14,6 @@ from ..config import Settings
 from ..normalize import Identity, parse_identity
 from ..store import ContactTx, Store, utcnow
 from ..store.batch import BatchContactTx
-from ..store.candidates import ResidentNameKeys
 from .active_model import ModelManager, ModelSnapshot
 from .exact import ExactOutcome, contact_payload, fast_lookup, link_exact
 from .guards import Guards
@@ -107,7 +106,6 @@ class Reconciler:
         self,
         events: Sequence[Event],
         then: Callable[[ContactTx, list[IdentifyResult]], None] | None = None,
-        resident: ResidentNameKeys | None = None,
     ) -> list[IdentifyResult]:
         """Answer ``events`` in order in ONE write transaction, each decided exactly as
         :meth:`identify` decides it alone (the same read path, exact and probabilistic
@@ -120,15 +118,11 @@ class Reconciler:
         nobody holds would find empty. The transaction takes the write lock (SQLite) or
         the advisory locks of every event's identifiers in one sorted order (PostgreSQL)
         up front, and is retried whole on a lost race; ``then`` must not keep state
-        across attempts. One model snapshot serves the whole batch. ``resident`` (SQLite):
-        the name key's candidates a bulk import keeps in memory across its batches, which
-        answer exactly as the candidate query does (:class:`ResidentNameKeys`).
+        across attempts. One model snapshot serves the whole batch.
         """
         model = self.models.current()
 
         def work(tx: BatchContactTx) -> list[IdentifyResult]:
-            if resident is not None:
-                tx.attach(resident)
             tx.expect(event.identity for event in events)
             results = []
             for event in events:
@@ -145,10 +139,7 @@ class Reconciler:
             return results
 
         keys = sorted({key for event in events for key in _lock_keys(event.identity)})
-        results = self.store.write(work, lock_keys=keys, tx_type=BatchContactTx)
-        if resident is not None:
-            resident.committed()
-        return results
+        return self.store.write(work, lock_keys=keys, tx_type=BatchContactTx)
 
     def _write_path(self, tx: ContactTx, event: Event, model: ModelSnapshot) -> IdentifyResult:
         """Both stages for one request that the read path could not answer, in ``tx``."""

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from ..engine.reconciler import Event, IdentifyResult, Reconciler
 from ..store import ContactTx
-from ..store.candidates import ResidentNameKeys
 from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id, start_run
 from .collector import fewer_collections
 from .prepare import Prefetcher, Ready, Refused
@@ -132,14 +131,12 @@ def import_file(
     ][:stop_after]
     # no worker for a single batch: starting one costs more than it saves
     prefetcher = Prefetcher(path, found, started_at, reconciler.settings.default_region, workers if len(bounds) > 1 else 0)
-    # SQLite: one writer at a time, and PRAGMA data_version tells the lists when another wrote
-    resident = ResidentNameKeys(reconciler.settings.candidates_per_key) if store.dialect == "sqlite" else None
     try:
         if position == found.to_load:  # nothing (left) to load: close the run
             store.write(lambda tx: advance(tx, run.id, start=position, position=position, totals={}, finished=True))
         with fewer_collections():
             for (start, stop), prepared in zip(bounds, prefetcher.batches(iter(bounds))):
-                _load_batch(reconciler, run.id, found, start, stop, prepared, resident)
+                _load_batch(reconciler, run.id, found, start, stop, prepared)
                 if on_batch is not None:
                     on_batch(stop - start)
     finally:
@@ -150,13 +147,7 @@ def import_file(
 
 
 def _load_batch(
-    reconciler: Reconciler,
-    run_id: int,
-    found: Scan,
-    start: int,
-    stop: int,
-    prepared: list[Ready | Refused],
-    resident: ResidentNameKeys | None = None,
+    reconciler: Reconciler, run_id: int, found: Scan, start: int, stop: int, prepared: list[Ready | Refused]
 ) -> None:
     """Load positions ``start`` to ``stop`` (``prepared``) in one transaction with the run's progress."""
     events: list[Event] = []
@@ -181,7 +172,7 @@ def _load_batch(
             finished=stop == found.to_load,
         )
 
-    reconciler.identify_many(events, then=record_progress, resident=resident)
+    reconciler.identify_many(events, then=record_progress)
 
 
 def write_rejects(store, run: ImportRun, path: Path, found: Scan, target: Path) -> Path | None:

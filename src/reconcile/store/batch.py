@@ -11,18 +11,16 @@ audit rows are kept and written in one ``executemany`` at its end (:meth:`flush`
 the order they were made, so they get the ids they would get one by one: nothing a
 request reads is in the audit log. Everything else is :class:`ContactTx` unchanged, so
 every decision (and every row written, in the same order) is the one a request alone
-would get. A bulk import also attaches its :class:`ResidentNameKeys` (:meth:`attach`),
-which the transaction tells of every contact it inserts and every merge.
+would get.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, or_, select
 
 from ..normalize import Identity
-from .candidates import ResidentNameKeys
 from .contacts import ContactRow, ContactTx
 from .schema import identifier_group
 
@@ -52,16 +50,9 @@ class BatchContactTx(ContactTx):
         #: audit rows not yet written (SQLite; PostgreSQL writes a creation's audit row in
         #: the insert's own statement, so its rows keep their place by being written at once)
         self._audits: list[dict[str, Any]] | None = None
-        #: the import's name-key candidates in memory, which this transaction keeps up to date
-        self.resident: ResidentNameKeys | None = None
         if dialect == "sqlite":
             conn.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
             self._audits = []
-
-    def attach(self, resident: ResidentNameKeys) -> None:
-        """Use (and keep up to date) ``resident`` in this transaction (SQLite; call it first)."""
-        resident.begin(self.conn)
-        self.resident = resident
 
     def expect(self, identities: Iterable[Identity]) -> None:
         """Read which of these requests' values live contacts hold (call it first)."""
@@ -114,28 +105,7 @@ class BatchContactTx(ContactTx):
         row = super().insert_contact(identity, **kwargs)
         if self._held is not None and row.deletedAt is None:
             self._held.update((f, v) for f, v in (("email", row.email), ("phoneNumber", row.phoneNumber)) if v is not None)
-        if self.resident is not None:
-            self.resident.inserted(row)
         return row
-
-    def merge_groups(
-        self,
-        winner: ContactRow,
-        losers: Sequence[ContactRow],
-        *,
-        method: str,
-        cause: str,
-        score: float | None = None,
-        model: str | None = None,
-        detail: dict | None = None,
-        keep_open: Collection[int] = (),
-    ) -> list[int]:
-        changed = super().merge_groups(
-            winner, losers, method=method, cause=cause, score=score, model=model, detail=detail, keep_open=keep_open
-        )
-        if self.resident is not None:
-            self.resident.moved(changed, winner.id)
-        return changed
 
 
 __all__ = ["BatchContactTx", "SQLITE_CACHE_KIB"]

@@ -47,9 +47,7 @@ class StoredRow(tuple):
 
 
 @functools.cache
-def row_class(fields: tuple[str, ...]) -> type[StoredRow]:
-    """The row class of a column list (one per list): a row a cache builds from another
-    statement's row is then the same kind of row as the statement's own."""
+def _row_class(fields: tuple[str, ...]) -> type[StoredRow]:
     base = namedtuple("_Row", fields, rename=True)  # attribute access at C speed
     return type("StoredRow", (base, StoredRow), {"__slots__": (), "_fields": fields})
 
@@ -194,7 +192,7 @@ class Prepared:
             for item in _items(name, sizes[name]) if name in expanded else [name]:
                 binders.append((item, processor))
         columns = _returned_columns(self.statement)
-        row = row_class(tuple(c.key for c in columns)) if columns else None
+        row = _row_class(tuple(c.key for c in columns)) if columns else None
         types = tuple(c.type.dialect_impl(dialect) for c in columns)
         return _Plan(sql, order, defaults, tuple(binders), expanded, row, types)
 
@@ -286,4 +284,4 @@ def _read(plan: _Plan, raw: Sequence[Any]) -> StoredRow:
 
 
 def _from_sqlalchemy(row) -> StoredRow:
-    return row_class(tuple(row._fields))._make(row)
+    return _row_class(tuple(row._fields))._make(row)
