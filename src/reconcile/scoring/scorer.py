@@ -115,6 +115,23 @@ def _compare(op: Callable[[Any, Any], bool], node: exp.Expression, sql: str) -> 
         return columns
     left = _compile(node.this, sql)
     constant, value = _literal(node.expression)
+    if constant and isinstance(node.this, exp.Func):
+        fn, args, cache_key = _function(node.this, sql)
+        if all(isinstance(arg, exp.Column) for arg in args):
+            (x_left, x_key), (y_left, y_key) = (_side(arg, sql) for arg in args)
+
+            def similarity_against(a: Record, b: Record, c: dict) -> bool | None:
+                # the similarity of two columns against a constant (every Jaro-Winkler
+                # level) in one closure: what call_on_columns then against would do
+                if cache_key in c:
+                    x = c[cache_key]
+                else:
+                    x = (a if x_left else b).get(x_key)
+                    y = (a if y_left else b).get(y_key)
+                    x = c[cache_key] = None if x is None or y is None else fn(x, y)
+                return None if x is None else op(x, value)
+
+            return similarity_against
     if constant:
 
         def against(a: Record, b: Record, c: dict) -> bool | None:
@@ -134,6 +151,35 @@ def _compare(op: Callable[[Any, Any], bool], node: exp.Expression, sql: str) -> 
         return op(x, y)
 
     return compare
+
+
+def _function(node: exp.Func, sql: str) -> tuple[Callable[..., Any], list[exp.Expression], str]:
+    """A supported two-argument SQL function: its Python twin, its arguments, and the key
+    its value is cached under for the pair (one evaluation per pair, shared by levels)."""
+    if isinstance(node, exp.Anonymous):
+        fname = node.name.lower()
+        args = list(node.expressions)
+    else:
+        fname = _FUNCTION_NODES.get(type(node), "")
+        args = [node.this, node.expression] if fname else []
+    fn = _FUNCTIONS.get(fname)
+    if fn is None or len(args) != 2 or any(arg is None for arg in args):
+        raise UnsupportedModel(f"SQL function {node.sql(dialect='duckdb')!r} is not supported in: {sql}")
+    return fn, args, node.sql(dialect="duckdb")
+
+
+def _any_null(columns: list[tuple[bool, str]]) -> Expr:
+    """``"x_l" IS NULL OR "y_r" IS NULL ...``, the null level of every Splink comparison:
+    one closure instead of one per operand and the ``OR`` (``IS NULL`` is never NULL, so
+    the ``OR`` is plain). Evaluated first for every comparison of every pair."""
+    if len(columns) == 2 and columns[0][0] and not columns[1][0]:
+        left_key, right_key = columns[0][1], columns[1][1]
+        return lambda a, b, c: a.get(left_key) is None or b.get(right_key) is None
+
+    def any_null(a: Record, b: Record, c: dict) -> bool:
+        return any((a if left else b).get(key) is None for left, key in columns)
+
+    return any_null
 
 
 def _compile(node: exp.Expression, sql: str) -> Expr:
@@ -188,7 +234,10 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
 
         return conj
     if isinstance(node, exp.Or):
-        parts = [_compile(p, sql) for p in node.flatten()]
+        operands = list(node.flatten())
+        if all(isinstance(p, exp.Is) and isinstance(p.this, exp.Column) and isinstance(p.expression, exp.Null) for p in operands):
+            return _any_null([_side(p.this, sql) for p in operands])
+        parts = [_compile(p, sql) for p in operands]
 
         def disj(a: Record, b: Record, c: dict) -> bool | None:
             unknown = False
@@ -202,16 +251,7 @@ def _compile(node: exp.Expression, sql: str) -> Expr:
 
         return disj
     if isinstance(node, exp.Func):
-        if isinstance(node, exp.Anonymous):
-            fname = node.name.lower()
-            args = list(node.expressions)
-        else:
-            fname = _FUNCTION_NODES.get(type(node), "")
-            args = [node.this, node.expression] if fname else []
-        fn = _FUNCTIONS.get(fname)
-        if fn is None or len(args) != 2 or any(arg is None for arg in args):
-            raise UnsupportedModel(f"SQL function {node.sql(dialect='duckdb')!r} is not supported in: {sql}")
-        cache_key = node.sql(dialect="duckdb")  # one evaluation per pair, shared by levels
+        fn, args, cache_key = _function(node, sql)
         if all(isinstance(arg, exp.Column) for arg in args):
             (x_left, x_key), (y_left, y_key) = (_side(arg, sql) for arg in args)
 
