@@ -232,22 +232,13 @@ def print_import(result: dict) -> None:
 
 
 def print_resolve(result: dict) -> None:
+    from bench.resolve import print_accuracy, print_runs
+
     print(f"\nreconcile resolve --dry-run on {result['database']}")
-    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'CPU s':>8}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}"
-          f"{'cluster s':>11}{'merges':>9}{'splits':>8}")
-    for r in result["runs"]:
-        c, s = r["counts"], r["stages"]
-        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mib']:>14.0f}"
-              f"{s.get('snapshot', 0):>12.1f}{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}"
-              f"{c['proposedMerges']:>9,}{c['suspectedOverMerges']:>8,}  load {' '.join(f'{x:.1f}' for x in r['load'])}")
+    print_runs(result["runs"])
     if "accuracy" in result:
         a = result["accuracy"]
-        print(f"\naccuracy per loaded row ({a['rows']:,} rows; truth: each row's externalId)")
-        print(f"{'clusters':<10}{'pair P':>8}{'pair R':>8}{'pair F1':>9}{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}{'over-merged':>13}{'split persons':>15}")
-        for name, m in a["metrics"].items():
-            print(f"{name:<10}{m['pairwise_precision']:>8.4f}{m['pairwise_recall']:>8.4f}{m['pairwise_f1']:>9.4f}"
-                  f"{m['bcubed_precision']:>8.4f}{m['bcubed_recall']:>8.4f}{m['bcubed_f1']:>8.4f}"
-                  f"{m['overmerged_clusters']:>13,}{m['split_persons']:>15,}")
+        print_accuracy(f"accuracy per loaded row ({a['rows']:,} rows; truth: each row's externalId)", a["metrics"])
 
 
 def main(argv: list[str] | None = None) -> int:

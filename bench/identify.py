@@ -333,6 +333,19 @@ def _pg_url(db: str) -> str:
     return make_url(PG_ADMIN_URL).set(database=db).render_as_string(hide_password=False)
 
 
+def pg_copy_of_seed(seed: str, purpose: str) -> tuple[str, str]:
+    """A PostgreSQL database of this process's own, copied from the template ``seed`` (a
+    ``Backend.fresh`` name is shared with ``bench identify``): its name and URL."""
+    from sqlalchemy import text
+
+    own_db = f"{PG_PREFIX}_{purpose}_{os.getpid()}"
+    admin = _pg_admin()
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{seed}"'))
+    admin.dispose()
+    return own_db, _pg_url(own_db)
+
+
 def _pg_exists(admin, db: str) -> bool:
     from sqlalchemy import text
 

@@ -117,6 +117,25 @@ def accuracy(size: str, log) -> dict:
             "proposals": {"merges": len(batch.diff.merges), "splits": len(batch.diff.splits)}}
 
 
+def print_runs(runs: list[dict]) -> None:
+    """One line per :func:`run_resolve` result."""
+    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'CPU s':>8}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}{'cluster s':>11}{'merges':>8}{'splits':>8}")
+    for r in runs:
+        c, s = r["counts"], r["stages"]
+        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mib']:>14.0f}{s.get('snapshot', 0):>12.1f}"
+              f"{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}{c['proposedMerges']:>8,}{c['suspectedOverMerges']:>8,}"
+              f"  load {' '.join(f'{x:.1f}' for x in r['load'])}")
+
+
+def print_accuracy(title: str, metrics: dict[str, dict]) -> None:
+    """Pairwise and B-cubed scores, one line per way of clustering (online, batch)."""
+    print(f"\n{title}")
+    print(f"{'clusters':<10}{'pair P':>8}{'pair R':>8}{'pair F1':>9}{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}{'over-merged':>13}{'split persons':>15}")
+    for name, m in metrics.items():
+        print(f"{name:<10}{m['pairwise_precision']:>8.4f}{m['pairwise_recall']:>8.4f}{m['pairwise_f1']:>9.4f}{m['bcubed_precision']:>8.4f}"
+              f"{m['bcubed_recall']:>8.4f}{m['bcubed_f1']:>8.4f}{m['overmerged_clusters']:>13,}{m['split_persons']:>15,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench resolve", description=__doc__.split("\n\n")[0])
     parser.add_argument("--duckdb-size", default="1M", choices=sorted(SIZES))
@@ -141,19 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         results["accuracy"] = accuracy(args.accuracy_stream, log)
 
     print()
-    print(f"{'engine':<8}{'contacts':>10}{'wall s':>9}{'CPU s':>8}{'peak RSS MiB':>14}{'snapshot s':>12}{'predict s':>11}{'cluster s':>11}{'merges':>8}{'splits':>8}")
-    for r in results["runs"]:
-        c, s = r["counts"], r["stages"]
-        print(f"{r['engine']:<8}{c['contacts']:>10,}{r['seconds']:>9.1f}{r['cpu_seconds']:>8.1f}{r['peak_rss_mib']:>14.0f}{s.get('snapshot', 0):>12.1f}"
-              f"{s.get('predict', 0):>11.1f}{s.get('cluster', 0):>11.1f}{c['proposedMerges']:>8,}{c['suspectedOverMerges']:>8,}"
-              f"  load {' '.join(f'{x:.1f}' for x in r['load'])}")
+    print_runs(results["runs"])
     if "accuracy" in results:
         a = results["accuracy"]
-        print(f"\naccuracy on {a['stream']} ({a['events']:,} events)")
-        print(f"{'clusters':<10}{'pair P':>8}{'pair R':>8}{'pair F1':>9}{'B3 P':>8}{'B3 R':>8}{'B3 F1':>8}{'over-merged':>13}{'split persons':>15}")
-        for name, m in a["metrics"].items():
-            print(f"{name:<10}{m['pairwise_precision']:>8.4f}{m['pairwise_recall']:>8.4f}{m['pairwise_f1']:>9.4f}{m['bcubed_precision']:>8.4f}"
-                  f"{m['bcubed_recall']:>8.4f}{m['bcubed_f1']:>8.4f}{m['overmerged_clusters']:>13,}{m['split_persons']:>15,}")
+        print_accuracy(f"accuracy on {a['stream']} ({a['events']:,} events)", a["metrics"])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "resolve.json").write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from .identify import PG_PREFIX, RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, _pg_url, parse_size, pg_backend_pids
+from .identify import RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, parse_size, pg_backend_pids, pg_copy_of_seed
 from .lock_hold import HoldClock, Tally
 from .web_profile import app_and_requests, call, request_values
 
@@ -154,15 +154,8 @@ def main(argv: list[str] | None = None) -> int:
         own_file = RUN_DIR / f"store_calls-{os.getpid()}.db"
         shutil.copyfile(backend.seed, own_file)
         url = f"sqlite:///{own_file}"
-    else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
-        from sqlalchemy import text
-
-        own_db = f"{PG_PREFIX}_store_calls_{os.getpid()}"
-        admin = _pg_admin()
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
-        admin.dispose()
-        url = _pg_url(own_db)
+    else:
+        own_db, url = pg_copy_of_seed(backend.seed, "store_calls")
     counts = Counts(args.backend)
     hold = HoldClock() if args.hold else None
     pages = WalPages(own_file) if args.pages and own_file is not None else None

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .identify import (
-    PG_PREFIX, RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, _pg_url, human, parse_size, pg_backend_pids, seed_key,
+    RUN_DIR, SEED, Backend, _cpu_s, _pg_admin, _pg_drop, human, parse_size, pg_backend_pids, pg_copy_of_seed, seed_key,
     write_requests,
 )
 
@@ -129,15 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     own_db = None
     if args.backend == "sqlite":
         url = backend.fresh()
-    else:  # a database of our own: Backend.fresh's name is shared with `bench identify`
-        from sqlalchemy import text
-
-        own_db = f"{PG_PREFIX}_web_profile_{os.getpid()}"
-        admin = _pg_admin()
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{own_db}" TEMPLATE "{backend.seed}"'))
-        admin.dispose()
-        url = _pg_url(own_db)
+    else:
+        own_db, url = pg_copy_of_seed(backend.seed, "web_profile")
     try:
         app, reqfile = app_and_requests(url, size)
         rng = random.Random(SEED)
