@@ -145,9 +145,6 @@ def run_by_id(store: Store, run_id: int) -> ImportRun:
         return _run(conn.execute(select(import_run).where(import_run.c.id == run_id)).one())
 
 
-__all__ = ["ImportConflict", "ImportRun", "find_run", "start_run", "advance", "rejects_of", "run_by_id"]
-
-
 def external_ids(store: Store) -> list[tuple[str, int]]:
     """Every loaded row's ``externalId`` and the contact it created or was answered with,
     in load order (run, then line): what a benchmark scores the groups against when the
@@ -159,3 +156,6 @@ def external_ids(store: Store) -> list[tuple[str, int]]:
                 select(import_ref.c.externalId, import_ref.c.contactId).order_by(import_ref.c.runId, import_ref.c.line)
             )
         ]
+
+
+__all__ = ["ImportConflict", "ImportRun", "find_run", "start_run", "advance", "rejects_of", "run_by_id", "external_ids"]
