@@ -109,3 +109,10 @@ def test_the_cut_off_is_a_setting(monkeypatch):
     monkeypatch.setenv("RECONCILE_BATCH_BLOCK_CAP", "7")
     assert Settings.from_env().batch_block_cap == 7
     assert Settings().batch_block_cap == 100
+
+
+def test_the_local_spark_driver_memory_is_a_setting(monkeypatch):
+    monkeypatch.setenv("RECONCILE_SPARK_DRIVER_MEMORY", "3g")
+    assert Settings.from_env().spark_driver_memory == "3g"
+    monkeypatch.setenv("RECONCILE_SPARK_DRIVER_MEMORY", " ")  # blank: the default, not an empty value for Spark
+    assert Settings.from_env().spark_driver_memory == Settings().spark_driver_memory == "2g"

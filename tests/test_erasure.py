@@ -183,6 +183,26 @@ def test_erasure_is_for_admins_and_refuses_bad_or_ambiguous_requests(client, sto
     assert_sound(store)
 
 
+def test_an_admin_logged_in_to_the_review_ui_erases_with_the_session_and_its_csrf_token(client, store):
+    from review_seed import PASSWORD
+
+    ids = alice_group(client)
+    reviewer(store, "root", admin=True)
+    client.get("/review/login")
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    assert client.post("/review/login", data={"username": "root", "password": PASSWORD, "csrf_token": csrf}).status_code == 302
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    refused = client.post("/erasure", json={"contactId": ids[0]})
+    assert (refused.status_code, refused.get_json()["error"]["code"]) == (403, "csrf_failed")
+    assert all(r.deletedAt is None for r in rows(store, contact))
+    done = client.post("/erasure", json={"contactId": ids[0]}, headers={"X-CSRF-Token": csrf})
+    assert done.status_code == 200, done.get_json()
+    assert {r.id for r in rows(store, contact) if r.deletedAt is not None} == set(ids)
+    assert_sound(store)
+
+
 def test_reconcile_erase_on_the_command_line(client, store, db_url, monkeypatch):
     ids = alice_group(client)
     monkeypatch.setenv("RECONCILE_DATABASE_URL", db_url)

@@ -129,6 +129,24 @@ def test_accepting_a_split_proposal_splits_the_group_along_the_bridge(planted):
     assert ids["john"] not in {g for m in again.diff.merges for g in m.primary_ids}
 
 
+def test_a_split_that_cannot_lock_its_busy_group_stays_pending_to_confirm_again(planted, monkeypatch):
+    from reconcile.review import detach
+
+    store, settings, _ = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    before = checksum(store)
+    with monkeypatch.context() as patch:  # no locking round left: the real detach gives up as under contention
+        patch.setattr(detach, "MAX_KEY_ROUNDS", 0)
+        with pytest.raises(splits.Busy) as refused:
+            splits.confirm(store, Guards.from_settings(settings), proposal.id, "alice")
+    assert refused.value.code == "group_busy"
+    assert checksum(store) == before  # still pending, nothing detached
+    decision = splits.confirm(store, Guards.from_settings(settings), proposal.id, "alice")
+    assert decision.status == "confirmed"
+    assert_sound(store)
+
+
 def test_rejecting_a_split_proposal_keeps_the_group_and_it_is_not_proposed_again(planted):
     store, settings, ids = planted
     apply(store, resolve(store, settings))

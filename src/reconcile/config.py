@@ -81,6 +81,10 @@ class Settings:
     #: ``reconcile resolve``: a blocking key value held by more than this many live
     #: contacts pairs its holders only together with a second key (batch/model_settings)
     batch_block_cap: int = 100
+    #: ``reconcile resolve --engine spark`` on a ``local[...]`` master: the one JVM's
+    #: ``spark.driver.memory`` (Spark's 1g default failed on the blocked pairs of 100k
+    #: contacts); a cluster keeps its own settings
+    spark_driver_memory: str = "2g"
     #: hold (for review) a nameless request's link on a phone alone when its new email
     #: names none of the phone's named holders (engine/guards.Guards.borrowed_phone)
     borrowed_phone_guard: bool = True
@@ -143,6 +147,7 @@ class Settings:
             large_group_size=int(_env("RECONCILE_LARGE_GROUP_SIZE", str(cls.large_group_size))),
             candidates_per_key=int(_env("RECONCILE_CANDIDATES_PER_KEY", str(cls.candidates_per_key))),
             batch_block_cap=int(_env("RECONCILE_BATCH_BLOCK_CAP", str(cls.batch_block_cap))),
+            spark_driver_memory=_env("RECONCILE_SPARK_DRIVER_MEMORY", cls.spark_driver_memory),
             borrowed_phone_guard=_env("RECONCILE_BORROWED_PHONE_GUARD", "1").lower() not in ("0", "false", "no", "off"),
             min_heldout_pairs=int(_env("RECONCILE_MIN_HELDOUT_PAIRS", str(cls.min_heldout_pairs))),
             audit_link_rate=_rate("RECONCILE_AUDIT_LINK_RATE", cls.audit_link_rate),

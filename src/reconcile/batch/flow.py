@@ -102,7 +102,11 @@ def resolve(
         snapshot = write_snapshot(store, guards, directory, keys, settings.batch_block_cap)
         decided = judgements(store, SHARED_BY_PEOPLE)
         timings["snapshot"] = time.perf_counter() - started
-        scoring = Scoring(open_engine(engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit), document, keys, snapshot.path, model.path)
+        opened = open_engine(
+            engine, spark_master=spark_master, work_dir=directory, memory_limit=memory_limit,
+            spark_driver_memory=settings.spark_driver_memory,
+        )
+        scoring = Scoring(opened, document, keys, snapshot.path, model.path)
         try:
             scored = scoring.links(threshold)
             timings["predict"] = time.perf_counter() - started - timings["snapshot"]

@@ -24,7 +24,7 @@ from ..store import Store
 from ..store import resolution as statements
 from ..store import labels
 from ..store.contacts import ContactRow, ContactTx, utcnow
-from .detach import DetachError, Detachment, detach
+from .detach import DetachError, Detachment, GroupBusy, detach
 from .queue import AlreadyDecided, NotFound, ReviewError, Superseded, iso, record
 
 PER_PAGE = 50
@@ -105,6 +105,13 @@ class _Refused(DetachError):
         self.error = error
 
 
+class Busy(ReviewError):
+    """The group kept changing while the split was locking it; nothing was decided, and
+    confirming again may succeed (unlike :class:`Superseded`, the proposal stays pending)."""
+
+    code = "group_busy"
+
+
 def confirm(store: Store, guards: Guards, split_id: int, decided_by: str, note: str | None = None) -> SplitDecision:
     """Accept the split: detach the bridge's leaving contact, in one transaction with the decision."""
     with store.read() as tx:
@@ -131,6 +138,8 @@ def confirm(store: Store, guards: Guards, split_id: int, decided_by: str, note: 
         done = detach(store, guards, row.contactId, decided_by, note, check=check, record=record_decision)
     except _Refused as refused:
         raise refused.error from None
+    except GroupBusy as exc:  # writers kept changing the group: the proposal still stands, try again
+        raise Busy(split_id, f"split proposal {split_id} is still pending: {exc.message}") from None
     except DetachError as exc:  # the contact was erased or left alone meanwhile
         _supersede(store, split_id, decided_by, exc.message)
         raise Superseded(split_id, f"split proposal {split_id} is superseded: {exc.message}") from None

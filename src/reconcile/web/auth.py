@@ -65,7 +65,9 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals["csrf_token"] = csrf_token
 
 
-SESSION_PATHS = ("/review", "/admin", "/persons")
+#: where the review UI's session cookie is read: its pages and every JSON API call a logged-in
+#: reviewer may make from the browser (``/reviews``, ``/admin``, ``/persons``, ``/erasure``)
+SESSION_PATHS = ("/review", "/admin", "/persons", "/erasure")
 
 
 def persistent_secret_key(database_url: str, instance_path: str) -> str:

@@ -34,10 +34,15 @@ class BatchEngine(Protocol):
 
 
 def open_engine(
-    name: str, *, spark_master: str | None = None, work_dir: Path | None = None, memory_limit: str | None = None
+    name: str,
+    *,
+    spark_master: str | None = None,
+    work_dir: Path | None = None,
+    memory_limit: str | None = None,
+    spark_driver_memory: str = "2g",
 ) -> BatchEngine:
-    """The adapter called ``name`` ("duckdb" or "spark"); ``memory_limit`` bounds DuckDB
-    (Spark's memory is its own configuration)."""
+    """The adapter called ``name`` ("duckdb" or "spark"); ``memory_limit`` bounds DuckDB,
+    ``spark_driver_memory`` a local Spark's one JVM (a cluster's memory is its own configuration)."""
     if name == "duckdb":
         from .duckdb import DuckDBEngine
 
@@ -45,5 +50,5 @@ def open_engine(
     if name == "spark":
         from .spark import SparkEngine
 
-        return SparkEngine(master=spark_master or "local[2]", work_dir=work_dir)
+        return SparkEngine(master=spark_master or "local[2]", work_dir=work_dir, driver_memory=spark_driver_memory)
     raise ValueError(f"unknown engine {name!r}: use duckdb or spark")

@@ -34,7 +34,7 @@ class SparkEngine:
     #: "miasmith41592": 0.951 in DuckDB, below the 0.95 level in the jar)
     jaro_winkler = "duckdb_jaro_winkler"
 
-    def __init__(self, master: str = "local[2]", work_dir: Path | None = None):
+    def __init__(self, master: str = "local[2]", work_dir: Path | None = None, driver_memory: str = "2g"):
         try:
             from pyspark.sql import SparkSession
             from pyspark.sql.types import DoubleType
@@ -58,7 +58,7 @@ class SparkEngine:
                 .config("spark.ui.enabled", "false")
                 # one JVM does everything: Spark's 1g driver default fails to broadcast the
                 # blocked pairs of 100k contacts; sort-merge joins spill instead
-                .config("spark.driver.memory", os.environ.get("RECONCILE_SPARK_DRIVER_MEMORY", "2g"))
+                .config("spark.driver.memory", driver_memory)
                 .config("spark.sql.autoBroadcastJoinThreshold", "-1")
             )
         self.spark = builder.getOrCreate()
