@@ -196,7 +196,32 @@ def import_accuracy(db: Path, memory_limit: str, log) -> dict:
         "batch": cluster_metrics((p, label[c]) for p, c in scored).as_dict(),
     }
     log(f"accuracy: {len(scored):,} loaded rows scored; in-process resolve {seconds:.0f}s")
-    return {"rows": len(scored), "metrics": metrics, "resolve_seconds": round(seconds, 1)}
+    return {
+        "rows": len(scored), "metrics": metrics, "resolve_seconds": round(seconds, 1),
+        "proposals": proposal_precision(batch.diff, rows),
+    }
+
+
+def proposal_precision(found, rows: list[tuple[str, int]]) -> dict:
+    """What a reviewer would find in the proposals, by the stream's truth: a merge proposal
+    is right when its pair (the contact and the candidate that joined the two groups) is
+    one person, a split proposal when its bridge pair (the leaving contact and the one it
+    was joined through) is two. A contact's person is that of the row that created it
+    (a row answered by an existing group names the group's primary, not a new contact)."""
+    person_of: dict[int, str] = {}
+    for person, contact in rows:
+        person_of.setdefault(contact, person)
+
+    def share(pairs: list[tuple[int, int]], same: bool) -> dict:
+        judged = [person_of[a] == person_of[b] for a, b in pairs if a in person_of and b in person_of]
+        right = sum(judged) if same else len(judged) - sum(judged)
+        return {"proposed": len(pairs), "judged": len(judged), "right": right,
+                "precision": round(right / len(judged), 4) if judged else None}
+
+    return {
+        "merges": share([(m.contact_id, m.candidate_id) for m in found.merges], same=True),
+        "splits": share([(s.contact_id, s.bridge_contact_id) for s in found.splits], same=False),
+    }
 
 
 #: --stage NAME -> the function that runs it and returns its result
@@ -239,6 +264,9 @@ def print_resolve(result: dict) -> None:
     if "accuracy" in result:
         a = result["accuracy"]
         print_accuracy(f"accuracy per loaded row ({a['rows']:,} rows; truth: each row's externalId)", a["metrics"])
+        for kind, p in a["proposals"].items():
+            share = "-" if p["precision"] is None else f"{p['precision']:.4f}"
+            print(f"{kind} proposals: {p['proposed']:,}, judged by the truth {p['judged']:,}, right {p['right']:,} (precision {share})")
 
 
 def main(argv: list[str] | None = None) -> int:

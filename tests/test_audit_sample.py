@@ -148,6 +148,25 @@ def test_rejecting_an_audited_link_records_it_and_leaves_the_group_for_a_person_
     assert_sound(store)
 
 
+@pytest.mark.parametrize("decision", ["confirm", "reject"])
+def test_deciding_an_audited_link_in_the_review_ui_says_the_group_stays_as_it_is(client, store, decision):
+    _, item = _audited_link(client, store)
+    add_reviewer(store, "ann", PASSWORD)
+    client.get("/review/login")
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    client.post("/review/login", data={"username": "ann", "password": PASSWORD, "csrf_token": csrf})
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    decided = client.post(f"/review/items/{item.id}/{decision}", data={"csrf_token": csrf})
+    assert decided.status_code == 302
+    assert rows(store, pending_merge)[0].status == f"{decision}ed"
+    page = client.get(decided.headers["Location"]).get_data(as_text=True)
+    assert f"#{item.id}: recorded; the group stays as it is" in page
+    assert "None" not in page
+    assert_sound(store)
+
+
 def test_admin_api_and_metrics_show_the_estimates(client, store, app):
     _, item = _audited_link(client, store)
     review.confirm(store, item.id, "ann")

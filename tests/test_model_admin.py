@@ -117,6 +117,15 @@ def test_charts_are_served_only_for_registered_versions(client, versions, tokens
         assert client.get(path, headers=auth).status_code == 404, path
 
 
+def test_a_chart_of_a_version_whose_model_file_went_away_is_a_404(client, versions, tokens):
+    auth = bearer(tokens["alice"])
+    for chart in (versions / "v2").glob("*.svg"):  # no file to serve: it would be drawn from the model
+        chart.unlink()
+    (versions / "v2" / "model.json").unlink()
+    missing = client.get("/admin/models/v2/charts/match_weights.svg", headers=auth)
+    assert (missing.status_code, missing.get_json()["error"]["code"]) == (404, "not_found")
+
+
 def test_the_shipped_model_gets_its_metrics_and_charts_drawn_from_its_files(client, versions, tokens):
     """The shipped default has no directory of chart files, but its metrics file lists
     precision and recall at a few thresholds and its model holds the weights: the API

@@ -724,8 +724,10 @@ def list_reviewers(store: Store) -> list[Account]:
 
 
 def check_password(store: Store, username: str, password: str) -> Reviewer | None:
-    """The active reviewer with these credentials; as slow for an unknown name as for a wrong password."""
-    row = reviewers.reviewer_named(store, username)
+    """The active reviewer with these credentials; as slow for an unknown name as for a wrong password.
+    A name with a NUL character names nobody (no reviewer can have one, and PostgreSQL's
+    text refuses it: the look-up would fail instead of counting as a failed login)."""
+    row = None if "\x00" in username else reviewers.reviewer_named(store, username)
     if row is None or row.disabledAt is not None:
         check_password_hash(_DUMMY_HASH, password)
         return None

@@ -516,7 +516,10 @@ def drawn_chart(record: ModelRecord, name: str) -> str | None:
     from . import charts
 
     if name == "match_weights.svg":
-        model = json.loads(resolve_path(record.path).read_text())
+        source = resolve_path(record.path)
+        if not source.is_file():  # the model's file was moved or deleted since it was registered
+            return None
+        model = json.loads(source.read_text())
         return charts.match_weights_svg(model, title=f"Match weights: {record.version}")
     if name == "pr_curve.svg":
         points = shipped_curve(record.metrics)

@@ -16,6 +16,7 @@ from ..training import registry as model_admin
 from . import review_ui
 from .auth import authenticate_api
 from .errors import ApiError
+from .identify import decode_optional_json_object
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 bp.before_request(authenticate_api)
@@ -46,13 +47,6 @@ def _force(payload: dict) -> bool:
     if not isinstance(force, bool):
         raise ApiError(400, "invalid_input", "force must be true or false", field="force")
     return force
-
-
-def _body() -> dict:
-    payload = request.get_json(force=True, silent=True) if request.get_data(cache=True).strip() else {}
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    return payload
 
 
 def _listing() -> dict:
@@ -86,7 +80,7 @@ _REFUSAL_STATUS = {"activation_refused": 409, "nothing_to_roll_back": 409, "mode
 
 def _api_change(kind: str, version: str | None = None):
     _require_admin()
-    force = _force(_body())
+    force = _force(decode_optional_json_object())
     try:
         record, decision = _change(kind, version, force, g.reviewer.username)
     except model_admin.UnknownModel as exc:

@@ -114,7 +114,8 @@ def csrf_ok() -> bool:
     """Whether the request carries this session's CSRF token (header or form field)."""
     expected = session.get(SESSION_CSRF)
     supplied = request.headers.get(CSRF_HEADER) or request.form.get(CSRF_FIELD) or ""
-    return bool(expected) and hmac.compare_digest(expected, supplied)
+    # as bytes: compare_digest refuses str with non-ASCII characters (a 500 on a forged token)
+    return bool(expected) and hmac.compare_digest(expected.encode(), supplied.encode())
 
 
 # --- reviewers ----------------------------------------------------------------------

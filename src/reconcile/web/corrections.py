@@ -11,7 +11,8 @@ from flask import Blueprint, current_app, g, jsonify
 from ..review import detach as corrections
 from .auth import authenticate_api
 from .errors import ApiError
-from .reviews import MAX_NOTE, _body
+from .identify import decode_optional_json_object
+from .reviews import MAX_NOTE
 
 bp = Blueprint("corrections", __name__, url_prefix="/persons")
 bp.before_request(authenticate_api)
@@ -39,9 +40,12 @@ def _in_range(kind: str, value: int) -> int:
 
 
 def _required_note() -> str:
-    note = _body().get("note")
-    if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE:
-        raise ApiError(400, "invalid_input", f"note is required: a non-empty string of at most {MAX_NOTE} characters", field="note")
+    note = decode_optional_json_object().get("note")
+    if not isinstance(note, str) or not note.strip() or len(note) > MAX_NOTE or "\x00" in note:
+        raise ApiError(
+            400, "invalid_input", f"note is required: a non-empty string of at most {MAX_NOTE} characters, without NUL",
+            field="note",
+        )
     return note.strip()
 
 

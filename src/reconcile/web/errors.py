@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from ..normalize import InvalidInput
-from ..store import DatabaseBusy, is_busy
+from ..store import DatabaseBusy, StaleGroup, is_busy
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ def register_error_handlers(app: Flask) -> None:
     def _db_busy(exc: DatabaseBusy):
         log.warning("database busy: %s", exc)
         return _busy()
+
+    @app.errorhandler(StaleGroup)
+    def _stale(exc: StaleGroup):
+        # the store retried the transaction and the group kept changing under it: contention,
+        # not a fault of the request, which changed nothing and may succeed again
+        log.warning("group kept changing: %s", exc)
+        return unavailable(
+            "database_busy", "a group kept changing while it was being locked; nothing was changed, retry shortly"
+        )
 
     @app.errorhandler(InvalidInput)
     def _invalid(exc: InvalidInput):

@@ -37,6 +37,14 @@ def decode_json_object() -> dict:
     return decode_json_bytes(request.get_data(cache=False))
 
 
+def decode_optional_json_object() -> dict:
+    """The body of a call whose fields are all optional (a decision's note): a JSON object,
+    an empty body meaning ``{}``, or the same 400s as :func:`decode_json_bytes` (too deep
+    a nesting included, which Flask's ``get_json(silent=True)`` lets through as a 500)."""
+    raw = request.get_data(cache=True)
+    return decode_json_bytes(raw) if raw.strip() else {}
+
+
 def decode_json_bytes(raw: bytes) -> dict:
     """``raw`` as a JSON object, or a 400 that says what is wrong with it."""
     if not raw.strip():

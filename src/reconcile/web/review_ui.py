@@ -196,7 +196,7 @@ def bulk():
     if decision not in ("confirm", "reject") or not ids:
         flash("Select at least one item, then confirm or reject.", "error")
         return redirect(back)
-    note = (request.form.get("note") or "").strip()[:2000] or None
+    note = form_note()
     outcomes = review.decide_many(_store(), ids, g.reviewer.username, decision, note)
     done = [o for o in outcomes if isinstance(o, review.DecisionResult)]
     for outcome in outcomes:
@@ -244,7 +244,7 @@ def decide_case(item_id: int):
     for key, value in request.form.items():
         if key.startswith("person-") and _ASCII_DIGITS.fullmatch(key[7:]) and value in PERSON_LETTERS:
             persons.setdefault(value, []).append(int(key[7:]))
-    note = (request.form.get("note") or "").strip()[:2000] or None
+    note = form_note()
     try:
         results = review_cases.decide_case(_store(), item_ids, list(persons.values()), g.reviewer.username, note)
     except (review.ReviewError, ValueError) as exc:
@@ -309,7 +309,7 @@ def item(item_id: int):
 @bp.post("/items/<int:item_id>/<any(confirm, reject):decision>")
 def decide(item_id: int, decision: str):
     order = _order()
-    note = (request.form.get("note") or "").strip()[:2000] or None
+    note = form_note()
     try:
         result = review.decide(_store(), item_id, g.reviewer.username, decision, note)
     except review.ReviewError as exc:
@@ -317,14 +317,25 @@ def decide(item_id: int, decision: str):
         flash(exc.message, "error")
         return redirect(url_for("review_ui.item", item_id=item_id, order=order))
     metrics.count_decision(result.status)
-    if result.status == "confirmed":
-        flash(
-            f"Confirmed #{item_id}: group {result.merged_primary_id} merged into group {result.primary_id}. Press u to undo.",
-            "ok",
-        )
-    else:
-        flash(f"Rejected #{item_id}: groups {result.cannot_link[0]} and {result.cannot_link[1]} stay apart. Press u to undo.", "ok")
+    flash(_decided_message(item_id, result), "ok")
     return _to_next_pending(item_id, order)
+
+
+def _decided_message(item_id: int, result: review.DecisionResult) -> str:
+    """What a decision did. An audited automatic link was made already, so deciding it
+    merges nothing and keeps no groups apart: it is recorded (a label; a rejection is listed
+    for a person to split on the admin page), and the group stays as it is."""
+    if result.status == "confirmed" and result.primary_id is not None:
+        return f"Confirmed #{item_id}: group {result.merged_primary_id} merged into group {result.primary_id}. Press u to undo."
+    if result.status == "rejected" and result.cannot_link is not None:
+        return f"Rejected #{item_id}: groups {result.cannot_link[0]} and {result.cannot_link[1]} stay apart. Press u to undo."
+    return f"{result.status.capitalize()} #{item_id}: recorded; the group stays as it is. Press u to undo."
+
+
+def form_note() -> str | None:
+    """The optional note of a form decision: trimmed, at most 2,000 characters, without
+    NUL characters (PostgreSQL's text refuses them; a browser never sends one)."""
+    return (request.form.get("note") or "").replace("\x00", "").strip()[:2000] or None
 
 
 def _to_next_pending(item_id: int, order: review.Order):
@@ -354,12 +365,12 @@ def undo_item(item_id: int):
 
 def _undo(item_id: int):
     try:
-        review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
+        undone = review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
     except review.ReviewError as exc:
         flash(exc.message, "error")
     else:
         metrics.count_decision("undone")
-        flash(f"Undid the decision on #{item_id}; it is pending again.", "ok")
+        flash(f"Undid the decision on #{item_id}; it is {undone.status} now.", "ok")
     return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
 
 

@@ -15,6 +15,7 @@ from ..store import models as registry
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError
+from .identify import decode_optional_json_object
 from .ids import MAX_ID, as_id
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
@@ -74,19 +75,14 @@ def int_arg(name: str, default: int, maximum: int) -> int:
     return int(raw)
 
 
-def _body() -> dict:
-    payload = request.get_json(force=True, silent=True) if request.get_data(cache=True).strip() else {}
-    if not isinstance(payload, dict):
-        raise ApiError(400, "invalid_json", "request body must be a JSON object")
-    return payload
-
-
 def _note(payload: dict) -> str | None:
     note = payload.get("note")
     if note is None:
         return None
-    if not isinstance(note, str) or len(note) > MAX_NOTE:
-        raise ApiError(400, "invalid_input", f"note must be a string of at most {MAX_NOTE} characters", field="note")
+    if not isinstance(note, str) or len(note) > MAX_NOTE or "\x00" in note:
+        raise ApiError(
+            400, "invalid_input", f"note must be a string of at most {MAX_NOTE} characters, without NUL", field="note"
+        )
     return note.strip() or None
 
 
@@ -130,12 +126,12 @@ def get_review(item_id: int):
 
 @bp.post("/<int:item_id>/confirm")
 def confirm(item_id: int):
-    return _decide(item_id, "confirm", _note(_body()))
+    return _decide(item_id, "confirm", _note(decode_optional_json_object()))
 
 
 @bp.post("/<int:item_id>/reject")
 def reject(item_id: int):
-    return _decide(item_id, "reject", _note(_body()))
+    return _decide(item_id, "reject", _note(decode_optional_json_object()))
 
 
 def _decide(item_id: int, decision: review.Decision, note: str | None):
@@ -194,7 +190,7 @@ def _id_list(value, field: str, *, limit: int = MAX_BULK) -> list[int]:
 @bp.post("/cases/<int:item_id>/decide")
 def decide_case(item_id: int):
     """Settle a case: ``persons`` lists its groups (primary ids) person by person."""
-    payload = _body()
+    payload = decode_optional_json_object()
     item_ids = _id_list(payload.get("itemIds"), "itemIds")
     persons = payload.get("persons")
     if not isinstance(persons, list) or not persons or len(persons) > MAX_BULK:
@@ -215,7 +211,7 @@ def decide_case(item_id: int):
 @bp.post("/bulk")
 def bulk():
     """Decide many items, each on its own: the answer lists every id's outcome."""
-    payload = _body()
+    payload = decode_optional_json_object()
     ids, decision = payload.get("ids"), payload.get("decision")
     if decision not in ("confirm", "reject"):
         raise ApiError(400, "invalid_input", "decision must be confirm or reject", field="decision")

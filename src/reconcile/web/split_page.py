@@ -8,7 +8,7 @@ Routes on the review UI's blueprint (same session login, CSRF and headers), thin
 """
 from __future__ import annotations
 
-from flask import current_app, flash, g, redirect, render_template, request, url_for
+from flask import current_app, flash, g, redirect, render_template, url_for
 
 from ..review import splits
 from ..review.queue import ReviewError
@@ -35,7 +35,7 @@ def split_page(split_id: int):
 @review_ui.bp.post("/splits/<int:split_id>/<any(confirm, reject):decision>")
 def decide_split(split_id: int, decision: str):
     reconciler = current_app.extensions["reconcile"]
-    note = (request.form.get("note") or "").strip()[:2000] or None
+    note = review_ui.form_note()
     try:
         if decision == "confirm":
             result = splits.confirm(reconciler.store, reconciler.guards, split_id, g.reviewer.username, note)

@@ -14,7 +14,8 @@ from ..review import splits
 from . import metrics
 from .auth import authenticate_api
 from .errors import ApiError
-from .reviews import _body, _note, api_error, int_arg
+from .identify import decode_optional_json_object
+from .reviews import _note, api_error, int_arg
 
 bp = Blueprint("splits", __name__, url_prefix="/reviews/splits")
 bp.before_request(authenticate_api)
@@ -44,14 +45,14 @@ def get_split(split_id: int):
 
 @bp.post("/<int:split_id>/confirm")
 def confirm(split_id: int):
-    note = _note(_body())
+    note = _note(decode_optional_json_object())
     reconciler = current_app.extensions["reconcile"]
     return _decided(lambda: splits.confirm(reconciler.store, reconciler.guards, split_id, g.reviewer.username, note))
 
 
 @bp.post("/<int:split_id>/reject")
 def reject(split_id: int):
-    note = _note(_body())
+    note = _note(decode_optional_json_object())
     return _decided(lambda: splits.reject(current_app.extensions["reconcile"].store, split_id, g.reviewer.username, note))
 
 
