@@ -17,7 +17,8 @@ from reconcile.cli import main as cli
 from reconcile.review import queue as review
 from reconcile.review.labels import LabelPair, Side, insert_labels, load_labels
 from reconcile.store.erasure import PERSONAL_COLUMNS, purge_free_space
-from reconcile.store.schema import audit_log, contact, label, link_guard, metadata, pending_merge
+from reconcile.store.resolution import open_split_proposal
+from reconcile.store.schema import audit_log, contact, label, link_guard, metadata, pending_merge, split_proposal
 from reconcile.web import create_app
 
 ALICE = {"email": "alice.erase@smith.org", "phoneNumber": "4155552671", "name": "Alice Smith"}
@@ -132,6 +133,32 @@ def test_open_reviews_are_superseded_and_guard_copies_cleared(client, store, adm
     assert_sound(store)
 
 
+def test_pending_split_proposals_naming_an_erased_contact_are_superseded(client, store, admin):
+    ids = alice_group(client)
+    carol = identify(client, email="carol@smith.org", phoneNumber="4155550300")["contact"]["primaryContactId"]
+    carol2 = identify(client, email="carol@smith.org", phoneNumber="4155550301")["contact"]["secondaryContactIds"][0]
+    alice_split, carol_split = (_propose(store, *pair) for pair in ((ids[0], ids[1]), (carol, carol2)))
+
+    done = erase(client, admin, contactId=ids[1])
+
+    assert done["supersededSplitIds"] == [alice_split]
+    status = {r.id: (r.status, r.decidedBy, r.note) for r in rows(store, split_proposal)}
+    assert status == {alice_split: ("superseded", "root", "a contact in it was erased"), carol_split: ("pending", None, None)}
+    refused = client.post(f"/reviews/splits/{alice_split}/reject", json={"note": "same person"}, headers=admin)
+    assert refused.status_code == 409 and refused.get_json()["error"]["code"] == "superseded"
+    assert rows(store, label) == []
+
+
+def _propose(store, kept: int, leaving: int) -> int:
+    """A split proposal as ``reconcile resolve --apply`` opens one: ``leaving`` off ``kept``'s group."""
+    return store.write(
+        lambda tx: open_split_proposal(
+            tx, primary_id=kept, contact_id=leaving, bridge_contact_id=kept, kept_ids=[kept], detached_ids=[leaving],
+            score=0.1, match_weight=-3.0, model_version="test-1", evidence={},
+        )
+    )
+
+
 def test_labels_lose_the_erased_values_and_imported_copies_are_deleted(client, store, admin):
     alice = identify(client, **ALICE)["contact"]["primaryContactId"]
     near = identify(client, email="alice.erase@smith.net", phoneNumber="4155552672", name="Alice Smith")
@@ -227,9 +254,19 @@ def _text_columns():
 
 def test_after_erasure_and_the_documented_purge_no_byte_of_the_values_remains(client, store, admin, db_url):
     ids = alice_group(client)
+    ids += identify(client, email=ALICE["email"], phoneNumber="4155550000")["contact"]["secondaryContactIds"][-1:]
     bob = identify(client, email="bob@smith.org", phoneNumber="4155552671", name="Bob Smith")
     review.reject(store, bob["match"]["pendingMergeIds"][0], "root", note="Alice Smith says no")
+    # reviewers' notes quoting the customer: a split proposal's decision and a detachment's
+    split = _propose(store, ids[0], ids[2])
+    kept = client.post(f"/reviews/splits/{split}/reject", json={"note": "alice.erase@smith.org has two phones"}, headers=admin)
+    assert kept.status_code == 200, kept.get_json()
+    detached = client.post(f"/persons/{ids[1]}/detach", json={"note": "alice.second@smith.org is her sister's"}, headers=admin)
+    assert detached.status_code == 200, detached.get_json()
     erase(client, admin, contactId=ids[0])
+    erase(client, admin, contactId=ids[1])  # the detached sister's group: a person of its own now
+    (note,) = [a for a in rows(store, audit_log) if a.action == "detached"]
+    assert note.detail["note"] is None and rows(store, split_proposal)[0].note is None
     secrets = ("alice.erase@smith.org", "alice.second@smith.org", "Alice Smith", "alice")
 
     # every text and JSON column of every table, on either backend

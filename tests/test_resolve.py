@@ -17,9 +17,11 @@ from reconcile.config import Settings
 from reconcile.engine.guards import Guards
 from reconcile.engine.reconciler import Reconciler
 from reconcile.review import splits
-from reconcile.review.queue import AlreadyDecided
+from reconcile.review.queue import ERASED, AlreadyDecided, Superseded
 from reconcile.store import Store
-from reconcile.store.schema import audit_log, cannot_link, contact, metadata, pending_merge, split_proposal
+from reconcile.store.contacts import utcnow
+from reconcile.store.resolution import judgements
+from reconcile.store.schema import audit_log, cannot_link, contact, label, metadata, pending_merge, split_proposal
 from review_seed import bearer, reviewer
 
 
@@ -155,6 +157,70 @@ def test_rejecting_a_split_proposal_keeps_the_group_and_it_is_not_proposed_again
     assert splits.reject(store, proposal.id, "alice").status == "rejected"
     assert rows(store, contact) == contacts
     assert not resolve(store, settings).diff.splits  # the reviewer's judgement is a must-link now
+
+
+def test_rejecting_a_split_proposal_whose_bridge_left_the_group_supersedes_it_without_a_label(planted):
+    from reconcile.review.detach import detach
+
+    store, settings, _ = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    detach(store, Guards.from_settings(settings), proposal.contactId, "bob", "Mary is not John")  # split by hand meanwhile
+
+    with pytest.raises(Superseded):
+        splits.reject(store, proposal.id, "alice", "one household")
+
+    (after,) = rows(store, split_proposal)
+    assert (after.status, after.decidedBy, after.note) == ("superseded", "alice", splits.NO_BRIDGE)
+    assert rows(store, label) == []  # no match label on a pair that is not one group any more
+    assert (proposal.contactId, proposal.bridgeContactId) not in judgements(store, frozenset()).must_link
+    with pytest.raises(Superseded):  # and it stays closed
+        splits.reject(store, proposal.id, "alice")
+    assert_sound(store)
+
+
+def test_rejecting_a_split_proposal_whose_contacts_an_erasure_left_pending_supersedes_it_without_a_label(planted):
+    """Erasures before this release left the split proposals naming an erased contact pending."""
+    from reconcile.store.erasure import tombstone
+
+    store, settings, ids = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    group = [c.id for c in rows(store, contact) if (c.linkedId or c.id) == ids["john"]]
+    store.write(lambda tx: tombstone(tx, group, at=utcnow(), cause="erasure:before:root"))
+
+    with pytest.raises(Superseded):
+        splits.reject(store, proposal.id, "alice", "one household")
+
+    (after,) = rows(store, split_proposal)
+    assert (after.status, after.note) == ("superseded", ERASED)
+    assert rows(store, label) == []
+    assert_sound(store)
+
+
+def test_undoing_a_confirmed_splits_detachment_reopens_the_proposal_and_deletes_its_label(planted):
+    from reconcile.review import detach
+
+    store, settings, ids = planted
+    apply(store, resolve(store, settings))
+    (proposal,) = rows(store, split_proposal)
+    guards = Guards.from_settings(settings)
+    decision = splits.confirm(store, guards, proposal.id, "alice", "family phone")
+    pair = (proposal.contactId, proposal.bridgeContactId)
+    assert [(r.outcome, r.leftContactId, r.rightContactId) for r in rows(store, label)] == [("non-match", *pair)]
+
+    detach.undo(store, decision.detachment.id, "alice")
+
+    (after,) = rows(store, split_proposal)
+    assert (after.status, after.decidedAt, after.decidedBy, after.note, after.detachmentId) == ("pending", None, None, None, None)
+    assert rows(store, label) == []  # retraining never learns from the undone decision
+    (undone,) = [a for a in rows(store, audit_log) if a.action == "detach_undone"]
+    assert undone.detail["splitProposalId"] == proposal.id and len(undone.detail["labels"]) == 1
+    assert_sound(store)
+    # the group is one again and the proposal asks its question again: decidable, once
+    assert splits.reject(store, proposal.id, "alice").status == "rejected"
+    assert [(r.outcome, r.leftContactId, r.rightContactId) for r in rows(store, label)] == [("match", *pair)]
+    assert pair in judgements(store, frozenset()).must_link
 
 
 def test_the_cli_writes_a_report_and_applies(planted, monkeypatch, tmp_path):

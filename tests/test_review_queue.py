@@ -10,6 +10,7 @@ from conftest import assert_sound
 from review_seed import EVIDENCE, PASSWORD, bulk_queue, exact_only, identify, near_miss, open_item, reviewer, status_of
 from sqlalchemy import func, select
 
+from reconcile.engine.erasure import ErasureKey, erase
 from reconcile.engine.reconciler import Reconciler
 from reconcile.review import queue as review
 from reconcile.review.labels import load_labels
@@ -212,6 +213,28 @@ def test_undo_is_refused_once_the_merged_group_changed(rec):
 
     assert (links(store), count(store, audit_log), count(store, label)) == before
     assert status_of(store, item) == "confirmed"
+    assert_sound(store)
+
+
+def test_undoing_a_rejection_whose_contact_was_erased_closes_the_item_as_superseded(rec):
+    store = rec.store
+    item = near_miss(rec, 1)
+    (row,) = rows_of(store, pending_merge, pending_merge.c.id == item)
+    review.reject(store, item, "alice")
+    erase(store, ErasureKey(contact_id=row.leftPrimaryId), by="root")
+
+    result = review.undo(store, item, "alice")
+
+    # the decision is taken back, but the item asks about a person who is gone: not reopened
+    assert result.status == "superseded"
+    (row,) = rows_of(store, pending_merge, pending_merge.c.id == item)
+    assert (row.status, row.decidedBy, row.note) == ("superseded", "alice", review.ERASED)
+    assert count(store, cannot_link) == 0 and count(store, label) == 0
+    assert review.counts(store)["pending"] == 0
+    with pytest.raises(review.Superseded):
+        review.confirm(store, item, "alice")
+    with pytest.raises(review.CannotUndo):
+        review.undo(store, item, "alice")
     assert_sound(store)
 
 

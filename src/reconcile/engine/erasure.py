@@ -13,9 +13,12 @@ is refused: the caller erases by contact id instead. Nothing holding the value, 
 group already erased, is success with nothing left to erase (idempotent).
 
 The erased values never match again: no live contact holds them, no guard record keeps
-them, no label copies them; a customer who brings one anew is a new customer. The audit
-log records that an erasure happened, when and on whose request (its cause), never what
-was erased. The statements are in :mod:`reconcile.store.erasure`.
+them, no label copies them; a customer who brings one anew is a new customer. Review
+items and split proposals naming an erased contact are superseded (they ask about a
+person who is gone), and reviewers' notes about them, on review items, split proposals
+and detachments alike, are cleared: a note is free text and may quote the customer. The
+audit log records that an erasure happened, when and on whose request (its cause), never
+what was erased. The statements are in :mod:`reconcile.store.erasure`.
 """
 from __future__ import annotations
 
@@ -95,6 +98,7 @@ class ErasureResult:
     #: the contacts this request tombstoned (empty when repeated)
     erased_ids: list[int] = field(default_factory=list)
     superseded_review_ids: list[int] = field(default_factory=list)
+    superseded_split_ids: list[int] = field(default_factory=list)
     deleted_label_count: int = 0
 
     def as_json(self) -> dict[str, Any]:
@@ -104,6 +108,7 @@ class ErasureResult:
             "contactIds": self.contact_ids,
             "erasedContactIds": self.erased_ids,
             "supersededReviewIds": self.superseded_review_ids,
+            "supersededSplitIds": self.superseded_split_ids,
             "deletedLabelCount": self.deleted_label_count,
         }
 
@@ -171,6 +176,8 @@ def _erase_group(tx: ContactTx, primary: int, seen: list, request_id: str, by: s
     result.contact_ids = [m.id for m in members]
     result.erased_ids = statements.tombstone(tx, [m.id for m in live], at=now, cause=f"erasure:{request_id}:{by}")
     result.superseded_review_ids = statements.supersede_reviews(tx, result.contact_ids, at=now, by=by, note=SUPERSEDED_NOTE)
+    result.superseded_split_ids = statements.supersede_splits(tx, result.contact_ids, at=now, by=by, note=SUPERSEDED_NOTE)
+    statements.clear_detach_notes(tx, result.contact_ids)
     emails = {m.email for m in live if m.email is not None}
     phones = {m.phoneNumber for m in live if m.phoneNumber is not None}
     result.deleted_label_count = labels.delete_labels(

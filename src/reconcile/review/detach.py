@@ -30,7 +30,7 @@ from ..engine.exact import FIELDS, age_key, primary_of
 from ..engine.guards import SHARED_BY_PEOPLE, Guards
 from ..engine.reconciler import _lock_keys
 from ..normalize import Identity
-from ..store import Store, detach as statements
+from ..store import Store, detach as statements, labels, resolution
 from ..store.contacts import ContactRow, ContactTx, utcnow
 from .queue import iso
 
@@ -359,7 +359,12 @@ def undo(store: Store, detachment_id: int, by: str, *, admin: bool = False) -> U
     """Join the two sides again exactly as the detachment found them, only while both
     groups are as it left them: any later change (a new contact, a merge, another
     detachment, an erasure) refuses with :class:`CannotUndo`. The cannot-link it added
-    and its ``link_guard`` rows are removed; everything is audited."""
+    and its ``link_guard`` rows are removed; everything is audited.
+
+    A detachment a split proposal's confirmation made takes the decision back with it, as
+    a review undo does: the proposal is ``pending`` again and its ``non-match`` label is
+    deleted, so retraining never learns from an undone decision (the undo's audit row
+    names the proposal and the labels removed)."""
     with store.read() as tx:
         note = statements.audit_row(tx, detachment_id)
         if note is None or note.action != "detached":
@@ -396,7 +401,12 @@ def undo(store: Store, detachment_id: int, by: str, *, admin: bool = False) -> U
         if detail["cannotLinkCreated"]:
             statements.remove_cannot_link(tx, *detail["cannotLink"])
         statements.remove_guards(tx, detachment_id)
-        statements.add_undo_note(tx, now, note.contactId, cause, {"detachment": detachment_id})
+        undo_detail: dict[str, Any] = {"detachment": detachment_id}
+        split = resolution.reopen_split_of_detachment(tx, detachment_id)
+        if split is not None:
+            removed = labels.delete_split_labels(tx, split.contactId, split.bridgeContactId, "non-match")
+            undo_detail.update(splitProposalId=split.id, labels=[list(r) for r in removed])
+        statements.add_undo_note(tx, now, note.contactId, cause, undo_detail)
         return Undone(detachment_id, detail["fromPrimaryId"], sorted(m.contactId for m in moves), by, now)
 
     outcome = _with_group_keys(store, detachment_id, keys, work)

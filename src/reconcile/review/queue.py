@@ -40,6 +40,8 @@ from .explain import Bands, explain
 STATUSES = ("pending", "confirmed", "rejected", "superseded", "resolved")
 Decision = Literal["confirm", "reject"]
 
+#: why an item naming an erased contact was superseded (by the erasure, a decision or an undo)
+ERASED = "a contact in it was erased"
 #: the note of a case's confirmation, undone, whose groups other confirmations had joined
 JOINED_IN_CASE = "resolved elsewhere: the groups were joined by another confirmation of the same case"
 
@@ -440,6 +442,13 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
     confirmations of the case joined its groups, is taken back with its label, and its
     groups stay one).
 
+    An item naming a contact erased since the decision is not reopened: the decision is
+    taken back (its label and cannot-link go) and the item is closed as ``superseded``,
+    where the erasure would have put it had it been pending, and where a decision on it
+    would put it (:func:`_close_stale`). Reopening it would queue a question about a
+    person who is gone, which only a 409 could answer. (A confirmation whose merged
+    group was erased is still refused below: its merge cannot be split back.)
+
     A rejection: its cannot-link is removed. A confirmation: the contacts it moved are
     re-pointed at their previous primaries (the demoted primary is primary again), but
     only while the merged group is exactly as the confirmation left it; any later
@@ -456,7 +465,8 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             return NotYours(item_id, f"review {item_id} was decided by {row.decidedBy}; only they or an admin may undo it")
         now = utcnow()
         cause = f"review-undo:{item_id}:{undone_by}"
-        after, closed_by = "pending", None
+        erased = _current_sides(tx, row).stale_reason == ERASED
+        after, closed_by = "superseded" if erased else "pending", None
         if row.audit == AUDIT_LINK:
             pass  # deciding an audited link changed no link: only its label goes
         elif row.status == "confirmed" and not reviews.link_changes(tx, f"review:{row.id}:{row.decidedBy}"):
@@ -466,12 +476,13 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
             sides = _current_sides(tx, row)
             if sides.stale_reason is None:
                 return CannotUndo(item_id, f"review {item_id} cannot be undone: its merge is not in the audit log")
-            after = RESOLVED
-            # closed by the group's last link change, so undoing that change opens it again
-            primary = sides.primaries["left"]
-            members = [m.id for m in reviews.group_rows(tx, primary)]
-            last = reviews.last_link_change(tx, members, primary)
-            closed_by = reviews.cause_of(tx, last) if last is not None else None
+            if not erased:
+                after = RESOLVED
+                # closed by the group's last link change, so undoing that change opens it again
+                primary = sides.primaries["left"]
+                members = [m.id for m in reviews.group_rows(tx, primary)]
+                last = reviews.last_link_change(tx, members, primary)
+                closed_by = reviews.cause_of(tx, last) if last is not None else None
         elif row.status == "confirmed":
             refused = _revert_confirm(tx, row, cause, now)
             if refused is not None:
@@ -491,6 +502,8 @@ def undo(store: Store, item_id: int, undone_by: str, *, admin: bool = False) -> 
         )
         if after == RESOLVED:
             reviews.set_status(tx, item_id, RESOLVED, at=now, by=closed_by[:64] if closed_by else None, note=JOINED_IN_CASE)
+        elif after == "superseded":
+            reviews.set_status(tx, item_id, "superseded", at=now, by=undone_by, note=ERASED)
         else:
             reviews.set_status(tx, item_id, "pending", at=None, by=None, note=None)
         return DecisionResult(item_id, after, undone_by, now)
@@ -548,7 +561,7 @@ def _item(tx: ContactTx, item_id: int, for_update: bool = False):
 
 def _require_pending(row) -> None:
     if row.status == "superseded":
-        raise Superseded(row.id, f"review {row.id} is superseded: a contact in it was erased")
+        raise Superseded(row.id, f"review {row.id} is superseded: {ERASED}")
     if row.status == RESOLVED:
         raise ResolvedElsewhere(row.id, f"review {row.id} was {row.note or 'resolved elsewhere'}")
     if row.status != "pending":
@@ -566,7 +579,7 @@ def _current_sides(tx: ContactTx, row) -> _Sides:
     }
     current = {c.id: c for c in tx.contacts(primaries.values())}
     if any(found[i].deletedAt is not None for i in ids) or any(c.deletedAt is not None for c in current.values()):
-        return _Sides(primaries, "a contact in it was erased")
+        return _Sides(primaries, ERASED)
     if row.audit == AUDIT_LINK:
         return _Sides(primaries, None)  # an audited automatic link: its groups are one by design
     group = {c.id: primary_of(c) for c in found.values()}

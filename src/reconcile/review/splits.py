@@ -5,12 +5,17 @@
   existing rule (:func:`reconcile.review.detach.detach`: it and what reached the group
   only through it leave, each side gets its oldest contact as primary, a cannot-link
   keeps them apart, shared values are guarded), in the same transaction that records
-  the decision and a ``non-match`` label. The split is undone like any detachment.
+  the decision and a ``non-match`` label. The split is undone like any detachment, and
+  that undo puts the proposal back to ``pending`` and deletes its label
+  (:func:`reconcile.review.detach.undo`), as a review undo does.
 - **reject** keeps the group: the proposal is closed and a ``match`` label recorded;
   the next re-resolution reads the rejected bridge as a reviewer's must-link.
 
 A proposal whose group changed so that its bridge no longer joins it (the contacts were
-split or erased meanwhile) is superseded instead. Independent of Flask.
+split or erased meanwhile) is superseded instead, by either decision, with no label: the
+reviewer judged a group that is not there any more. Erasure supersedes the pending
+proposals naming an erased contact itself (:mod:`reconcile.engine.erasure`).
+Independent of Flask.
 """
 from __future__ import annotations
 
@@ -19,15 +24,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..engine.exact import primary_of
 from ..engine.guards import Guards
-from ..store import Store
+from ..store import StaleGroup, Store
 from ..store import resolution as statements
 from ..store import labels
 from ..store.contacts import ContactRow, ContactTx, utcnow
 from .detach import DetachError, Detachment, GroupBusy, detach
-from .queue import AlreadyDecided, NotFound, ReviewError, Superseded, iso, record
+from .queue import ERASED, AlreadyDecided, NotFound, ReviewError, Superseded, iso, record
 
 PER_PAGE = 50
+#: why a proposal whose bridge moved was superseded (the note it is closed with)
+NO_BRIDGE = "the bridge no longer joins one group"
 
 
 def counts(store: Store) -> dict[str, int]:
@@ -119,15 +127,15 @@ def confirm(store: Store, guards: Guards, split_id: int, decided_by: str, note: 
     if row is None:
         raise NotFound(split_id, f"split proposal {split_id} does not exist")
     if row.status != "pending":
-        raise AlreadyDecided(split_id, f"split proposal {split_id} was already {row.status}")
+        raise _not_pending(split_id, row.status)
 
     def check(tx: ContactTx, members: Sequence[ContactRow]) -> DetachError | None:
         current = statements.split_row(tx, split_id, for_update=True)
         if current.status != "pending":
-            return _Refused(AlreadyDecided(split_id, f"split proposal {split_id} was already {current.status}"))
+            return _Refused(_not_pending(split_id, current.status))
         if row.bridgeContactId not in {m.id for m in members}:
-            statements.decide_split(tx, split_id, status="superseded", by=decided_by, note="the bridge no longer joins one group")
-            return _Refused(Superseded(split_id, f"split proposal {split_id} is superseded: the bridge no longer joins one group"))
+            statements.decide_split(tx, split_id, status="superseded", by=decided_by, note=NO_BRIDGE)
+            return _Refused(Superseded(split_id, f"split proposal {split_id} is superseded: {NO_BRIDGE}"))
         return None
 
     def record_decision(tx: ContactTx, done: Detachment) -> None:
@@ -147,14 +155,27 @@ def confirm(store: Store, guards: Guards, split_id: int, decided_by: str, note: 
 
 
 def reject(store: Store, split_id: int, decided_by: str, note: str | None = None) -> SplitDecision:
-    """Keep the group as it is; the bridge becomes a reviewer's must-link for the batch."""
+    """Keep the group as it is; the bridge becomes a reviewer's must-link for the batch.
+
+    A proposal found stale under its group's lock (its contact or bridge erased, or the
+    bridge no longer in the contact's group) is closed as ``superseded`` without a label,
+    and :class:`Superseded` is raised once that has committed, as :func:`confirm` does: a
+    ``match`` label on a pair that is no longer one group would teach retraining, and a
+    must-link would tell the next batch, something no reviewer saw.
+    """
 
     def work(tx: ContactTx) -> SplitDecision | ReviewError:
-        row = statements.split_row(tx, split_id, for_update=True)
+        row = statements.split_row(tx, split_id)
         if row is None:
             return NotFound(split_id, f"split proposal {split_id} does not exist")
+        # the group's lock first, then the proposal's, in the order a confirm takes them
+        stale = _stale_reason(tx, row)
+        row = statements.split_row(tx, split_id, for_update=True)
         if row.status != "pending":
-            return AlreadyDecided(split_id, f"split proposal {split_id} was already {row.status}")
+            return _not_pending(split_id, row.status)
+        if stale is not None:
+            statements.decide_split(tx, split_id, status="superseded", by=decided_by, note=stale)
+            return Superseded(split_id, f"split proposal {split_id} is superseded: {stale}")
         now = utcnow()
         statements.decide_split(tx, split_id, status="rejected", by=decided_by, note=note)
         _label(tx, split_id, list(row.detachedContactIds), list(row.keptContactIds), row, "match", decided_by, now)
@@ -164,6 +185,28 @@ def reject(store: Store, split_id: int, decided_by: str, note: str | None = None
     if isinstance(outcome, ReviewError):
         raise outcome
     return outcome
+
+
+def _not_pending(split_id: int, status: str) -> ReviewError:
+    """The refusal of a decision on a decided proposal: 409 ``superseded`` for one closed
+    as stale (as the queue answers for its items), ``already_decided`` otherwise."""
+    if status == "superseded":
+        return Superseded(split_id, f"split proposal {split_id} is superseded")
+    return AlreadyDecided(split_id, f"split proposal {split_id} was already {status}")
+
+
+def _stale_reason(tx: ContactTx, row: Any) -> str | None:
+    """Why the proposal asks nothing any more, or ``None``; on ``None`` the group's primary
+    is locked (a detachment or an erasure of the group waits for this decision)."""
+    found = {c.id: c for c in tx.contacts([row.contactId, row.bridgeContactId])}
+    if len(found) < 2 or any(c.deletedAt is not None for c in found.values()):
+        return ERASED
+    primary = primary_of(found[row.contactId])
+    tx.lock_primaries([primary])  # StaleGroup (retried) if it stopped being a primary meanwhile
+    members = {m.id for m in tx.group_members([primary])}
+    if row.contactId not in members:
+        raise StaleGroup(f"contact {row.contactId} left group {primary} while it was being locked")
+    return None if row.bridgeContactId in members else NO_BRIDGE
 
 
 def _supersede(store: Store, split_id: int, by: str, reason: str) -> None:

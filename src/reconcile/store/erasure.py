@@ -12,8 +12,13 @@ Where a customer's values live, and what each write below does to them:
 * ``link_guard.value``: the guard's copy of the value, NULL for the erased contacts;
 * ``pending_merge``: items touching the person are superseded and their reviewer notes
   (free text) cleared; reasons and evidence hold references only;
-* ``audit_log``: details hold references only (migration 0006); an ``erased`` row per
-  contact records the erasure, its cause naming who asked, never what was erased;
+* ``split_proposal``: pending proposals naming one of the person's contacts are
+  superseded and the reviewers' notes on every proposal naming one cleared; evidence
+  holds ids, levels and weights only;
+* ``audit_log``: details hold references only (migration 0006), except the note a
+  reviewer gave a detachment (free text), cleared on every detachment whose sides held
+  one of the person's contacts; an ``erased`` row per contact records the erasure, its
+  cause naming who asked, never what was erased;
 * ``label``: review labels hold contact ids only; imported labels holding an erased
   value are deleted (:mod:`reconcile.store.labels`);
 * ``import_ref``: the external ids bulk imports gave the erased contacts are deleted
@@ -29,7 +34,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 
 from . import DatabaseBusy, Store
 from .contacts import ContactRow, ContactTx
-from .schema import audit_log, contact, import_ref, link_guard, pending_merge
+from .schema import audit_log, contact, import_ref, link_guard, pending_merge, split_proposal
 
 #: every column of ``Contact`` that holds a customer's value or something derived from it
 PERSONAL_COLUMNS = (
@@ -121,6 +126,69 @@ def supersede_reviews(tx: ContactTx, ids: Iterable[int], *, at: datetime, by: st
     return superseded
 
 
+def supersede_splits(tx: ContactTx, ids: Iterable[int], *, at: datetime, by: str, note: str) -> list[int]:
+    """Supersede the pending split proposals that name any of ``ids`` (splitting or keeping
+    a group that lost a contact to erasure asks nothing any more), and clear the reviewers'
+    notes on every proposal that does (free text, which may quote the customer). Returns
+    the superseded proposal ids.
+
+    A proposal names its sides in JSON lists, which no index serves on both engines, so
+    the proposals that could change (pending ones, decided ones with a note) are read and
+    matched here: there are as many as suspected over-merges, far fewer than contacts.
+    """
+    wanted = set(ids)
+    if not wanted:
+        return []
+    sp = split_proposal.c
+    rows = tx.conn.execute(
+        select(sp.id, sp.status, sp.primaryId, sp.contactId, sp.bridgeContactId, sp.keptContactIds, sp.detachedContactIds).where(
+            or_(sp.status == "pending", sp.note.is_not(None))
+        )
+    ).all()
+    touching = [
+        r for r in rows if wanted & {r.primaryId, r.contactId, r.bridgeContactId, *r.keptContactIds, *r.detachedContactIds}
+    ]
+    superseded: list[int] = []
+    pending = [r.id for r in touching if r.status == "pending"]
+    if pending:
+        superseded = sorted(
+            tx.conn.execute(
+                update(split_proposal)
+                .where(sp.id.in_(pending), sp.status == "pending")
+                .values(status="superseded", decidedAt=at, decidedBy=by, note=note)
+                .returning(sp.id)
+            ).scalars()
+        )
+    noted = [r.id for r in touching if r.id not in superseded]
+    if noted:
+        tx.conn.execute(update(split_proposal).where(sp.id.in_(noted), sp.note.is_not(None)).values(note=None))
+    return superseded
+
+
+def clear_detach_notes(tx: ContactTx, ids: Iterable[int]) -> None:
+    """Clear the reviewer's note (free text, which may quote the customer) in the audit row
+    of every detachment whose sides held any of ``ids``.
+
+    A detachment's row names the contact detached (``contactId``) and both sides in its
+    detail, so one side's contacts may have no audit row of their own that leads to it.
+    Every contact's first audit row is its creation (``reconcile check``), and a
+    detachment involving a contact comes after it: the ``detached`` rows from the
+    earliest of those on are read (detachments are reviewers' acts, few) and matched here.
+    """
+    wanted = sorted(set(ids))
+    if not wanted:
+        return
+    first = tx.conn.execute(select(func.min(audit_log.c.id)).where(audit_log.c.contactId.in_(wanted))).scalar()
+    rows = tx.conn.execute(
+        select(audit_log.c.id, audit_log.c.contactId, audit_log.c.detail).where(
+            audit_log.c.id >= (first or 0), audit_log.c.action == "detached"
+        )
+    ).all()
+    for row in rows:
+        detail = row.detail if isinstance(row.detail, dict) else {}
+        sides = {row.contactId, *detail.get("kept", []), *detail.get("detached", [])}
+        if detail.get("note") is not None and sides.intersection(wanted):
+            tx.conn.execute(update(audit_log).where(audit_log.c.id == row.id).values(detail={**detail, "note": None}))
 
 
 def purge_free_space(store: Store) -> None:
@@ -160,4 +228,14 @@ def _truncate_log(driver, timeout: float) -> None:
         time.sleep(0.05)
 
 
-__all__ = ["PERSONAL_COLUMNS", "groups_holding", "group_of", "members", "tombstone", "supersede_reviews", "purge_free_space"]
+__all__ = [
+    "PERSONAL_COLUMNS",
+    "groups_holding",
+    "group_of",
+    "members",
+    "tombstone",
+    "supersede_reviews",
+    "supersede_splits",
+    "clear_detach_notes",
+    "purge_free_space",
+]

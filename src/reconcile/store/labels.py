@@ -2,8 +2,9 @@
 
 A review decision writes its label in the decision's own transaction
 (:mod:`reconcile.review.queue`), and an undo deletes it in the undo's, so retraining
-never learns from an undone decision. Which pair of records a label trains on is
-decided in :mod:`reconcile.review.labels`.
+never learns from an undone decision; so is a split proposal's confirmation label, in
+its detachment's undo (:mod:`reconcile.review.splits`, :mod:`reconcile.review.detach`).
+Which pair of records a label trains on is decided in :mod:`reconcile.review.labels`.
 
 A review label's records name contacts by id only (``[{"id": 7}, ...]``): their values
 are read from the contacts when the labels are loaded (:func:`contact_values`), so an
@@ -65,6 +66,28 @@ def delete_review_labels(tx: ContactTx, pending_merge_id: int) -> list[tuple[int
         for r in tx.conn.execute(
             delete(label)
             .where(label.c.pendingMergeId == pending_merge_id, label.c.source == "review")
+            .returning(label.c.id, label.c.outcome)
+        ).all()
+    ]
+
+
+def delete_split_labels(tx: ContactTx, contact_id: int, bridge_contact_id: int, outcome: str) -> list[tuple[int, str]]:
+    """Delete the review labels with ``outcome`` that a split proposal's decision wrote on
+    its bridge pair; returns the (id, outcome) of each. A split's label belongs to no
+    pending merge (``pendingMergeId`` NULL, unlike every review item's) and names the pair
+    as (leaving contact, bridge); a bridge is proposed once (``uq_split_bridge``), so the
+    pair names the proposal."""
+    return [
+        tuple(r)
+        for r in tx.conn.execute(
+            delete(label)
+            .where(
+                label.c.source == "review",
+                label.c.pendingMergeId.is_(None),
+                label.c.leftContactId == contact_id,
+                label.c.rightContactId == bridge_contact_id,
+                label.c.outcome == outcome,
+            )
             .returning(label.c.id, label.c.outcome)
         ).all()
     ]
@@ -140,6 +163,7 @@ def import_labels(store: Store, rows: list[dict[str, Any]]) -> int:
 __all__ = [
     "add_review_label",
     "delete_review_labels",
+    "delete_split_labels",
     "labels_with_items",
     "contact_values",
     "import_label_rows",

@@ -187,6 +187,19 @@ def decide_split(
     return done.rowcount == 1
 
 
+def reopen_split_of_detachment(tx: ContactTx, detachment_id: int) -> Any | None:
+    """Put the split proposal whose confirmation made this detachment back to ``pending``,
+    its decision fields cleared (the detachment is being undone: the group is one again and
+    the proposal asks its question again). Returns its (id, contactId, bridgeContactId), or
+    ``None`` when the detachment was a reviewer's own, not a split's."""
+    sp = split_proposal.c
+    return tx.conn.execute(
+        update(split_proposal)
+        .where(sp.detachmentId == detachment_id, sp.status == "confirmed")
+        .values(status="pending", decidedAt=None, decidedBy=None, note=None, detachmentId=None)
+        .returning(sp.id, sp.contactId, sp.bridgeContactId)
+    ).first()
+
 
 __all__ = [
     "live_contact_batches",
@@ -197,4 +210,5 @@ __all__ = [
     "list_splits",
     "split_row",
     "decide_split",
+    "reopen_split_of_detachment",
 ]

@@ -365,12 +365,13 @@ def undo_item(item_id: int):
 
 def _undo(item_id: int):
     try:
-        undone = review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
+        result = review.undo(_store(), item_id, g.reviewer.username, admin=g.reviewer.is_admin)
     except review.ReviewError as exc:
         flash(exc.message, "error")
     else:
         metrics.count_decision("undone")
-        flash(f"Undid the decision on #{item_id}; it is {undone.status} now.", "ok")
+        after = "it is pending again" if result.status == "pending" else f"it is closed as {result.status}"
+        flash(f"Undid the decision on #{item_id}; {after}.", "ok")
     return redirect(url_for("review_ui.item", item_id=item_id, order=_order()))
 
 
