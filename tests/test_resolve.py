@@ -383,3 +383,53 @@ def test_contacts_one_request_presented_together_stay_together(tmp_path):
         assert result.diff.splits == [] and result.diff.unchanged == 1
     finally:
         store.dispose()
+
+
+def test_contacts_one_imported_event_presented_together_stay_together(tmp_path):
+    """The same three events as above, loaded by ``reconcile import``: the event that
+    joined the two groups is as much the customer's word as a request, so the batch keeps
+    them together (it read only ``identify:`` causes, and proposed a false split)."""
+    from reconcile.ingest.loader import import_file
+    from reconcile.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'req.db'}"
+    upgrade(url)
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(json.dumps(body) for body in (
+        {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
+        {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
+        {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},
+    )) + "\n")
+    store = Store(url)
+    try:
+        import_file(events, Reconciler(store, Settings(database_url=url, probabilistic=False)), workers=0)
+        assert len({c.linkedId or c.id for c in rows(store, contact)}) == 1
+        result = resolve(store, Settings(database_url=url))
+        assert result.diff.splits == [] and result.diff.unchanged == 1
+    finally:
+        store.dispose()
+
+
+def test_resolve_runs_after_an_erasure_whose_contacts_links_still_name(tmp_path):
+    """A reviewer's confirmation and a request's link outlive the erasure of one of their
+    contacts; the batch clusters live contacts only (it failed with a KeyError)."""
+    from reconcile.engine.erasure import ErasureKey, erase
+    from reconcile.store.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'erased.db'}"
+    upgrade(url)
+    store = Store(url)
+    try:
+        reconciler = Reconciler(store, Settings(database_url=url, probabilistic=False))
+        for body in (
+            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
+            {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
+            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},  # joins the two: a request link
+            {"email": "bo.chen@example.org", "phoneNumber": "+14155550123", "name": "Bo Chen"},
+        ):
+            reconciler.identify(reconciler.parse(body))
+        erase(store, ErasureKey(contact_id=1), by="admin")
+        result = resolve(store, Settings(database_url=url))
+        assert result.diff.live_groups == 1 and result.diff.unchanged == 1 and not result.diff.splits
+    finally:
+        store.dispose()

@@ -115,9 +115,12 @@ def resolve(
             links += shared_value_links(snapshot, decided.guarded, settings.max_names_per_identifier)
             links += [Link(through[0], other, SHARED_VALUE) for through in decided.requests for other in through[1:]]
             links += [Link(a, b, MODEL, weight) for a, b, weight in scored]
+            # reviewers' confirmations and requests' links outlive an erasure of one of their
+            # contacts; only links between live contacts (the snapshot's) are clustered
+            live = set(snapshot.ids)
             clusters = cluster(
                 dict(zip(snapshot.ids, snapshot.name_keys)),
-                [link for link in links if link.a != link.b],
+                [link for link in links if link.a != link.b and link.a in live and link.b in live],
                 cannot_link=decided.cannot_link,
                 max_size=guards.size_limit(),
                 one_person_size=guards.size_limit(one_person=True),

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from . import Store
@@ -103,7 +103,11 @@ def judgements(store: Store, shared_by: frozenset[str]) -> Judgements:
         }
         requests = set()
         for (detail,) in tx.conn.execute(
-            select(audit_log.c.detail).where(audit_log.c.action == "demoted", audit_log.c.cause.like("identify:%"))
+            # a request's contacts joined through it, online or replayed by a bulk import
+            select(audit_log.c.detail).where(
+                audit_log.c.action == "demoted",
+                or_(audit_log.c.cause.like("identify:%"), audit_log.c.cause.like("import:%")),
+            )
         ):
             through = detail.get("through") if isinstance(detail, dict) and "matchProbability" not in detail else None
             if isinstance(through, list) and len(through) > 1:
