@@ -9,12 +9,14 @@ import phonenumbers
 
 from reconcile.normalize import (
     MAX_EMAIL_LENGTH,
+    MAX_NAME_LENGTH,
     MAX_PHONE_LENGTH,
     MAX_UNREADABLE_LENGTH,
     InvalidInput,
     UnreadableValue,
     email_local,
     mailbox_key,
+    name_key,
     normalize_email,
     normalize_name,
     normalize_phone,
@@ -590,3 +592,38 @@ def test_control_character_check_matches_unicode_categories(value):
 
     expected = any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co") for ch in value)
     assert _has_control_chars(value) == expected
+
+
+@pytest.mark.parametrize("name", ["\ufb03" * 200, "\ufdfa" * 12])
+def test_a_name_whose_key_unfolds_past_its_column_is_refused(name):
+    """NFKD unfolds ligatures (``ﬃ`` is three letters, U+FDFA eighteen): the stored name key
+    must fit its column as the name does (PostgreSQL refuses a longer value)."""
+    with pytest.raises(InvalidInput) as refused:
+        normalize_name(name)
+    assert refused.value.field == "name"
+
+
+def test_an_email_that_lowercases_past_the_limit_is_unreadable():
+    """``İ`` lower-cases to two characters: 249 of them pass the length check as sent and
+    would be 503 characters stored."""
+    with pytest.raises(UnreadableValue):
+        normalize_email("\u0130" * 249 + "@a.bc")
+
+
+@given(st.text(max_size=MAX_NAME_LENGTH))
+def test_every_accepted_name_has_a_key_that_fits_the_column(raw):
+    try:
+        value = normalize_name(raw)
+    except InvalidInput:
+        return
+    key = name_key(value)
+    assert key is None or len(key) <= MAX_NAME_LENGTH
+
+
+@given(st.text(max_size=MAX_EMAIL_LENGTH + 10))
+def test_every_accepted_email_fits_the_length_limit_once_normalised(raw):
+    try:
+        value = normalize_email(raw)
+    except (InvalidInput, UnreadableValue):
+        return
+    assert value is None or len(value) <= MAX_EMAIL_LENGTH

@@ -239,6 +239,23 @@ def test_the_cli_writes_a_report_and_applies(planted, monkeypatch, tmp_path):
     assert "applied: 2 pending merges, 1 split proposals opened" in result.output
 
 
+def test_the_cli_refuses_an_unwritable_report_before_it_applies_anything(planted, monkeypatch, tmp_path):
+    store, settings, _ = planted
+    monkeypatch.setenv("RECONCILE_DATABASE_URL", settings.database_url)
+    before = checksum(store)
+    result = CliRunner().invoke(main, ["resolve", "--apply", "--report", str(tmp_path / "missing" / "r.json")])
+    assert result.exit_code != 0 and "not a writable directory" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert checksum(store) == before
+
+
+def test_a_snapshot_directory_with_a_quote_in_its_name_is_a_path_not_sql(planted, tmp_path):
+    store, settings, _ = planted
+    found = resolve(store, settings, snapshot_dir=tmp_path / "o'brien")
+    assert (tmp_path / "o'brien" / "contacts.parquet").exists()
+    assert len(found.diff.splits) == 1
+
+
 def test_split_proposals_through_the_api_match_the_openapi_document(tmp_path):
     from test_openapi import DOC, validate
 
@@ -433,3 +450,16 @@ def test_resolve_runs_after_an_erasure_whose_contacts_links_still_name(tmp_path)
         assert result.diff.live_groups == 1 and result.diff.unchanged == 1 and not result.diff.splits
     finally:
         store.dispose()
+
+
+def test_spark_without_java_is_a_clear_error_before_any_snapshot(planted, monkeypatch, tmp_path):
+    import shutil
+
+    store, settings, _ = planted
+    monkeypatch.setenv("RECONCILE_DATABASE_URL", settings.database_url)
+    real_which = shutil.which
+    monkeypatch.setattr(shutil, "which", lambda name, *a, **k: None if name == "java" else real_which(name, *a, **k))
+    snapshot = tmp_path / "snapshot"
+    result = CliRunner().invoke(main, ["resolve", "--engine", "spark", "--snapshot-dir", str(snapshot)])
+    assert result.exit_code != 0 and "needs Java 17" in result.output
+    assert not snapshot.exists()

@@ -132,7 +132,10 @@ def _normalize_email_text(raw: str) -> str | None:
             raise UnreadableValue("email", f"email domain is not a valid domain name: {exc}") from None
         if not domain:  # UTS 46 maps a full-width dot to "." (idempotence: "x@a." is "x@a")
             raise UnreadableValue("email", "email domain is not a valid domain name")
-    return f"{unicodedata.normalize('NFC', local.lower())}@{domain}"
+    normalised = f"{unicodedata.normalize('NFC', local.lower())}@{domain}"
+    if len(normalised) > MAX_EMAIL_LENGTH:  # lower-casing and IDNA can lengthen it ("İ" is two letters lower-cased)
+        raise UnreadableValue("email", f"email is longer than {MAX_EMAIL_LENGTH} characters once normalised")
+    return normalised
 
 
 def _phone_text(value: str) -> str:
@@ -229,6 +232,9 @@ def normalize_name(raw: object) -> str | None:
         raise InvalidInput("name", f"name is longer than {MAX_NAME_LENGTH} characters")
     if _has_control_chars(value):
         raise InvalidInput("name", "name contains control characters")
+    key = name_key(value)
+    if key is not None and len(key) > MAX_NAME_LENGTH:  # compatibility folding can lengthen it (U+FDFA: 18 letters)
+        raise InvalidInput("name", f"name is longer than {MAX_NAME_LENGTH} characters once its letters are unfolded")
     return value
 
 

@@ -34,7 +34,7 @@ from ..store import Store
 from ..store.resolution import judgements
 from .clustering import MODEL, REVIEW, SHARED_VALUE, Clusters, Link, cluster
 from .diff import Diff, Pair, diff, with_evidence
-from .engines import BatchEngine, open_engine
+from .engines import BatchEngine, open_engine, require
 from .model_settings import (
     BlockingKey,
     blocking_keys,
@@ -92,6 +92,7 @@ def resolve(
     """Re-resolve every live contact; read-only."""
     timings: dict[str, float] = {}
     started = time.perf_counter()
+    require(engine)  # before minutes of snapshotting, not after
     model = active_model(store, settings)
     document = load_document(model.path)
     threshold = model.upper if threshold is None else threshold

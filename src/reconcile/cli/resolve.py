@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -23,9 +24,14 @@ def resolve(engine: str, dry_run: bool, report_path: str | None, spark_master: s
     from ..batch.apply import apply
     from ..batch.flow import resolve as run
     from ..batch.report import as_json, summary
+    from ..batch.engines import EngineUnavailable
     from ..scoring.documents import ModelUnavailable
     from ..store import Store
 
+    if report_path:  # before the run (and an --apply's review items), not after
+        folder = Path(report_path).resolve().parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK):
+            raise click.ClickException(f"cannot write the report to {report_path}: {folder} is not a writable directory")
     settings = Settings.from_env()
     store = Store(settings.database_url)
     try:
@@ -39,7 +45,7 @@ def resolve(engine: str, dry_run: bool, report_path: str | None, spark_master: s
                 threshold=threshold,
                 memory_limit=memory_limit,
             )
-        except ModelUnavailable as exc:
+        except (ModelUnavailable, EngineUnavailable) as exc:
             raise click.ClickException(str(exc)) from None
         applied = None if dry_run else apply(store, resolution)
     finally:

@@ -7,10 +7,28 @@ there, and how the scored pairs the flow keeps come back as Arrow. Everything el
 """
 from __future__ import annotations
 
+import importlib.util
+import shutil
 from pathlib import Path
 from typing import Any, Protocol
 
 import pyarrow as pa
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine asked for is not installed here (the command says what to install)."""
+
+
+def require(name: str) -> None:
+    """Fail at once, before a snapshot is written, when ``name`` cannot run here: Spark
+    needs ``pip install 'reconcile[spark]'`` and Java. (Unknown names fail in
+    :func:`open_engine`.)"""
+    if name != "spark":
+        return
+    if importlib.util.find_spec("pyspark") is None:
+        raise EngineUnavailable("the spark engine needs pyspark: pip install 'reconcile[spark]' (and Java 17)")
+    if shutil.which("java") is None:
+        raise EngineUnavailable("the spark engine needs Java 17 on the PATH (java was not found)")
 
 
 class BatchEngine(Protocol):

@@ -24,6 +24,13 @@ from splink import DuckDBAPI
 MEMORY_SHARE = 0.25
 
 
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal: a path or setting with a quote in it (``--snapshot-dir
+    "/data/o'brien"``) is a value, not a syntax error. ``SET`` and a view's ``read_parquet``
+    take no bound parameters in DuckDB."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def default_memory_limit() -> str:
     """A quarter of the machine's physical memory, in DuckDB's words (e.g. ``6000MB``)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
@@ -39,16 +46,16 @@ class DuckDBEngine:
         self.con.execute("SET autoinstall_known_extensions=false")
         self.con.execute("SET enable_progress_bar=false")
         self.con.execute("SET preserve_insertion_order=false")
-        self.con.execute(f"SET memory_limit='{memory_limit or default_memory_limit()}'")
+        self.con.execute(f"SET memory_limit={_literal(memory_limit or default_memory_limit())}")
         if spill_dir is not None:
-            self.con.execute(f"SET temp_directory='{spill_dir.as_posix()}'")
+            self.con.execute(f"SET temp_directory={_literal(spill_dir.as_posix())}")
         self._api = DuckDBAPI(connection=self.con)
 
     def database_api(self) -> Any:
         return self._api
 
     def register(self, parquet: Path, name: str) -> Any:
-        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet('{parquet.as_posix()}')")
+        self.con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({_literal(parquet.as_posix())})")
         return self._api.register(name)
 
     def rows(self, frame: Any, columns: list[str]) -> pa.Table:

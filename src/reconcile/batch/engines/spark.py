@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 
 from ...scoring.similarity import jaro_winkler_similarity
+from . import EngineUnavailable
 
 APP_NAME = "reconcile-resolve"
 
@@ -41,7 +42,7 @@ class SparkEngine:
             from splink import SparkAPI
             from splink.backends.spark import similarity_jar_location
         except ImportError as exc:  # pragma: no cover - depends on the install
-            raise RuntimeError("the spark engine needs pyspark: pip install 'reconcile[spark]' (and Java 17)") from exc
+            raise EngineUnavailable("the spark engine needs pyspark: pip install 'reconcile[spark]' (and Java 17)") from exc
         if master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
             # the UDF's workers must be this interpreter (with reconcile), not PATH's python3
