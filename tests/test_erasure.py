@@ -240,6 +240,8 @@ def test_reconcile_erase_on_the_command_line(client, store, db_url, monkeypatch)
     assert refused.exit_code == 1 and "does not exist" in refused.output
     both = CliRunner().invoke(cli, ["erase", "--email", "a@b.org", "--phone", "1"])
     assert both.exit_code == 2
+    huge = CliRunner().invoke(cli, ["erase", "--contact-id", str(2**31)])  # past the id column: a usage error
+    assert huge.exit_code == 2 and "--contact-id" in huge.output
     assert_sound(store)
     check = CliRunner().invoke(cli, ["check"])
     assert check.exit_code == 0, check.output

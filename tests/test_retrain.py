@@ -132,6 +132,10 @@ def test_csv_errors_name_every_bad_line(tmp_path):
     missing.write_text("left_email,right_email,outcome\n", encoding="utf-8")
     with pytest.raises(LabelFileError, match="line 1: missing column"):
         read_csv(missing)
+    latin = tmp_path / "latin1.csv"  # an export from a spreadsheet in another encoding
+    latin.write_bytes((HEADER + "\n").encode() + "a@example.com,,Zoë,b@example.com,,,match\n".encode("latin-1"))
+    with pytest.raises(LabelFileError, match="not UTF-8 text"):
+        read_csv(latin)
     empty = tmp_path / "empty.csv"
     empty.write_text("", encoding="utf-8")
     with pytest.raises(LabelFileError, match="empty"):

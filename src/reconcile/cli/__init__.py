@@ -75,7 +75,8 @@ def check() -> None:
 @main.command()
 @click.option("--email", default=None, help="erase the person holding this email")
 @click.option("--phone", default=None, help="erase the person holding this phone")
-@click.option("--contact-id", default=None, type=click.IntRange(min=1), help="erase the person this contact belongs to")
+# the Contact id column's range on every backend (a larger id would fail PostgreSQL's bind, not be "unknown")
+@click.option("--contact-id", default=None, type=click.IntRange(min=1, max=2**31 - 1), help="erase the person this contact belongs to")
 @click.option("--by", default="cli", show_default=True, help="who asked, for the audit log")
 def erase(email: str | None, phone: str | None, contact_id: int | None, by: str) -> None:
     """Forget a customer: tombstone every contact of their group (see POST /erasure)."""

@@ -314,6 +314,8 @@ def read_csv(path: str | Path, default_region: str = "US") -> list[LabelPair]:
             raise LabelFileError(path, ["line 1: the file is empty (expected a header row)"]) from None
         except csv.Error as exc:
             raise LabelFileError(path, [f"line 1: {exc}"]) from None
+        except UnicodeDecodeError:
+            raise LabelFileError(path, ["line 1: not UTF-8 text"]) from None
         names = [h.strip() for h in header]
         missing = [c for c in CSV_COLUMNS if c not in names]
         unknown = [c for c in names if c not in CSV_COLUMNS + CSV_OPTIONAL]
@@ -332,6 +334,9 @@ def read_csv(path: str | Path, default_region: str = "US") -> list[LabelPair]:
                 break
             except csv.Error as exc:
                 errors.append(f"line {reader.line_num}: {exc}")
+                break
+            except UnicodeDecodeError:  # decoded as read: the file's text stops being UTF-8 after this line
+                errors.append(f"after line {reader.line_num}: not UTF-8 text")
                 break
             line = reader.line_num
             if not any(c.strip() for c in cells):
