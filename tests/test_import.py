@@ -505,3 +505,132 @@ def test_worker_processes_change_nothing(tmp_path):
         summary = run_import(urls[-1], path, batch_size=100, workers=workers)
         assert summary.totals["loaded"] == 1200
     assert graph(urls[0]) == graph(urls[1])
+
+
+def _rejected(summary) -> dict[int, str]:
+    """The rejects file as {line: reason} ({} when there is none)."""
+    if summary.rejects_path is None:
+        return {}
+    with open(summary.rejects_path, newline="", encoding="utf-8") as f:
+        return {int(r["line"]): r["reason"] for r in csv.DictReader(f)}
+
+
+def _emails(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(conn.execute(select(contact.c.email)).scalars())
+    finally:
+        engine.dispose()
+
+
+def test_a_stray_quote_loses_no_line(sqlite_db, tmp_path):
+    """A quote inside an unquoted field (``5'10"``) is text, and a quote left open or
+    followed by text refuses its own line only: every line is loaded or rejected."""
+    path = tmp_path / "e.csv"
+    path.write_text(
+        "email,phoneNumber,name\n"
+        "a1@x.com,,Bob 5'10\"\n"          # 2: loads
+        "a2@x.com,,\"Open\n"              # 3: a quote never closed
+        "a3@x.com,,Ann\n"                 # 4
+        "a4@x.com,,\"Two\nlines\"\n"      # 5-6: one record
+        "a5@x.com,,\"Cat\"x\n"            # 7: text after the closing quote
+        "a6@x.com,,Dan\n"                 # 8
+        "a7@x.com,,\"open at the end\n",  # 9
+        encoding="utf-8",
+    )
+    summary = run_import(sqlite_db, path)
+    rejected = _rejected(summary)
+    assert set(rejected) == {3, 7, 9} and all(r.startswith("unreadable CSV") for r in rejected.values())
+    assert _emails(sqlite_db) == {"a1@x.com", "a3@x.com", "a4@x.com", "a6@x.com"}
+    assert summary.run.records == 7 and summary.totals["loaded"] + summary.totals["rejected"] == 7
+
+
+def test_a_bare_carriage_return_inside_a_line_rejects_it_whole(sqlite_db, tmp_path):
+    """csv would read two records from it and keep the first: the line is refused instead."""
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"email,phoneNumber\nc1@x.com,\rc2@x.com,\nc3@x.com,\n")
+    summary = run_import(sqlite_db, path)
+    assert list(_rejected(summary)) == [2] and _emails(sqlite_db) == {"c3@x.com"}
+
+
+def test_a_pipe_is_refused_before_any_run_is_recorded(sqlite_db, tmp_path):
+    """A pipe is read once: hashed, then scanned empty, it would be a finished run of
+    nothing that the real file later counts as imported already."""
+    from reconcile.ingest.source import ImportFileError
+
+    rows = [{"email": "a@x.com", "phoneNumber": "111"}, {"email": "b@y.com", "phoneNumber": "222"}]
+    fifo = tmp_path / "events.jsonl"
+    os.mkfifo(fifo)
+    with pytest.raises(ImportFileError, match="not a regular file"):
+        run_import(sqlite_db, fifo)
+    cli = _cli(sqlite_db, "import", str(fifo), "--no-progress", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = cli.communicate(timeout=120)
+    assert cli.returncode != 0 and "not a regular file" in err and "Traceback" not in err, (out, err)
+    assert _position(sqlite_db) == 0 and not _emails(sqlite_db)
+    summary = run_import(sqlite_db, write_jsonl(tmp_path / "real.jsonl", rows))
+    assert not summary.already_done and summary.totals["loaded"] == 2
+
+
+def test_one_unreadable_field_rejects_its_row_and_the_rest_loads(sqlite_db, tmp_path):
+    """A CSV field past the csv module's limit, a createdAt before year 1 in UTC."""
+    path = tmp_path / "e.csv"
+    path.write_text(f"email,phoneNumber,name\nb1@x.com,,{'x' * 140_000}\nb2@x.com,,Ann\n", encoding="utf-8")
+    summary = run_import(sqlite_db, path)
+    limit = csv.field_size_limit(1 << 20)  # the rejects file quotes the whole record
+    try:
+        assert _rejected(summary) == {2: "unreadable CSV: field larger than field limit (131072)"}
+    finally:
+        csv.field_size_limit(limit)
+    assert _emails(sqlite_db) == {"b2@x.com"}
+
+    path = write_jsonl(tmp_path / "e.jsonl", [
+        {"email": "y1@x.com", "createdAt": "0001-01-01T00:00:00+01:00"},
+        {"email": "y2@x.com", "createdAt": "2024-01-01T00:00:00Z"},
+    ])
+    summary = run_import(sqlite_db, path)
+    assert _rejected(summary) == {1: "createdAt is out of range in UTC"} and summary.totals["loaded"] == 1
+
+
+def test_an_unreadable_csv_header_is_a_clear_error(sqlite_db, tmp_path):
+    from reconcile.ingest.source import ImportFileError
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(b"email,phoneNumber\rc1@x.com,\r")
+    with pytest.raises(ImportFileError, match="header cannot be read"):
+        run_import(sqlite_db, path)
+
+
+def test_an_external_id_with_control_characters_is_rejected(sqlite_db, tmp_path):
+    """PostgreSQL refuses NUL in text: such a row would stop every attempt at the import."""
+    path = write_jsonl(tmp_path / "e.jsonl", [
+        {"email": "n@x.com", "externalId": "a\u0000b"},
+        {"email": "t@x.com", "externalId": "a\u001bb"},
+        {"email": "ok@x.com", "externalId": " crm-1 "},
+    ])
+    summary = run_import(sqlite_db, path)
+    assert _rejected(summary) == {1: "externalId must not contain control characters", 2: "externalId must not contain control characters"}
+    assert _emails(sqlite_db) == {"ok@x.com"}
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_record(sqlite_db, tmp_path):
+    path = tmp_path / "e.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"email":"bom1@x.com"}\n{"email":"bom2@x.com"}\n')
+    summary = run_import(sqlite_db, path)
+    assert summary.rejects_path is None and _emails(sqlite_db) == {"bom1@x.com", "bom2@x.com"}
+
+    path = tmp_path / "e.csv"
+    path.write_bytes(b'\xef\xbb\xbfemail,phoneNumber\nbom3@x.com,\n{"email":"bad"}\n')
+    summary = run_import(sqlite_db, path)
+    assert list(_rejected(summary)) == [3] and "bom3@x.com" in _emails(sqlite_db)
+
+
+def test_an_unwritable_rejects_file_stops_the_import_before_it_loads(sqlite_db, tmp_path):
+    from reconcile.ingest.source import ImportFileError
+
+    path = write_jsonl(tmp_path / "e.jsonl", [{"email": "a@x.com"}, "{not json"])
+    with pytest.raises(ImportFileError, match="no directory"):
+        run_import(sqlite_db, path, rejects_path=tmp_path / "missing" / "r.csv")
+    assert _position(sqlite_db) == 0 and not _emails(sqlite_db)
+    summary = run_import(sqlite_db, path, rejects_path=tmp_path / "r.csv")
+    assert summary.totals["loaded"] == 1 and list(_rejected(summary)) == [2]

@@ -23,7 +23,7 @@ from ..store import ContactTx
 from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id, start_run
 from .collector import fewer_collections
 from .prepare import Prefetcher, Ready, Refused
-from .source import Scan, detect_format, fingerprint, raw_lines, scan
+from .source import ImportFileError, Scan, check_regular_file, detect_format, fingerprint, raw_lines, scan
 
 #: events per transaction by database (``--batch-size`` unset). On SQLite a commit's CPU
 #: grows much more slowly than its batch (at 60-80k contacts: ~37 ms for 500 events, ~75 ms
@@ -102,7 +102,10 @@ def import_file(
     lists every refused row of the run so far: ``line,reason,record``.
     """
     path = Path(path)
+    check_regular_file(path)
     fmt = detect_format(path, file_format)
+    reject_file = Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.csv")
+    check_writable(reject_file)
     digest = fingerprint(path)
     store = reconciler.store
     run = find_run(store, digest)
@@ -113,7 +116,6 @@ def import_file(
             store, fingerprint=digest, source=str(path), file_format=fmt, records=found.records,
             to_load=found.to_load, rejects=found.rejects, started_at=started_at,
         )
-    reject_file = Path(rejects_path) if rejects_path else path.with_name(path.name + ".rejects.csv")
     clock = time.perf_counter()
     resumed_from = run.position
     if run.finished_at is not None:
@@ -173,6 +175,17 @@ def _load_batch(
         )
 
     reconciler.identify_many(events, then=record_progress)
+
+
+def check_writable(target: Path) -> None:
+    """Refuse a rejects file that could not be written, before anything loads: it is
+    written after the batches commit, and failing then would hide the summary and the
+    refused rows of a run that already loaded."""
+    directory = target.parent
+    if not directory.is_dir():
+        raise ImportFileError(f"cannot write the rejects file {target}: no directory {directory}")
+    if target.is_dir() or not os.access(target if target.exists() else directory, os.W_OK):
+        raise ImportFileError(f"cannot write the rejects file {target}: permission denied (give another with --rejects)")
 
 
 def write_rejects(store, run: ImportRun, path: Path, found: Scan, target: Path) -> Path | None:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
+import stat
 from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ MAX_EXTERNAL_ID = 128
 UNDATED = 2**63 - 1
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _HASH_CHUNK = 1 << 20
+_BOM = b"\xef\xbb\xbf"
 
 
 class ImportFileError(Exception):
@@ -84,6 +87,14 @@ def detect_format(path: Path, given: str | None) -> str:
     raise ImportFileError(f"cannot tell the format of {path.name} from its name: give --format csv or --format jsonl")
 
 
+def check_regular_file(path: Path) -> None:
+    """Refuse anything but a regular file: the file is read three times (hash, scan,
+    load) and again on resume, and a pipe or device gives its bytes only once (the scan
+    would find nothing, and the run would be recorded finished with no records)."""
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        raise ImportFileError(f"{path} is not a regular file (a pipe or a device can be read only once): save it to a file and import that")
+
+
 def fingerprint(path: Path) -> str:
     """SHA-256 of the file's bytes: which import a run of this file continues."""
     digest = hashlib.sha256()
@@ -105,16 +116,32 @@ class Reader:
         """The bytes of the record at the file's position and how many physical lines it
         spans (a CSV field may hold line breaks inside quotes); ``b""`` at the end."""
         raw = self.f.readline()
-        if self.file_format != "csv" or not raw:
+        if self.file_format != "csv" or b'"' not in raw:  # no quote: the line is the record
             return raw, 1
-        spans = 1
-        while raw.count(b'"') % 2:  # inside a quoted field: the record goes on
-            more = self.f.readline()
-            if not more:
-                break
-            raw += more
-            spans += 1
-        return raw, spans
+        return self._quoted_record(raw)
+
+    def _quoted_record(self, first: bytes) -> tuple[bytes, int]:
+        """The CSV record starting with the line ``first``, delimited by the csv module
+        itself (counting quotes cannot tell ``Bob 5'10"`` from an opened quoted field, and
+        swallowed the rest of the file). When the module cannot read it (a quote left
+        open, text after a closing quote), the record is the first line alone, which
+        :meth:`parse` refuses with the module's reason, and the next line starts the next
+        record: every line is then loaded or refused on its own."""
+        start = self.f.tell() - len(first)
+        chunks = [first]
+
+        def lines() -> Iterator[str]:
+            yield first.decode("utf-8", errors="surrogateescape")
+            while more := self.f.readline():
+                chunks.append(more)
+                yield more.decode("utf-8", errors="surrogateescape")
+
+        try:
+            next(csv.reader(lines(), strict=True))
+        except csv.Error:
+            self.f.seek(start + len(first))
+            return first, 1
+        return b"".join(chunks), len(chunks)
 
     def parse(self, raw: bytes, line: int, started_at: datetime) -> Record | str:
         """The record in ``raw``, or why it is refused."""
@@ -123,7 +150,13 @@ class Reader:
         except UnicodeDecodeError as exc:
             return f"not UTF-8 (byte {exc.start + 1})"
         if self.file_format == "csv":
-            fields = next(csv.reader(io.StringIO(text, newline="")), [])
+            try:
+                rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+            except csv.Error as exc:
+                return f"unreadable CSV: {exc}"
+            if len(rows) != 1:  # a bare carriage return splits the line: no part may vanish
+                return f"one CSV record expected, found {len(rows)} (a line break outside quotes?)"
+            fields = rows[0]
             assert self.columns is not None
             if len(fields) != len(self.columns):
                 return f"expected {len(self.columns)} fields as in the header, found {len(fields)}"
@@ -145,6 +178,9 @@ class Reader:
             if not isinstance(external, str) or not external.strip() or len(external) > MAX_EXTERNAL_ID:
                 return f"externalId must be a non-empty string of at most {MAX_EXTERNAL_ID} characters"
             external = external.strip()
+            # PostgreSQL refuses NUL in text: one such row would stop the import for good
+            if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in external):
+                return "externalId must not contain control characters"
         payload = {"email": item.get("email"), "phoneNumber": item.get("phoneNumber"), "name": item.get("name")}
         return Record(line, payload, at, external)
 
@@ -160,7 +196,10 @@ def _created_at(value: object, started_at: datetime) -> datetime | None | str:
         at = datetime.fromisoformat(value.strip())
     except ValueError:
         return "createdAt is not an ISO 8601 date-time"
-    at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    try:
+        at = at.replace(tzinfo=timezone.utc) if at.tzinfo is None else at.astimezone(timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        return "createdAt is out of range in UTC"
     if at > started_at:
         return "createdAt is later than the import's start"
     return at
@@ -176,12 +215,27 @@ def _sort_key(at: datetime | None) -> int:
 def _header(f: BinaryIO) -> tuple[tuple[str, ...], int]:
     raw = f.readline()
     text = raw.decode("utf-8-sig", errors="replace")
-    columns = tuple(c.strip() for c in next(csv.reader([text]), []))
+    try:
+        columns = tuple(c.strip() for c in next(csv.reader([text]), []))
+    except csv.Error as exc:  # e.g. lines ended by a bare carriage return
+        raise ImportFileError(f"the CSV header cannot be read: {exc}") from None
     if not {"email", "phoneNumber"} & set(columns):
         raise ImportFileError(
             f"the CSV header must name an email and/or a phoneNumber column (found: {', '.join(columns) or 'nothing'})"
         )
     return columns, len(raw)
+
+
+def _start(f: BinaryIO, file_format: str) -> tuple[tuple[str, ...] | None, int, int]:
+    """A CSV's header, the offset of the first record and its line. A UTF-8 byte order
+    mark is not part of the first record (the CSV header's decoding drops it)."""
+    if file_format == "csv":
+        columns, offset = _header(f)
+        return columns, offset, 2
+    if f.read(len(_BOM)) == _BOM:
+        return None, len(_BOM), 1
+    f.seek(0)
+    return None, 0, 1
 
 
 def scan(path: Path, file_format: str, digest: str, started_at: datetime) -> Scan:
@@ -190,8 +244,7 @@ def scan(path: Path, file_format: str, digest: str, started_at: datetime) -> Sca
     rejects: list[tuple[int, str]] = []
     records = 0
     with open(path, "rb") as f:
-        columns, offset = _header(f) if file_format == "csv" else (None, 0)
-        line = 2 if columns else 1
+        columns, offset, line = _start(f, file_format)
         reader = Reader(f, file_format, columns)
         while True:
             raw, spans = reader.raw_record()
@@ -238,9 +291,8 @@ def raw_lines(path: Path, found: Scan, wanted: list[int]) -> dict[int, str]:
     wanted_set = set(wanted)
     texts: dict[int, str] = {}
     with open(path, "rb") as f:
-        columns, _ = _header(f) if found.file_format == "csv" else (None, 0)
+        columns, _, line = _start(f, found.file_format)
         reader = Reader(f, found.file_format, columns)
-        line = 2 if columns else 1
         while len(texts) < len(wanted_set):
             raw, spans = reader.raw_record()
             if not raw:
