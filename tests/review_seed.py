@@ -94,3 +94,15 @@ def reviewer(store: Store, name: str = "alice", admin: bool = False) -> str:
 def bearer(token: str) -> dict:
     """The header an API client sends with a reviewer's token."""
     return {"Authorization": f"Bearer {token}"}
+
+
+def session_login(client, username: str) -> str:
+    """Log ``username`` in through the review UI's form (password :data:`PASSWORD`); the
+    session's CSRF token, which session-authenticated API calls send as ``X-CSRF-Token``."""
+    client.get("/review/login")
+    with client.session_transaction("/review/") as sess:
+        csrf = sess["csrf"]
+    response = client.post("/review/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with client.session_transaction("/review/") as sess:
+        return sess["csrf"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import assert_sound, identify, rows
-from review_seed import PASSWORD, bearer
+from review_seed import PASSWORD, bearer, session_login
 
 from reconcile.config import Settings
 from reconcile.engine import audit_sampling
@@ -152,12 +152,7 @@ def test_rejecting_an_audited_link_records_it_and_leaves_the_group_for_a_person_
 def test_deciding_an_audited_link_in_the_review_ui_says_the_group_stays_as_it_is(client, store, decision):
     _, item = _audited_link(client, store)
     add_reviewer(store, "ann", PASSWORD)
-    client.get("/review/login")
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
-    client.post("/review/login", data={"username": "ann", "password": PASSWORD, "csrf_token": csrf})
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
+    csrf = session_login(client, "ann")
     decided = client.post(f"/review/items/{item.id}/{decision}", data={"csrf_token": csrf})
     assert decided.status_code == 302
     assert rows(store, pending_merge)[0].status == f"{decision}ed"

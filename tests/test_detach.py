@@ -14,7 +14,7 @@ from conftest import assert_sound, rows
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from review_seed import PASSWORD, bearer, exact_only, near_miss, reviewer
+from review_seed import bearer, exact_only, near_miss, reviewer, session_login
 
 from reconcile.config import Settings
 from reconcile.review import detach as corrections
@@ -277,12 +277,7 @@ def test_detach_and_undo_need_a_reviewer(client, store, token):
         assert client.post(path, json={"note": "n"}).status_code == 401
         assert client.post(path, json={"note": "n"}, headers=bearer(token + "x")).status_code == 401
     # a session needs its CSRF token; with it, the session works
-    client.get("/review/login")
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
-    client.post("/review/login", data={"username": "alice", "password": PASSWORD, "csrf_token": csrf})
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
+    csrf = session_login(client, "alice")
     no_csrf = client.post(f"/persons/{b}/detach", json={"note": "n"})
     assert no_csrf.status_code == 403 and no_csrf.get_json()["error"]["code"] == "csrf_failed"
     assert rows(store, cannot_link) == []

@@ -211,16 +211,11 @@ def test_erasure_is_for_admins_and_refuses_bad_or_ambiguous_requests(client, sto
 
 
 def test_an_admin_logged_in_to_the_review_ui_erases_with_the_session_and_its_csrf_token(client, store):
-    from review_seed import PASSWORD
+    from review_seed import session_login
 
     ids = alice_group(client)
     reviewer(store, "root", admin=True)
-    client.get("/review/login")
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
-    assert client.post("/review/login", data={"username": "root", "password": PASSWORD, "csrf_token": csrf}).status_code == 302
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
+    csrf = session_login(client, "root")
     refused = client.post("/erasure", json={"contactId": ids[0]})
     assert (refused.status_code, refused.get_json()["error"]["code"]) == (403, "csrf_failed")
     assert all(r.deletedAt is None for r in rows(store, contact))

@@ -25,6 +25,15 @@ from reconcile.store.schema import audit_log, cannot_link, contact, label, metad
 from review_seed import bearer, reviewer
 
 
+#: two groups of one customer, then one request carrying the first's email and the second's
+#: phone: the exact stage joins them on the customer's word
+ANN_IN_TWO_GROUPS_THEN_BOTH = (
+    {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
+    {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
+    {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},
+)
+
+
 def build_planted(url: str) -> dict[str, int]:
     """A small live table built by the real engine, with two planted mistakes.
 
@@ -378,10 +387,14 @@ def test_split_proposals_in_the_review_ui(tmp_path):
         store.dispose()
 
 
-def test_contacts_one_request_presented_together_stay_together(tmp_path):
+@pytest.mark.parametrize("load", ["identify", "import"])
+def test_contacts_one_event_presented_together_stay_together(tmp_path, load):
     """A request carrying one group's email and another's phone joined them (the exact
     stage's merge): the customer gave both, so the batch keeps them together even where
-    the model alone would not link the two contacts."""
+    the model alone would not link the two contacts. The same for the event of a bulk
+    import (causes ``import:...``: only ``identify:...`` were read, and a false split was
+    proposed)."""
+    from reconcile.ingest.loader import import_file
     from reconcile.store.migrate import upgrade
 
     url = f"sqlite:///{tmp_path / 'req.db'}"
@@ -389,37 +402,13 @@ def test_contacts_one_request_presented_together_stay_together(tmp_path):
     store = Store(url)
     try:
         reconciler = Reconciler(store, Settings(database_url=url, probabilistic=False))
-        for body in (
-            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
-            {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
-            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},  # one request, both groups
-        ):
-            reconciler.identify(reconciler.parse(body))
-        assert len({c.linkedId or c.id for c in rows(store, contact)}) == 1
-        result = resolve(store, Settings(database_url=url))
-        assert result.diff.splits == [] and result.diff.unchanged == 1
-    finally:
-        store.dispose()
-
-
-def test_contacts_one_imported_event_presented_together_stay_together(tmp_path):
-    """The same three events as above, loaded by ``reconcile import``: the event that
-    joined the two groups is as much the customer's word as a request, so the batch keeps
-    them together (it read only ``identify:`` causes, and proposed a false split)."""
-    from reconcile.ingest.loader import import_file
-    from reconcile.store.migrate import upgrade
-
-    url = f"sqlite:///{tmp_path / 'req.db'}"
-    upgrade(url)
-    events = tmp_path / "events.jsonl"
-    events.write_text("\n".join(json.dumps(body) for body in (
-        {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
-        {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
-        {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},
-    )) + "\n")
-    store = Store(url)
-    try:
-        import_file(events, Reconciler(store, Settings(database_url=url, probabilistic=False)), workers=0)
+        if load == "identify":
+            for body in ANN_IN_TWO_GROUPS_THEN_BOTH:
+                reconciler.identify(reconciler.parse(body))
+        else:
+            events = tmp_path / "events.jsonl"
+            events.write_text("".join(json.dumps(body) + "\n" for body in ANN_IN_TWO_GROUPS_THEN_BOTH))
+            import_file(events, reconciler, workers=0)
         assert len({c.linkedId or c.id for c in rows(store, contact)}) == 1
         result = resolve(store, Settings(database_url=url))
         assert result.diff.splits == [] and result.diff.unchanged == 1
@@ -438,12 +427,7 @@ def test_resolve_runs_after_an_erasure_whose_contacts_links_still_name(tmp_path)
     store = Store(url)
     try:
         reconciler = Reconciler(store, Settings(database_url=url, probabilistic=False))
-        for body in (
-            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550400", "name": "Ann Lee"},
-            {"email": "a.lee@work.example", "phoneNumber": "+14155550999", "name": "Ann Lee"},
-            {"email": "ann.lee@hotmail.com", "phoneNumber": "+14155550999"},  # joins the two: a request link
-            {"email": "bo.chen@example.org", "phoneNumber": "+14155550123", "name": "Bo Chen"},
-        ):
+        for body in (*ANN_IN_TWO_GROUPS_THEN_BOTH, {"email": "bo.chen@example.org", "phoneNumber": "+14155550123"}):
             reconciler.identify(reconciler.parse(body))
         erase(store, ErasureKey(contact_id=1), by="admin")
         result = resolve(store, Settings(database_url=url))

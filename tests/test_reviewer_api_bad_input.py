@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 from conftest import assert_sound
-from review_seed import PASSWORD, bearer, exact_only, near_miss, reviewer
+from review_seed import PASSWORD, bearer, exact_only, near_miss, reviewer, session_login
 
+from reconcile.config import Settings
 from reconcile.store import StaleGroup
 from reconcile.store.contacts import ContactTx
-from reconcile.web import create_app
 
 #: every JSON route that reads a body (decisions, cases, splits, detach, model rollback)
 BODY_ROUTES = (
@@ -26,11 +26,9 @@ BODY_ROUTES = (
 
 
 @pytest.fixture
-def app(db_url):
-    app = create_app(exact_only(db_url))
-    app.config.update(TESTING=True)
-    yield app
-    app.extensions["reconcile"].store.dispose()
+def settings(db_url) -> Settings:
+    """conftest's app on either database, exact rules only."""
+    return exact_only(db_url)
 
 
 @pytest.fixture
@@ -48,16 +46,6 @@ def assert_error(response, status: int, code: str) -> None:
     assert response.get_json()["error"]["code"] == code
 
 
-def log_in(client, username: str = "root") -> str:
-    """Log in through the review UI's form; the session's CSRF token."""
-    client.get("/review/login")
-    with client.session_transaction("/review/") as sess:
-        csrf = sess["csrf"]
-    assert client.post("/review/login", data={"username": username, "password": PASSWORD, "csrf_token": csrf}).status_code == 302
-    with client.session_transaction("/review/") as sess:
-        return sess["csrf"]
-
-
 @pytest.mark.parametrize("body", [b"[" * 50_000, b'{"a":' * 10_000], ids=["deep-array", "deep-object"])
 @pytest.mark.parametrize("route", BODY_ROUTES)
 def test_a_body_nested_too_deep_is_a_400_invalid_json_on_every_body_reading_route(client, store, admin, item, route, body):
@@ -72,7 +60,7 @@ def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_crash(client, s
     client.get("/review/login")
     login = client.post("/review/login", data={"username": "root", "password": PASSWORD, "csrf_token": "é"})
     assert login.status_code == 401 and "expired" in login.get_data(as_text=True)
-    log_in(client)
+    session_login(client, "root")
     assert_error(client.post(f"/reviews/{item}/reject", json={}, headers={"X-CSRF-Token": "é"}), 403, "csrf_failed")
 
 
