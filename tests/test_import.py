@@ -375,6 +375,30 @@ def test_an_import_killed_mid_way_resumes_to_the_same_result_as_a_clean_one(db_u
     assert_sound(Store(db_url))
 
 
+def test_an_export_that_fails_midway_leaves_no_half_written_file(sqlite_db, tmp_path, monkeypatch):
+    """The partial files hold customers' values; a failed export (a full disk, a lost
+    database) must not leave them behind, where no erasure would find them."""
+    from reconcile.export import parquet
+
+    run_import(sqlite_db, write_jsonl(tmp_path / "e.jsonl", synth_events(50, seed=7)))
+
+    chunks = parquet.live_contacts_by_person
+
+    def chunks_then_failure(store):
+        yield from chunks(store)
+        raise OSError(28, "No space left on device")
+
+    store = Store(sqlite_db, pool_size=2)
+    try:
+        with monkeypatch.context() as patch:
+            patch.setattr(parquet, "live_contacts_by_person", chunks_then_failure)
+            with pytest.raises(OSError):
+                parquet.export_parquet(store, tmp_path / "gold")
+    finally:
+        store.dispose()
+    assert list((tmp_path / "gold").iterdir()) == []
+
+
 def test_parquet_export_holds_one_row_per_person_and_per_live_contact(sqlite_db, tmp_path):
     """Read back with DuckDB: each person's values in the contract's order (as /identify
     lists them), its size and first/last seen; erased people are absent, values and all."""

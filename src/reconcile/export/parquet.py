@@ -109,6 +109,21 @@ def export_parquet(store: Store, directory: str | Path) -> ExportSummary:
     for path in partial.values():  # customers' values: readable by the owner only, like the database
         path.unlink(missing_ok=True)
         create_private_file(path)
+    try:
+        persons_n, contacts_n = _write(store, external, partial)
+    except BaseException:
+        # a half-written file holds customers' values nobody will read or erase: remove it
+        for path in partial.values():
+            path.unlink(missing_ok=True)
+        raise
+    for name, path in targets.items():
+        os.replace(partial[name], path)
+    return ExportSummary(directory, persons_n, contacts_n)
+
+
+def _write(store: Store, external: _ExternalIds, partial: dict[str, Path]) -> tuple[int, int]:
+    """Both files' rows into the ``partial`` paths, one person's contacts at a time; the
+    persons and contacts written."""
     persons_n = contacts_n = 0
     person: _Person | None = None
     with pq.ParquetWriter(partial["persons"], PERSONS) as persons_out, pq.ParquetWriter(partial["contacts"], CONTACTS) as contacts_out:
@@ -128,9 +143,7 @@ def export_parquet(store: Store, directory: str | Path) -> ExportSummary:
         if person is not None:
             persons_out.write_table(_persons_table([person], external))
             persons_n += 1
-    for name, path in targets.items():
-        os.replace(partial[name], path)
-    return ExportSummary(directory, persons_n, contacts_n)
+    return persons_n, contacts_n
 
 
 def _contact(row) -> dict:
