@@ -625,6 +625,18 @@ def test_an_unreadable_csv_header_is_a_clear_error(sqlite_db, tmp_path):
         run_import(sqlite_db, path)
 
 
+def test_csv_columns_the_import_does_not_read_are_named_before_it_loads(sqlite_db, tmp_path, caplog):
+    """A ``phone`` column (not ``phoneNumber``) would load every row without its phone:
+    the import says so instead of dropping the values without a word."""
+    path = tmp_path / "e.csv"
+    path.write_text("email,phone,Name\nw1@x.com,4155552671,Ann\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="reconcile.ingest.loader"):
+        summary = run_import(sqlite_db, path)
+    assert summary.totals["loaded"] == 1
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "reconcile.ingest.loader"]
+    assert warning.startswith("ignoring CSV column(s) phone, Name of e.csv")
+
+
 def test_an_external_id_with_control_characters_is_rejected(sqlite_db, tmp_path):
     """PostgreSQL refuses NUL in text: such a row would stop every attempt at the import."""
     path = write_jsonl(tmp_path / "e.jsonl", [

@@ -11,6 +11,7 @@ while this process applies the batches in order.
 from __future__ import annotations
 
 import csv
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from ..store import ContactTx
 from ..store.imports import ImportRun, advance, find_run, rejects_of, run_by_id, start_run
 from .collector import fewer_collections
 from .prepare import Prefetcher, Ready, Refused
-from .source import ImportFileError, Scan, check_regular_file, detect_format, fingerprint, raw_lines, scan
+from .source import FIELDS, ImportFileError, Scan, check_regular_file, detect_format, fingerprint, raw_lines, scan
+
+log = logging.getLogger(__name__)
 
 #: events per transaction by database (``--batch-size`` unset). On SQLite a commit's CPU
 #: grows much more slowly than its batch (at 60-80k contacts: ~37 ms for 500 events, ~75 ms
@@ -111,6 +114,12 @@ def import_file(
     run = find_run(store, digest)
     started_at = run.started_at if run is not None else datetime.now(timezone.utc)
     found = scan(path, fmt, digest, started_at)
+    ignored = [c for c in found.columns or () if c not in FIELDS]
+    if ignored:  # said before loading: a "phone" column read as no phone at all would be a silent loss
+        log.warning(
+            "ignoring CSV column(s) %s of %s: only %s are read (names are case-sensitive)",
+            ", ".join(ignored), path.name, ", ".join(FIELDS),
+        )
     if run is None:
         run = start_run(
             store, fingerprint=digest, source=str(path), file_format=fmt, records=found.records,
